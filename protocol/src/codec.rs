@@ -1,0 +1,257 @@
+//! Framing and encoding: the only module that names bincode or zstd.
+//!
+//! A frame is a 4-byte little-endian body length followed by the bincode encoding of
+//! a `Frame`. Lengths are checked against `MAX_FRAME_LEN` before anything is
+//! allocated, and payload decompression stops at `MAX_DECOMPRESSED_LEN`.
+
+use std::io::Read;
+
+use bincode::config::{Configuration, LittleEndian, Limit, Varint};
+
+use crate::messages::{Batch, BatchPayload, Frame};
+
+/// Length of the frame header (the body length as `u32` LE).
+pub const HEADER_LEN: usize = 4;
+/// Largest frame body accepted: 16 MiB.
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+/// Largest decompressed batch payload accepted: 64 MiB.
+pub const MAX_DECOMPRESSED_LEN: usize = 64 * 1024 * 1024;
+/// zstd level used by the agent: fast, and still about 8x on log text.
+pub const ZSTD_LEVEL: i32 = 3;
+
+const FRAME_CONFIG: Configuration<LittleEndian, Varint, Limit<MAX_FRAME_LEN>> =
+    bincode::config::standard().with_limit::<MAX_FRAME_LEN>();
+const PAYLOAD_CONFIG: Configuration<LittleEndian, Varint, Limit<MAX_DECOMPRESSED_LEN>> =
+    bincode::config::standard().with_limit::<MAX_DECOMPRESSED_LEN>();
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    #[error("frame ends before its declared length")]
+    Incomplete,
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("malformed batch payload: {0}")]
+    Payload(String),
+    #[error("encoding failed: {0}")]
+    Encode(String),
+}
+
+/// Encodes `frame` with its length header.
+pub fn encode(frame: &Frame) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![0u8; HEADER_LEN];
+    bincode::serde::encode_into_std_write(frame, &mut out, FRAME_CONFIG)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    let len = out.len() - HEADER_LEN;
+    if len > MAX_FRAME_LEN {
+        return Err(CodecError::TooLarge { len, max: MAX_FRAME_LEN });
+    }
+    // Cast is lossless: len <= MAX_FRAME_LEN < u32::MAX.
+    out[..HEADER_LEN].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(out)
+}
+
+/// Reads the body length from a frame header, rejecting it before allocation if too large.
+pub fn body_len(header: [u8; HEADER_LEN]) -> Result<usize, CodecError> {
+    let len = u32::from_le_bytes(header) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(CodecError::TooLarge { len, max: MAX_FRAME_LEN });
+    }
+    Ok(len)
+}
+
+/// Decodes one frame body (without header). Trailing bytes are an error.
+pub fn decode_body(body: &[u8]) -> Result<Frame, CodecError> {
+    if body.len() > MAX_FRAME_LEN {
+        return Err(CodecError::TooLarge { len: body.len(), max: MAX_FRAME_LEN });
+    }
+    let (frame, used) = bincode::serde::decode_from_slice(body, FRAME_CONFIG)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != body.len() {
+        return Err(CodecError::Malformed(format!(
+            "{} trailing bytes after frame",
+            body.len() - used
+        )));
+    }
+    Ok(frame)
+}
+
+/// Decodes one frame from the front of `buf`; `Ok(None)` means "need more bytes".
+pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, CodecError> {
+    let Some(header) = buf.get(..HEADER_LEN) else { return Ok(None) };
+    let len = body_len([header[0], header[1], header[2], header[3]])?;
+    let Some(body) = buf.get(HEADER_LEN..HEADER_LEN + len) else { return Ok(None) };
+    Ok(Some((decode_body(body)?, HEADER_LEN + len)))
+}
+
+/// Incremental decoder for a byte stream carrying several frames.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+}
+
+impl FrameDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Returns the next complete frame, if any.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
+        match decode(&self.buf)? {
+            Some((frame, used)) => {
+                self.buf.drain(..used);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes received but not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// Serializes and compresses a payload; returns the compressed bytes and the raw length.
+pub fn encode_payload(payload: &BatchPayload) -> Result<(Vec<u8>, u32), CodecError> {
+    let raw = bincode::serde::encode_to_vec(payload, PAYLOAD_CONFIG)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    if raw.len() > MAX_DECOMPRESSED_LEN {
+        return Err(CodecError::TooLarge { len: raw.len(), max: MAX_DECOMPRESSED_LEN });
+    }
+    let compressed =
+        zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| CodecError::Encode(e.to_string()))?;
+    // Cast is lossless: raw.len() <= MAX_DECOMPRESSED_LEN < u32::MAX.
+    Ok((compressed, raw.len() as u32))
+}
+
+/// Decompresses and decodes a batch's payload, enforcing the declared and absolute limits.
+pub fn decode_payload(batch: &Batch) -> Result<BatchPayload, CodecError> {
+    let payload = decode_compressed_payload(&batch.payload, batch.raw_len as usize)?;
+    if payload.entries.len() != batch.entry_count as usize {
+        return Err(CodecError::Payload(format!(
+            "batch declares {} entries but holds {}",
+            batch.entry_count,
+            payload.entries.len()
+        )));
+    }
+    if let Some(bad) = payload.entries.iter().find(|e| e.source as usize >= payload.sources.len())
+    {
+        return Err(CodecError::Payload(format!(
+            "entry names source {} of {}",
+            bad.source,
+            payload.sources.len()
+        )));
+    }
+    Ok(payload)
+}
+
+/// Decompresses bytes produced by `encode_payload`, never inflating past `declared_len`
+/// or `MAX_DECOMPRESSED_LEN`, whichever is smaller.
+pub fn decode_compressed_payload(
+    compressed: &[u8],
+    declared_len: usize,
+) -> Result<BatchPayload, CodecError> {
+    if declared_len > MAX_DECOMPRESSED_LEN {
+        return Err(CodecError::TooLarge { len: declared_len, max: MAX_DECOMPRESSED_LEN });
+    }
+    let decoder =
+        zstd::stream::read::Decoder::new(compressed).map_err(|e| CodecError::Payload(e.to_string()))?;
+    let mut raw = Vec::with_capacity(declared_len.min(1024 * 1024));
+    // Read one byte past the declared length to notice a payload that lies about its size.
+    decoder
+        .take(declared_len as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    if raw.len() != declared_len {
+        return Err(CodecError::Payload(format!(
+            "payload inflates to {}{} bytes, declared {declared_len}",
+            if raw.len() > declared_len { "more than " } else { "" },
+            raw.len().min(declared_len)
+        )));
+    }
+    let (payload, used) = bincode::serde::decode_from_slice(&raw, PAYLOAD_CONFIG)
+        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    if used != raw.len() {
+        return Err(CodecError::Payload("trailing bytes after payload".into()));
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Ack, Entry, Level};
+
+    #[test]
+    fn oversized_header_is_rejected_before_reading_body() {
+        let header = ((MAX_FRAME_LEN + 1) as u32).to_le_bytes();
+        assert!(matches!(decode(&header), Err(CodecError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn partial_frame_needs_more_bytes() {
+        let bytes = encode(&Frame::Ack(Ack { seq: 7, duplicate: false })).unwrap();
+        assert!(decode(&bytes[..bytes.len() - 1]).unwrap().is_none());
+        let (frame, used) = decode(&bytes).unwrap().unwrap();
+        assert_eq!(used, bytes.len());
+        assert_eq!(frame, Frame::Ack(Ack { seq: 7, duplicate: false }));
+    }
+
+    #[test]
+    fn payload_that_lies_about_its_size_is_rejected() {
+        let payload = BatchPayload {
+            sources: vec!["/var/log/pos.log".into()],
+            entries: vec![Entry {
+                ts_ms: 1,
+                source: 0,
+                line: "x".repeat(1000),
+                level: Level::Info,
+                score: 0.0,
+            }],
+        };
+        let (compressed, raw_len) = encode_payload(&payload).unwrap();
+        let err = decode_compressed_payload(&compressed, raw_len as usize - 10).unwrap_err();
+        assert!(matches!(err, CodecError::Payload(_)), "{err}");
+        assert_eq!(decode_compressed_payload(&compressed, raw_len as usize).unwrap(), payload);
+    }
+
+    #[test]
+    fn zstd_bomb_stops_at_the_limit() {
+        let zeros = vec![0u8; 8 * 1024 * 1024];
+        let bomb = zstd::bulk::compress(&zeros, 19).unwrap();
+        assert!(bomb.len() < 4096);
+        let err = decode_compressed_payload(&bomb, 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Payload(_)));
+    }
+
+    #[test]
+    fn entry_with_unknown_source_is_rejected() {
+        let payload = BatchPayload {
+            sources: vec![],
+            entries: vec![Entry {
+                ts_ms: 1,
+                source: 3,
+                line: "x".into(),
+                level: Level::Info,
+                score: 0.0,
+            }],
+        };
+        let (compressed, raw_len) = encode_payload(&payload).unwrap();
+        let batch = Batch {
+            agent_id: "a".into(),
+            seq: 1,
+            priority: false,
+            entry_count: 1,
+            raw_len,
+            payload: compressed,
+        };
+        assert!(matches!(decode_payload(&batch), Err(CodecError::Payload(_))));
+    }
+}

@@ -1,0 +1,18 @@
+//! The fleetlog wire protocol, free of I/O.
+//!
+//! `messages` holds the serde types that cross the wire, `codec` turns them into
+//! length-prefixed frames (and is the only module that knows bincode and zstd),
+//! `version` says which protocol versions this build speaks, and `session` holds the
+//! pure decisions of both ends of a connection.
+//! Nothing here opens a socket, touches a file or reads the clock.
+
+pub mod codec;
+pub mod messages;
+pub mod session;
+pub mod version;
+
+pub use codec::{CodecError, FrameDecoder, MAX_DECOMPRESSED_LEN, MAX_FRAME_LEN};
+pub use messages::{
+    Ack, Batch, BatchPayload, Entry, Frame, Heartbeat, Hello, Level, Reject, RejectReason, Welcome,
+};
+pub use version::{ALPN, PROTOCOL_VERSION};

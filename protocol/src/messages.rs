@@ -1,0 +1,181 @@
+//! Messages that cross the wire.
+//!
+//! The control stream carries `Hello`, `Welcome`, `Heartbeat` and `Reject`.
+//! Each batch travels on its own bidirectional stream: the agent writes one
+//! `Frame::Batch` and the collector answers with one `Frame::Ack` (or `Reject`).
+//! A batch's entries travel zstd-compressed in `Batch::payload`, so the collector
+//! can archive them exactly as they arrived (compress once, at the edge).
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that can be written to a fleetlog stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Frame {
+    Hello(Hello),
+    Welcome(Welcome),
+    Batch(Batch),
+    Ack(Ack),
+    Heartbeat(Heartbeat),
+    Reject(Reject),
+}
+
+/// First frame an agent sends on its control stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u16,
+    /// Stable identity of the agent installation (survives restarts).
+    pub agent_id: String,
+    /// Host name shown in the fleet view.
+    pub host: String,
+    /// Enrollment token; compared in constant time by the collector.
+    pub token: String,
+    /// Static labels from the agent's config (store, site, ...).
+    pub labels: Vec<(String, String)>,
+    pub agent_version: String,
+}
+
+/// The collector's answer to an accepted `Hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol_version: u16,
+    pub collector_version: String,
+    /// Highest sequence number the collector has durably stored for this agent, if any.
+    /// Informational: the agent still re-sends everything it holds un-acked.
+    pub last_stored_seq: Option<u64>,
+    /// Largest compressed payload the collector accepts in one batch.
+    pub max_batch_bytes: u32,
+}
+
+/// A batch of log lines, identified by (agent id, sequence number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub agent_id: String,
+    pub seq: u64,
+    /// True when the batch holds critical lines sent on the priority lane.
+    pub priority: bool,
+    /// Number of entries in the payload, checked after decompression.
+    pub entry_count: u32,
+    /// Uncompressed size of the payload, checked before decompression.
+    pub raw_len: u32,
+    /// zstd-compressed encoding of a `BatchPayload` (see `codec::encode_payload`).
+    pub payload: Vec<u8>,
+}
+
+/// The entries of a batch and the sources they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchPayload {
+    /// Source names (file paths) referenced by `Entry::source`.
+    pub sources: Vec<String>,
+    pub entries: Vec<Entry>,
+}
+
+/// One log line with the agent's pre-classification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Wall-clock time the agent read the line, in milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    /// Index into `BatchPayload::sources`.
+    pub source: u32,
+    pub line: String,
+    pub level: Level,
+    /// Error score in [0, 1] from the agent's classifier.
+    pub score: f32,
+}
+
+/// Severity of a line, from least to most severe.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub enum Level {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+            Level::Critical => "critical",
+        }
+    }
+
+    /// Parses the names produced by `as_str`.
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "trace" => Level::Trace,
+            "debug" => Level::Debug,
+            "info" => Level::Info,
+            "warn" => Level::Warn,
+            "error" => Level::Error,
+            "critical" => Level::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// Positive acknowledgement: the batch is durably stored (or was already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub seq: u64,
+    /// True when the batch had been stored before and this copy was discarded.
+    pub duplicate: bool,
+}
+
+/// Periodic liveness report from the agent, with self-metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub ts_ms: i64,
+    /// Bytes held in the agent's durable buffer.
+    pub buffer_bytes: u64,
+    /// Configured capacity of the buffer.
+    pub buffer_capacity: u64,
+    /// Batches waiting for an ack.
+    pub pending_batches: u64,
+    /// Lines dropped by the buffer policy since the agent started.
+    pub dropped_lines: u64,
+    /// Files currently tailed.
+    pub watched_files: u32,
+}
+
+/// Refusal, with a reason the other side can log and act on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reject {
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// The enrollment token was wrong.
+    Unauthorized,
+    /// The agent speaks a protocol version this collector does not.
+    UnsupportedVersion,
+    /// A frame or payload was malformed or over a limit.
+    Malformed,
+    /// The agent sent something out of order (e.g. a batch before `Hello`).
+    ProtocolViolation,
+    /// The collector could not store the batch; the agent should retry later.
+    Unavailable,
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            RejectReason::Unauthorized => "unauthorized",
+            RejectReason::UnsupportedVersion => "unsupported protocol version",
+            RejectReason::Malformed => "malformed frame",
+            RejectReason::ProtocolViolation => "protocol violation",
+            RejectReason::Unavailable => "collector unavailable",
+        };
+        f.write_str(s)
+    }
+}

@@ -1,0 +1,139 @@
+//! Collector half: what to answer to a `Hello` and to each frame after it.
+
+use crate::messages::{Frame, Hello, Reject, RejectReason, Welcome};
+use crate::version::{PROTOCOL_VERSION, is_supported};
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Largest agent id or host name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 253;
+
+/// Decides whether a `Hello` is admitted. `expected_token` is the enrollment token.
+pub fn admit(
+    hello: &Hello,
+    expected_token: &str,
+    last_stored_seq: Option<u64>,
+    max_batch_bytes: u32,
+    collector_version: &str,
+) -> Result<Welcome, Reject> {
+    if !constant_time_eq(hello.token.as_bytes(), expected_token.as_bytes()) {
+        return Err(Reject {
+            reason: RejectReason::Unauthorized,
+            message: "enrollment token not accepted".into(),
+        });
+    }
+    if !is_supported(hello.protocol_version) {
+        return Err(Reject {
+            reason: RejectReason::UnsupportedVersion,
+            message: format!(
+                "protocol version {} is not supported (collector speaks {PROTOCOL_VERSION})",
+                hello.protocol_version
+            ),
+        });
+    }
+    for (what, value) in [("agent_id", &hello.agent_id), ("host", &hello.host)] {
+        if value.is_empty() || value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
+            return Err(Reject {
+                reason: RejectReason::Malformed,
+                message: format!("{what} must be 1-{MAX_NAME_LEN} printable bytes"),
+            });
+        }
+    }
+    Ok(Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        collector_version: collector_version.to_owned(),
+        last_stored_seq,
+        max_batch_bytes,
+    })
+}
+
+/// What the collector does with a frame received on a batch stream.
+#[derive(Debug, PartialEq)]
+pub enum BatchStreamAction {
+    /// Store the batch, then ack it.
+    Store(crate::messages::Batch),
+    /// Answer with this rejection and close the connection.
+    Refuse(Reject),
+}
+
+/// Checks a frame that arrived on a batch stream of the admitted agent `agent_id`.
+pub fn on_batch_frame(frame: Frame, agent_id: &str, max_batch_bytes: u32) -> BatchStreamAction {
+    match frame {
+        Frame::Batch(batch) if batch.agent_id != agent_id => BatchStreamAction::Refuse(Reject {
+            reason: RejectReason::ProtocolViolation,
+            message: "batch names another agent".into(),
+        }),
+        Frame::Batch(batch) if batch.payload.len() > max_batch_bytes as usize => {
+            BatchStreamAction::Refuse(Reject {
+                reason: RejectReason::Malformed,
+                message: format!(
+                    "batch payload of {} bytes exceeds {max_batch_bytes}",
+                    batch.payload.len()
+                ),
+            })
+        }
+        Frame::Batch(batch) => BatchStreamAction::Store(batch),
+        other => BatchStreamAction::Refuse(Reject {
+            reason: RejectReason::ProtocolViolation,
+            message: format!("expected a batch, got {}", frame_name(&other)),
+        }),
+    }
+}
+
+/// Short name of a frame's kind, for errors.
+pub fn frame_name(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Hello(_) => "hello",
+        Frame::Welcome(_) => "welcome",
+        Frame::Batch(_) => "batch",
+        Frame::Ack(_) => "ack",
+        Frame::Heartbeat(_) => "heartbeat",
+        Frame::Reject(_) => "reject",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(token: &str, version: u16) -> Hello {
+        Hello {
+            protocol_version: version,
+            agent_id: "agent-1".into(),
+            host: "store-042-pos-1".into(),
+            token: token.into(),
+            labels: vec![],
+            agent_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn wrong_token_is_unauthorized() {
+        let err = admit(&hello("nope", 1), "secret", None, 1, "t").unwrap_err();
+        assert_eq!(err.reason, RejectReason::Unauthorized);
+    }
+
+    #[test]
+    fn future_version_is_refused_with_reason() {
+        let err = admit(&hello("secret", 99), "secret", None, 1, "t").unwrap_err();
+        assert_eq!(err.reason, RejectReason::UnsupportedVersion);
+    }
+
+    #[test]
+    fn good_hello_is_welcomed() {
+        let w = admit(&hello("secret", 1), "secret", Some(4), 10, "t").unwrap();
+        assert_eq!(w.last_stored_seq, Some(4));
+    }
+
+    #[test]
+    fn hello_on_batch_stream_is_a_violation() {
+        let action = on_batch_frame(Frame::Hello(hello("secret", 1)), "agent-1", 10);
+        assert!(matches!(action, BatchStreamAction::Refuse(r) if r.reason == RejectReason::ProtocolViolation));
+    }
+}

@@ -1,0 +1,19 @@
+//! Protocol versioning.
+//!
+//! The ALPN string names the major version; `Hello::protocol_version` names the exact
+//! one. A collector accepts every version in `SUPPORTED_VERSIONS` and rejects others
+//! with `RejectReason::UnsupportedVersion`, so an old agent gets a clear error.
+
+/// The version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Versions a collector of this build accepts.
+pub const SUPPORTED_VERSIONS: &[u16] = &[1];
+
+/// ALPN identifier negotiated in the TLS handshake.
+pub const ALPN: &[u8] = b"fleetlog/1";
+
+/// Whether a peer announcing `version` can be served.
+pub fn is_supported(version: u16) -> bool {
+    SUPPORTED_VERSIONS.contains(&version)
+}

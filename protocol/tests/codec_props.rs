@@ -1,0 +1,138 @@
+//! Property tests: every frame round-trips, and no byte string panics the decoder.
+
+use fleetlog_protocol::codec::{self, FrameDecoder};
+use fleetlog_protocol::messages::*;
+use proptest::prelude::*;
+
+fn level() -> impl Strategy<Value = Level> {
+    prop_oneof![
+        Just(Level::Trace),
+        Just(Level::Debug),
+        Just(Level::Info),
+        Just(Level::Warn),
+        Just(Level::Error),
+        Just(Level::Critical),
+    ]
+}
+
+fn payload() -> impl Strategy<Value = BatchPayload> {
+    (1usize..4)
+        .prop_flat_map(|n_sources| {
+            (
+                prop::collection::vec("/var/log/[a-z]{1,8}\\.log", n_sources),
+                prop::collection::vec(
+                    (any::<i64>(), 0..n_sources as u32, ".{0,200}", level(), 0.0f32..=1.0),
+                    0..20,
+                ),
+            )
+        })
+        .prop_map(|(sources, entries)| BatchPayload {
+            sources,
+            entries: entries
+                .into_iter()
+                .map(|(ts_ms, source, line, level, score)| Entry { ts_ms, source, line, level, score })
+                .collect(),
+        })
+}
+
+fn reason() -> impl Strategy<Value = RejectReason> {
+    prop_oneof![
+        Just(RejectReason::Unauthorized),
+        Just(RejectReason::UnsupportedVersion),
+        Just(RejectReason::Malformed),
+        Just(RejectReason::ProtocolViolation),
+        Just(RejectReason::Unavailable),
+    ]
+}
+
+fn frame() -> impl Strategy<Value = Frame> {
+    prop_oneof![
+        (any::<u16>(), ".{0,40}", ".{0,40}", ".{0,40}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4))
+            .prop_map(|(protocol_version, agent_id, host, token, labels)| Frame::Hello(Hello {
+                protocol_version,
+                agent_id,
+                host,
+                token,
+                labels,
+                agent_version: "0.1.0".into(),
+            })),
+        (any::<u16>(), any::<Option<u64>>(), any::<u32>()).prop_map(|(v, last, max)| {
+            Frame::Welcome(Welcome {
+                protocol_version: v,
+                collector_version: "0.1.0".into(),
+                last_stored_seq: last,
+                max_batch_bytes: max,
+            })
+        }),
+        (any::<u64>(), any::<bool>()).prop_map(|(seq, duplicate)| Frame::Ack(Ack { seq, duplicate })),
+        (any::<i64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
+            |(ts_ms, buffer_bytes, buffer_capacity, pending_batches, dropped_lines, watched_files)| {
+                Frame::Heartbeat(Heartbeat {
+                    ts_ms,
+                    buffer_bytes,
+                    buffer_capacity,
+                    pending_batches,
+                    dropped_lines,
+                    watched_files,
+                })
+            }
+        ),
+        (reason(), ".{0,60}").prop_map(|(reason, message)| Frame::Reject(Reject { reason, message })),
+        (".{1,20}", any::<u64>(), any::<bool>(), payload()).prop_map(|(agent_id, seq, priority, p)| {
+            let (payload, raw_len) = codec::encode_payload(&p).unwrap();
+            Frame::Batch(Batch {
+                agent_id,
+                seq,
+                priority,
+                entry_count: p.entries.len() as u32,
+                raw_len,
+                payload,
+            })
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn frames_round_trip(frames in prop::collection::vec(frame(), 1..5), split in 0usize..64) {
+        let mut wire = Vec::new();
+        for f in &frames {
+            wire.extend(codec::encode(f).unwrap());
+        }
+        // Feed the stream in two arbitrary pieces, as a socket would.
+        let cut = split.min(wire.len());
+        let mut dec = FrameDecoder::new();
+        let mut got = Vec::new();
+        dec.push(&wire[..cut]);
+        while let Some(f) = dec.next_frame().unwrap() { got.push(f); }
+        dec.push(&wire[cut..]);
+        while let Some(f) = dec.next_frame().unwrap() { got.push(f); }
+        prop_assert_eq!(dec.buffered(), 0);
+        prop_assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn payload_round_trips(p in payload()) {
+        let (compressed, raw_len) = codec::encode_payload(&p).unwrap();
+        prop_assert_eq!(codec::decode_compressed_payload(&compressed, raw_len as usize).unwrap(), p);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = codec::decode(&bytes);
+        let _ = codec::decode_body(&bytes);
+        let _ = codec::decode_compressed_payload(&bytes, bytes.len());
+    }
+
+    #[test]
+    fn corrupted_frames_never_panic(f in frame(), flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut wire = codec::encode(&f).unwrap();
+        for (i, b) in flips {
+            let i = i.index(wire.len());
+            wire[i] ^= b;
+        }
+        if let Ok(Some((Frame::Batch(batch), _))) = codec::decode(&wire) {
+            let _ = codec::decode_payload(&batch);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Golden frames: the encodings under `tests/data/v1/` are frozen.
+//!
+//! A failure here means the wire format changed. If that is deliberate, bump
+//! `PROTOCOL_VERSION`, add a `tests/data/v2/` directory and keep decoding v1,
+//! or regenerate with `FLEETLOG_BLESS=1 cargo test -p fleetlog-protocol --test golden`
+//! only when no agent in the field speaks the old encoding.
+
+use std::path::PathBuf;
+
+use fleetlog_protocol::codec;
+use fleetlog_protocol::messages::*;
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1")
+}
+
+fn payload() -> BatchPayload {
+    BatchPayload {
+        sources: vec!["/var/log/pos/register.log".into(), "/var/log/kiosk/app.log".into()],
+        entries: vec![
+            Entry {
+                ts_ms: 1_790_000_000_123,
+                source: 0,
+                line: "2026-09-21T10:13:20Z INFO txn=88121 lane=3 total=12.50 EUR approved".into(),
+                level: Level::Info,
+                score: 0.0,
+            },
+            Entry {
+                ts_ms: 1_790_000_000_456,
+                source: 1,
+                line: "2026-09-21T10:13:21Z ERROR payment terminal TIMEOUT after 30s".into(),
+                level: Level::Error,
+                score: 0.9,
+            },
+        ],
+    }
+}
+
+/// Frames whose encodings are frozen. The batch payload bytes come from a frozen file
+/// too, because zstd output may differ between zstd versions while staying decodable.
+fn frames(batch_payload: Vec<u8>, raw_len: u32) -> Vec<(&'static str, Frame)> {
+    vec![
+        (
+            "hello",
+            Frame::Hello(Hello {
+                protocol_version: 1,
+                agent_id: "0f6c7d2e-agent".into(),
+                host: "store-042-pos-1".into(),
+                token: "enroll-token".into(),
+                labels: vec![("store".into(), "042".into()), ("site".into(), "berlin".into())],
+                agent_version: "0.1.0".into(),
+            }),
+        ),
+        (
+            "welcome",
+            Frame::Welcome(Welcome {
+                protocol_version: 1,
+                collector_version: "0.1.0".into(),
+                last_stored_seq: Some(41),
+                max_batch_bytes: 8 * 1024 * 1024,
+            }),
+        ),
+        (
+            "batch",
+            Frame::Batch(Batch {
+                agent_id: "0f6c7d2e-agent".into(),
+                seq: 42,
+                priority: true,
+                entry_count: 2,
+                raw_len,
+                payload: batch_payload,
+            }),
+        ),
+        ("ack", Frame::Ack(Ack { seq: 42, duplicate: false })),
+        (
+            "heartbeat",
+            Frame::Heartbeat(Heartbeat {
+                ts_ms: 1_790_000_000_000,
+                buffer_bytes: 1024,
+                buffer_capacity: 512 * 1024 * 1024,
+                pending_batches: 3,
+                dropped_lines: 0,
+                watched_files: 7,
+            }),
+        ),
+        (
+            "reject",
+            Frame::Reject(Reject {
+                reason: RejectReason::Unauthorized,
+                message: "enrollment token not accepted".into(),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn golden_frames_are_frozen() {
+    let dir = data_dir();
+    let bless = std::env::var_os("FLEETLOG_BLESS").is_some();
+    let payload_path = dir.join("batch-payload.zst");
+    if bless {
+        std::fs::create_dir_all(&dir).unwrap();
+        let (bytes, raw_len) = codec::encode_payload(&payload()).unwrap();
+        std::fs::write(&payload_path, &bytes).unwrap();
+        std::fs::write(dir.join("batch-payload.len"), raw_len.to_string()).unwrap();
+    }
+    let payload_bytes = std::fs::read(&payload_path).expect("frozen payload; see module docs");
+    let raw_len: u32 = std::fs::read_to_string(dir.join("batch-payload.len"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The frozen payload still decodes to the same entries.
+    assert_eq!(codec::decode_compressed_payload(&payload_bytes, raw_len as usize).unwrap(), payload());
+
+    for (name, frame) in frames(payload_bytes, raw_len) {
+        let path = dir.join(format!("{name}.bin"));
+        let encoded = codec::encode(&frame).unwrap();
+        if bless {
+            std::fs::write(&path, &encoded).unwrap();
+        }
+        let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(encoded, frozen, "encoding of `{name}` changed: the wire format is frozen");
+        let (decoded, used) = codec::decode(&frozen).unwrap().unwrap();
+        assert_eq!(used, frozen.len());
+        assert_eq!(decoded, frame, "frozen `{name}` no longer decodes to the same frame");
+    }
+}
