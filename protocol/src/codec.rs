@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use bincode::config::{Configuration, LittleEndian, Limit, Varint};
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 
 use crate::messages::{Batch, BatchPayload, Frame};
 
@@ -45,7 +45,10 @@ pub fn encode(frame: &Frame) -> Result<Vec<u8>, CodecError> {
         .map_err(|e| CodecError::Encode(e.to_string()))?;
     let len = out.len() - HEADER_LEN;
     if len > MAX_FRAME_LEN {
-        return Err(CodecError::TooLarge { len, max: MAX_FRAME_LEN });
+        return Err(CodecError::TooLarge {
+            len,
+            max: MAX_FRAME_LEN,
+        });
     }
     // Cast is lossless: len <= MAX_FRAME_LEN < u32::MAX.
     out[..HEADER_LEN].copy_from_slice(&(len as u32).to_le_bytes());
@@ -56,7 +59,10 @@ pub fn encode(frame: &Frame) -> Result<Vec<u8>, CodecError> {
 pub fn body_len(header: [u8; HEADER_LEN]) -> Result<usize, CodecError> {
     let len = u32::from_le_bytes(header) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(CodecError::TooLarge { len, max: MAX_FRAME_LEN });
+        return Err(CodecError::TooLarge {
+            len,
+            max: MAX_FRAME_LEN,
+        });
     }
     Ok(len)
 }
@@ -64,7 +70,10 @@ pub fn body_len(header: [u8; HEADER_LEN]) -> Result<usize, CodecError> {
 /// Decodes one frame body (without header). Trailing bytes are an error.
 pub fn decode_body(body: &[u8]) -> Result<Frame, CodecError> {
     if body.len() > MAX_FRAME_LEN {
-        return Err(CodecError::TooLarge { len: body.len(), max: MAX_FRAME_LEN });
+        return Err(CodecError::TooLarge {
+            len: body.len(),
+            max: MAX_FRAME_LEN,
+        });
     }
     let (frame, used) = bincode::serde::decode_from_slice(body, FRAME_CONFIG)
         .map_err(|e| CodecError::Malformed(e.to_string()))?;
@@ -79,9 +88,13 @@ pub fn decode_body(body: &[u8]) -> Result<Frame, CodecError> {
 
 /// Decodes one frame from the front of `buf`; `Ok(None)` means "need more bytes".
 pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, CodecError> {
-    let Some(header) = buf.get(..HEADER_LEN) else { return Ok(None) };
+    let Some(header) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
     let len = body_len([header[0], header[1], header[2], header[3]])?;
-    let Some(body) = buf.get(HEADER_LEN..HEADER_LEN + len) else { return Ok(None) };
+    let Some(body) = buf.get(HEADER_LEN..HEADER_LEN + len) else {
+        return Ok(None);
+    };
     Ok(Some((decode_body(body)?, HEADER_LEN + len)))
 }
 
@@ -123,7 +136,10 @@ pub fn encode_payload(payload: &BatchPayload) -> Result<(Vec<u8>, u32), CodecErr
     let raw = bincode::serde::encode_to_vec(payload, PAYLOAD_CONFIG)
         .map_err(|e| CodecError::Encode(e.to_string()))?;
     if raw.len() > MAX_DECOMPRESSED_LEN {
-        return Err(CodecError::TooLarge { len: raw.len(), max: MAX_DECOMPRESSED_LEN });
+        return Err(CodecError::TooLarge {
+            len: raw.len(),
+            max: MAX_DECOMPRESSED_LEN,
+        });
     }
     let compressed =
         zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| CodecError::Encode(e.to_string()))?;
@@ -141,7 +157,10 @@ pub fn decode_payload(batch: &Batch) -> Result<BatchPayload, CodecError> {
             payload.entries.len()
         )));
     }
-    if let Some(bad) = payload.entries.iter().find(|e| e.source as usize >= payload.sources.len())
+    if let Some(bad) = payload
+        .entries
+        .iter()
+        .find(|e| e.source as usize >= payload.sources.len())
     {
         return Err(CodecError::Payload(format!(
             "entry names source {} of {}",
@@ -159,10 +178,13 @@ pub fn decode_compressed_payload(
     declared_len: usize,
 ) -> Result<BatchPayload, CodecError> {
     if declared_len > MAX_DECOMPRESSED_LEN {
-        return Err(CodecError::TooLarge { len: declared_len, max: MAX_DECOMPRESSED_LEN });
+        return Err(CodecError::TooLarge {
+            len: declared_len,
+            max: MAX_DECOMPRESSED_LEN,
+        });
     }
-    let decoder =
-        zstd::stream::read::Decoder::new(compressed).map_err(|e| CodecError::Payload(e.to_string()))?;
+    let decoder = zstd::stream::read::Decoder::new(compressed)
+        .map_err(|e| CodecError::Payload(e.to_string()))?;
     let mut raw = Vec::with_capacity(declared_len.min(1024 * 1024));
     // Read one byte past the declared length to notice a payload that lies about its size.
     decoder
@@ -172,7 +194,11 @@ pub fn decode_compressed_payload(
     if raw.len() != declared_len {
         return Err(CodecError::Payload(format!(
             "payload inflates to {}{} bytes, declared {declared_len}",
-            if raw.len() > declared_len { "more than " } else { "" },
+            if raw.len() > declared_len {
+                "more than "
+            } else {
+                ""
+            },
             raw.len().min(declared_len)
         )));
     }
@@ -197,11 +223,21 @@ mod tests {
 
     #[test]
     fn partial_frame_needs_more_bytes() {
-        let bytes = encode(&Frame::Ack(Ack { seq: 7, duplicate: false })).unwrap();
+        let bytes = encode(&Frame::Ack(Ack {
+            seq: 7,
+            duplicate: false,
+        }))
+        .unwrap();
         assert!(decode(&bytes[..bytes.len() - 1]).unwrap().is_none());
         let (frame, used) = decode(&bytes).unwrap().unwrap();
         assert_eq!(used, bytes.len());
-        assert_eq!(frame, Frame::Ack(Ack { seq: 7, duplicate: false }));
+        assert_eq!(
+            frame,
+            Frame::Ack(Ack {
+                seq: 7,
+                duplicate: false
+            })
+        );
     }
 
     #[test]
@@ -219,7 +255,10 @@ mod tests {
         let (compressed, raw_len) = encode_payload(&payload).unwrap();
         let err = decode_compressed_payload(&compressed, raw_len as usize - 10).unwrap_err();
         assert!(matches!(err, CodecError::Payload(_)), "{err}");
-        assert_eq!(decode_compressed_payload(&compressed, raw_len as usize).unwrap(), payload);
+        assert_eq!(
+            decode_compressed_payload(&compressed, raw_len as usize).unwrap(),
+            payload
+        );
     }
 
     #[test]
@@ -252,6 +291,9 @@ mod tests {
             raw_len,
             payload: compressed,
         };
-        assert!(matches!(decode_payload(&batch), Err(CodecError::Payload(_))));
+        assert!(matches!(
+            decode_payload(&batch),
+            Err(CodecError::Payload(_))
+        ));
     }
 }

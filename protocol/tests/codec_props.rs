@@ -21,7 +21,13 @@ fn payload() -> impl Strategy<Value = BatchPayload> {
             (
                 prop::collection::vec("/var/log/[a-z]{1,8}\\.log", n_sources),
                 prop::collection::vec(
-                    (any::<i64>(), 0..n_sources as u32, ".{0,200}", level(), 0.0f32..=1.0),
+                    (
+                        any::<i64>(),
+                        0..n_sources as u32,
+                        ".{0,200}",
+                        level(),
+                        0.0f32..=1.0,
+                    ),
                     0..20,
                 ),
             )
@@ -30,7 +36,13 @@ fn payload() -> impl Strategy<Value = BatchPayload> {
             sources,
             entries: entries
                 .into_iter()
-                .map(|(ts_ms, source, line, level, score)| Entry { ts_ms, source, line, level, score })
+                .map(|(ts_ms, source, line, level, score)| Entry {
+                    ts_ms,
+                    source,
+                    line,
+                    level,
+                    score,
+                })
                 .collect(),
         })
 }
@@ -47,15 +59,23 @@ fn reason() -> impl Strategy<Value = RejectReason> {
 
 fn frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
-        (any::<u16>(), ".{0,40}", ".{0,40}", ".{0,40}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4))
-            .prop_map(|(protocol_version, agent_id, host, token, labels)| Frame::Hello(Hello {
-                protocol_version,
-                agent_id,
-                host,
-                token,
-                labels,
-                agent_version: "0.1.0".into(),
-            })),
+        (
+            any::<u16>(),
+            ".{0,40}",
+            ".{0,40}",
+            ".{0,40}",
+            prop::collection::vec((".{0,10}", ".{0,10}"), 0..4)
+        )
+            .prop_map(
+                |(protocol_version, agent_id, host, token, labels)| Frame::Hello(Hello {
+                    protocol_version,
+                    agent_id,
+                    host,
+                    token,
+                    labels,
+                    agent_version: "0.1.0".into(),
+                })
+            ),
         (any::<u16>(), any::<Option<u64>>(), any::<u32>()).prop_map(|(v, last, max)| {
             Frame::Welcome(Welcome {
                 protocol_version: v,
@@ -64,31 +84,50 @@ fn frame() -> impl Strategy<Value = Frame> {
                 max_batch_bytes: max,
             })
         }),
-        (any::<u64>(), any::<bool>()).prop_map(|(seq, duplicate)| Frame::Ack(Ack { seq, duplicate })),
-        (any::<i64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
-            |(ts_ms, buffer_bytes, buffer_capacity, pending_batches, dropped_lines, watched_files)| {
-                Frame::Heartbeat(Heartbeat {
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(seq, duplicate)| Frame::Ack(Ack { seq, duplicate })),
+        (
+            any::<i64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>()
+        )
+            .prop_map(
+                |(
                     ts_ms,
                     buffer_bytes,
                     buffer_capacity,
                     pending_batches,
                     dropped_lines,
                     watched_files,
+                )| {
+                    Frame::Heartbeat(Heartbeat {
+                        ts_ms,
+                        buffer_bytes,
+                        buffer_capacity,
+                        pending_batches,
+                        dropped_lines,
+                        watched_files,
+                    })
+                }
+            ),
+        (reason(), ".{0,60}")
+            .prop_map(|(reason, message)| Frame::Reject(Reject { reason, message })),
+        (".{1,20}", any::<u64>(), any::<bool>(), payload()).prop_map(
+            |(agent_id, seq, priority, p)| {
+                let (payload, raw_len) = codec::encode_payload(&p).unwrap();
+                Frame::Batch(Batch {
+                    agent_id,
+                    seq,
+                    priority,
+                    entry_count: p.entries.len() as u32,
+                    raw_len,
+                    payload,
                 })
             }
         ),
-        (reason(), ".{0,60}").prop_map(|(reason, message)| Frame::Reject(Reject { reason, message })),
-        (".{1,20}", any::<u64>(), any::<bool>(), payload()).prop_map(|(agent_id, seq, priority, p)| {
-            let (payload, raw_len) = codec::encode_payload(&p).unwrap();
-            Frame::Batch(Batch {
-                agent_id,
-                seq,
-                priority,
-                entry_count: p.entries.len() as u32,
-                raw_len,
-                payload,
-            })
-        }),
     ]
 }
 

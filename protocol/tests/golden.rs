@@ -16,7 +16,10 @@ fn data_dir() -> PathBuf {
 
 fn payload() -> BatchPayload {
     BatchPayload {
-        sources: vec!["/var/log/pos/register.log".into(), "/var/log/kiosk/app.log".into()],
+        sources: vec![
+            "/var/log/pos/register.log".into(),
+            "/var/log/kiosk/app.log".into(),
+        ],
         entries: vec![
             Entry {
                 ts_ms: 1_790_000_000_123,
@@ -47,7 +50,10 @@ fn frames(batch_payload: Vec<u8>, raw_len: u32) -> Vec<(&'static str, Frame)> {
                 agent_id: "0f6c7d2e-agent".into(),
                 host: "store-042-pos-1".into(),
                 token: "enroll-token".into(),
-                labels: vec![("store".into(), "042".into()), ("site".into(), "berlin".into())],
+                labels: vec![
+                    ("store".into(), "042".into()),
+                    ("site".into(), "berlin".into()),
+                ],
                 agent_version: "0.1.0".into(),
             }),
         ),
@@ -71,7 +77,13 @@ fn frames(batch_payload: Vec<u8>, raw_len: u32) -> Vec<(&'static str, Frame)> {
                 payload: batch_payload,
             }),
         ),
-        ("ack", Frame::Ack(Ack { seq: 42, duplicate: false })),
+        (
+            "ack",
+            Frame::Ack(Ack {
+                seq: 42,
+                duplicate: false,
+            }),
+        ),
         (
             "heartbeat",
             Frame::Heartbeat(Heartbeat {
@@ -111,7 +123,10 @@ fn golden_frames_are_frozen() {
         .parse()
         .unwrap();
     // The frozen payload still decodes to the same entries.
-    assert_eq!(codec::decode_compressed_payload(&payload_bytes, raw_len as usize).unwrap(), payload());
+    assert_eq!(
+        codec::decode_compressed_payload(&payload_bytes, raw_len as usize).unwrap(),
+        payload()
+    );
 
     for (name, frame) in frames(payload_bytes, raw_len) {
         let path = dir.join(format!("{name}.bin"));
@@ -120,9 +135,15 @@ fn golden_frames_are_frozen() {
             std::fs::write(&path, &encoded).unwrap();
         }
         let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(encoded, frozen, "encoding of `{name}` changed: the wire format is frozen");
+        assert_eq!(
+            encoded, frozen,
+            "encoding of `{name}` changed: the wire format is frozen"
+        );
         let (decoded, used) = codec::decode(&frozen).unwrap().unwrap();
         assert_eq!(used, frozen.len());
-        assert_eq!(decoded, frame, "frozen `{name}` no longer decodes to the same frame");
+        assert_eq!(
+            decoded, frame,
+            "frozen `{name}` no longer decodes to the same frame"
+        );
     }
 }

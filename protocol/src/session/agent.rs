@@ -16,7 +16,9 @@ pub enum BatchOutcome {
 /// Interprets the frame answering the batch numbered `seq`.
 pub fn on_batch_answer(seq: u64, frame: Frame) -> BatchOutcome {
     match frame {
-        Frame::Ack(ack) if ack.seq == seq => BatchOutcome::Stored { duplicate: ack.duplicate },
+        Frame::Ack(ack) if ack.seq == seq => BatchOutcome::Stored {
+            duplicate: ack.duplicate,
+        },
         Frame::Ack(ack) => BatchOutcome::Fatal(
             RejectReason::ProtocolViolation,
             format!("ack for batch {} while waiting for {seq}", ack.seq),
@@ -38,18 +40,36 @@ mod tests {
     #[test]
     fn only_matching_ack_releases_the_batch() {
         assert_eq!(
-            on_batch_answer(3, Frame::Ack(Ack { seq: 3, duplicate: true })),
+            on_batch_answer(
+                3,
+                Frame::Ack(Ack {
+                    seq: 3,
+                    duplicate: true
+                })
+            ),
             BatchOutcome::Stored { duplicate: true }
         );
         assert!(matches!(
-            on_batch_answer(3, Frame::Ack(Ack { seq: 4, duplicate: false })),
+            on_batch_answer(
+                3,
+                Frame::Ack(Ack {
+                    seq: 4,
+                    duplicate: false
+                })
+            ),
             BatchOutcome::Fatal(..)
         ));
     }
 
     #[test]
     fn unavailable_means_retry() {
-        let r = Reject { reason: RejectReason::Unavailable, message: "db".into() };
-        assert!(matches!(on_batch_answer(1, Frame::Reject(r)), BatchOutcome::Retry(_)));
+        let r = Reject {
+            reason: RejectReason::Unavailable,
+            message: "db".into(),
+        };
+        assert!(matches!(
+            on_batch_answer(1, Frame::Reject(r)),
+            BatchOutcome::Retry(_)
+        ));
     }
 }

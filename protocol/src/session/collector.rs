@@ -134,6 +134,8 @@ mod tests {
     #[test]
     fn hello_on_batch_stream_is_a_violation() {
         let action = on_batch_frame(Frame::Hello(hello("secret", 1)), "agent-1", 10);
-        assert!(matches!(action, BatchStreamAction::Refuse(r) if r.reason == RejectReason::ProtocolViolation));
+        assert!(
+            matches!(action, BatchStreamAction::Refuse(r) if r.reason == RejectReason::ProtocolViolation)
+        );
     }
 }

@@ -1,0 +1,361 @@
+//! Agent configuration: TOML file, then `FLEETLOG_*` environment variables, then flags.
+//!
+//! Parsing is two-stage: the merged TOML value is deserialized into `RawConfig`
+//! (`deny_unknown_fields`, so a misspelled key fails start-up naming the key), then
+//! validated into `AgentConfig`, with errors that name the offending key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::buffer::FullPolicy;
+
+pub const DEFAULT_DATA_DIR: &str = "./fleetlog-agent-data";
+pub const DEFAULT_BUFFER_MAX_BYTES: u64 = 512 * 1024 * 1024;
+pub const DEFAULT_BATCH_MAX_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_BATCH_MAX_WAIT_MS: u64 = 500;
+pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024;
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 8;
+
+/// Every leaf key, for environment overrides: `buffer.max_bytes` ← `FLEETLOG_BUFFER_MAX_BYTES`.
+pub const KEYS: &[&str] = &[
+    "collector",
+    "server_name",
+    "token_file",
+    "ca",
+    "data_dir",
+    "host_name",
+    "paths",
+    "exclude",
+    "start_at_end",
+    "max_line_bytes",
+    "metrics_listen",
+    "heartbeat_secs",
+    "buffer.max_bytes",
+    "buffer.when_full",
+    "batch.max_bytes",
+    "batch.max_wait_ms",
+    "batch.max_in_flight",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    collector: Option<String>,
+    server_name: Option<String>,
+    token_file: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    host_name: Option<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    start_at_end: bool,
+    max_line_bytes: Option<u64>,
+    metrics_listen: Option<String>,
+    heartbeat_secs: Option<u64>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    buffer: RawBuffer,
+    #[serde(default)]
+    batch: RawBatch,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBuffer {
+    max_bytes: Option<u64>,
+    when_full: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBatch {
+    max_bytes: Option<u64>,
+    max_wait_ms: Option<u64>,
+    max_in_flight: Option<u64>,
+}
+
+/// Validated agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub collector: String,
+    pub server_name: String,
+    pub token_file: PathBuf,
+    pub ca: PathBuf,
+    pub data_dir: PathBuf,
+    pub host_name: String,
+    pub labels: Vec<(String, String)>,
+    pub paths: Vec<String>,
+    pub exclude: Vec<String>,
+    pub start_at_end: bool,
+    pub max_line_bytes: usize,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub heartbeat: Duration,
+    pub buffer_max_bytes: u64,
+    pub when_full: FullPolicy,
+    pub batch_max_bytes: usize,
+    pub batch_max_wait: Duration,
+    pub max_in_flight: usize,
+}
+
+/// Sets `value` at dotted `key` inside `table`, creating intermediate tables.
+pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let Some(last) = parts.pop() else { return };
+    let mut cur = table;
+    for p in parts {
+        let entry = cur.entry(p).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(t) = entry else { return };
+        cur = t;
+    }
+    cur.insert(last.to_owned(), value);
+}
+
+/// Interprets an environment variable's text as a TOML value for `key`: integers and
+/// booleans as such, list keys as comma-separated strings, anything else as a string.
+fn env_value(key: &str, text: &str) -> toml::Value {
+    if matches!(key, "paths" | "exclude") {
+        return toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        );
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = text.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    toml::Value::String(text.to_owned())
+}
+
+/// Environment variable name for a dotted key.
+pub fn env_name(key: &str) -> String {
+    format!("FLEETLOG_{}", key.replace('.', "_").to_uppercase())
+}
+
+/// Merges file, environment and flag values (later wins) and validates the result.
+pub fn load(
+    file: Option<&std::path::Path>,
+    env: impl Fn(&str) -> Option<String>,
+    flags: toml::Table,
+) -> Result<AgentConfig, ConfigError> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            toml::from_str::<toml::Table>(&text)
+                .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?
+        }
+        None => toml::Table::new(),
+    };
+    for key in KEYS {
+        if let Some(text) = env(&env_name(key)) {
+            set_key(&mut table, key, env_value(key, &text));
+        }
+    }
+    for (k, v) in flags {
+        set_key(&mut table, &k, v);
+    }
+    let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // For an unknown field the path names the table; the message names the field.
+        ConfigError::Invalid { key: if path == "." { "<root>".into() } else { path }, message: inner }
+    })?;
+    AgentConfig::try_from(raw)
+}
+
+fn nonzero(key: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(ConfigError::invalid(key, "must be greater than 0")),
+        n => Ok(n),
+    }
+}
+
+impl TryFrom<RawConfig> for AgentConfig {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
+        let when_full = match raw.buffer.when_full.as_deref() {
+            Some(s) => s.parse().map_err(|e: String| ConfigError::invalid("buffer.when_full", e))?,
+            None => FullPolicy::default(),
+        };
+        let collector = raw
+            .collector
+            .ok_or_else(|| ConfigError::invalid("collector", "required (HOST:PORT of the collector)"))?;
+        let (host, port) = collector
+            .rsplit_once(':')
+            .ok_or_else(|| ConfigError::invalid("collector", "expected HOST:PORT"))?;
+        port.parse::<u16>()
+            .map_err(|_| ConfigError::invalid("collector", format!("bad port `{port}`")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let server_name = raw.server_name.unwrap_or(host);
+        let token_file = raw
+            .token_file
+            .ok_or_else(|| ConfigError::invalid("token_file", "required (file holding the enrollment token)"))?;
+        let ca = raw
+            .ca
+            .ok_or_else(|| ConfigError::invalid("ca", "required (PEM file of the collector's CA)"))?;
+        if raw.paths.is_empty() {
+            return Err(ConfigError::invalid("paths", "at least one glob is required"));
+        }
+        for (key, globs) in [("paths", &raw.paths), ("exclude", &raw.exclude)] {
+            for g in globs {
+                glob::Pattern::new(g)
+                    .map_err(|e| ConfigError::invalid(key, format!("bad glob `{g}`: {e}")))?;
+            }
+        }
+        let host_name = match raw.host_name {
+            Some(h) if h.trim().is_empty() => {
+                return Err(ConfigError::invalid("host_name", "must not be empty"));
+            }
+            Some(h) => h,
+            None => hostname(),
+        };
+        let buffer_max_bytes =
+            nonzero("buffer.max_bytes", raw.buffer.max_bytes, DEFAULT_BUFFER_MAX_BYTES)?;
+        let batch_max_bytes =
+            nonzero("batch.max_bytes", raw.batch.max_bytes, DEFAULT_BATCH_MAX_BYTES)?;
+        if batch_max_bytes > 8 * 1024 * 1024 {
+            return Err(ConfigError::invalid("batch.max_bytes", "at most 8 MiB"));
+        }
+        if batch_max_bytes * 4 > buffer_max_bytes {
+            return Err(ConfigError::invalid(
+                "buffer.max_bytes",
+                "must be at least 4 times batch.max_bytes",
+            ));
+        }
+        let metrics_listen = raw
+            .metrics_listen
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| ConfigError::invalid("metrics_listen", format!("bad address `{s}`")))
+            })
+            .transpose()?;
+        Ok(AgentConfig {
+            collector,
+            server_name,
+            token_file,
+            ca,
+            data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            host_name,
+            labels: raw.labels.into_iter().collect(),
+            paths: raw.paths,
+            exclude: raw.exclude,
+            start_at_end: raw.start_at_end,
+            max_line_bytes: nonzero("max_line_bytes", raw.max_line_bytes, DEFAULT_MAX_LINE_BYTES)?
+                as usize,
+            metrics_listen,
+            heartbeat: Duration::from_secs(nonzero(
+                "heartbeat_secs",
+                raw.heartbeat_secs,
+                DEFAULT_HEARTBEAT_SECS,
+            )?),
+            buffer_max_bytes,
+            when_full,
+            batch_max_bytes: batch_max_bytes as usize,
+            batch_max_wait: Duration::from_millis(nonzero(
+                "batch.max_wait_ms",
+                raw.batch.max_wait_ms,
+                DEFAULT_BATCH_MAX_WAIT_MS,
+            )?),
+            max_in_flight: nonzero("batch.max_in_flight", raw.batch.max_in_flight, DEFAULT_MAX_IN_FLIGHT)?
+                as usize,
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> toml::Table {
+        toml::from_str(
+            r#"collector = "127.0.0.1:4433"
+token_file = "t"
+ca = "ca.pem"
+paths = ["/var/log/*.log"]"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let cfg = load(None, |_| None, minimal()).unwrap();
+        assert_eq!(cfg.buffer_max_bytes, DEFAULT_BUFFER_MAX_BYTES);
+        assert_eq!(cfg.when_full, FullPolicy::Block);
+        assert_eq!(cfg.server_name, "127.0.0.1");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let mut t = minimal();
+        set_key(&mut t, "buffer.max_bites", toml::Value::Integer(1));
+        let err = load(None, |_| None, t).unwrap_err().to_string();
+        assert!(err.contains("max_bites"), "{err}");
+        assert!(err.contains("buffer"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_is_validated() {
+        let env = |k: &str| (k == "FLEETLOG_BUFFER_MAX_BYTES").then(|| "0".to_owned());
+        let err = load(None, env, minimal()).unwrap_err().to_string();
+        assert!(err.contains("buffer.max_bytes"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(&file, toml::to_string(&minimal()).unwrap()).unwrap();
+        let env = |k: &str| (k == "FLEETLOG_PATHS").then(|| "/a/*.log, /b/*.log".to_owned());
+        let cfg = load(Some(&file), env, toml::Table::new()).unwrap();
+        assert_eq!(cfg.paths, ["/a/*.log", "/b/*.log"]);
+        // A flag beats the environment.
+        let mut flags = toml::Table::new();
+        set_key(&mut flags, "paths", toml::Value::Array(vec!["/c/*.log".into()]));
+        assert_eq!(load(Some(&file), env, flags).unwrap().paths, ["/c/*.log"]);
+    }
+
+    #[test]
+    fn bad_policy_names_key() {
+        let mut t = minimal();
+        set_key(&mut t, "buffer.when_full", toml::Value::String("yolo".into()));
+        let err = load(None, |_| None, t).unwrap_err().to_string();
+        assert!(err.contains("buffer.when_full"), "{err}");
+    }
+}

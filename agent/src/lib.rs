@@ -1,0 +1,122 @@
+//! fleetlog agent: tails log files, classifies lines, buffers them durably in redb and
+//! ships compressed batches to the collector over QUIC.
+//!
+//! `run` wires three tasks: the reader (`reader`: tail → classify → durable buffer),
+//! the shipper (`ship::driver`: buffer → QUIC → ack → delete) and, when configured,
+//! the metrics endpoint.
+
+pub mod buffer;
+pub mod classify;
+pub mod config;
+pub mod metrics;
+mod reader;
+pub mod ship;
+pub mod tail;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::routing::get;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::buffer::Buffer;
+use crate::config::AgentConfig;
+use crate::metrics::Metrics;
+use crate::ship::driver::{ShipConfig, Signals};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs the agent until `shutdown` turns true.
+pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let token = std::fs::read_to_string(&config.token_file)
+        .with_context(|| format!("reading token file {}", config.token_file.display()))?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(!token.is_empty(), "token file {} is empty", config.token_file.display());
+    let client = ship::client_config(&config.ca)?;
+    let buffer_path = config.data_dir.join("buffer.redb");
+    let buffer = Arc::new(
+        Buffer::open(&buffer_path, config.buffer_max_bytes, config.when_full)
+            .with_context(|| format!("opening buffer {}", buffer_path.display()))?,
+    );
+    let saved = buffer
+        .checkpoints()?
+        .into_iter()
+        .filter_map(|(k, v)| Some((serde_json::from_slice(&k).ok()?, serde_json::from_slice(&v).ok()?)))
+        .collect();
+    let tail_config = tail::TailConfig {
+        include: config.paths.clone(),
+        exclude: config.exclude.clone(),
+        max_line_bytes: config.max_line_bytes,
+        start_at_end: config.start_at_end,
+    };
+    let tailer = tail::Tailer::new(tail_config.clone(), saved)?;
+    let watcher = tail::Watcher::new(&tail_config)?;
+    let metrics = Arc::new(Metrics::default());
+    let signals = Arc::new(Signals::default());
+    let stats = buffer.stats();
+    info!(
+        agent_id = %buffer.agent_id(),
+        host = %config.host_name,
+        collector = %config.collector,
+        pending_batches = stats.pending_batches,
+        buffer_bytes = stats.used_bytes,
+        "Agent starting."
+    );
+
+    if let Some(addr) = config.metrics_listen {
+        let m = metrics.clone();
+        let app = axum::Router::new()
+            .route("/metrics", get(move || async move { m.render() }))
+            .route("/healthz", get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding metrics_listen {addr}"))?;
+        let mut sd = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = sd.changed().await;
+                })
+                .await;
+        });
+    }
+
+    let shipper = tokio::spawn(ship::driver::run(
+        ShipConfig {
+            collector: config.collector.clone(),
+            server_name: config.server_name.clone(),
+            client,
+            token,
+            host_name: config.host_name.clone(),
+            labels: config.labels.clone(),
+            heartbeat: config.heartbeat,
+            max_in_flight: config.max_in_flight,
+        },
+        buffer.clone(),
+        signals.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let reader = reader::Reader {
+        tailer,
+        watcher,
+        buffer,
+        signals,
+        metrics,
+        batch_max_bytes: config.batch_max_bytes,
+        batch_max_wait: config.batch_max_wait,
+    };
+    let result = reader.run(shutdown).await;
+    let _ = shipper.await;
+    result
+}

@@ -1,0 +1,134 @@
+//! `fleetlog-agent run`: parses flags, loads config, initialises tracing, calls `run`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use fleetlog_agent::config::{self, set_key};
+
+#[derive(Parser)]
+#[command(name = "fleetlog-agent", version, about = "fleetlog edge agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tail files and ship them to the collector.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML config file; flags and FLEETLOG_* variables override its keys.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Collector QUIC address, HOST:PORT.
+    #[arg(long)]
+    collector: Option<String>,
+    /// TLS server name to verify (default: the host part of --collector).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// File holding the enrollment token.
+    #[arg(long = "token-file")]
+    token_file: Option<PathBuf>,
+    /// PEM file with the collector's CA certificate.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Glob of files to tail (repeatable).
+    #[arg(long = "path")]
+    paths: Vec<String>,
+    /// Glob of files to skip (repeatable).
+    #[arg(long = "exclude")]
+    exclude: Vec<String>,
+    /// Directory for the durable buffer.
+    #[arg(long = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Host name reported to the collector (default: the system's).
+    #[arg(long = "host-name")]
+    host_name: Option<String>,
+    /// Serve /metrics and /healthz on this address.
+    #[arg(long = "metrics-listen")]
+    metrics_listen: Option<String>,
+    /// Emit logs as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+impl RunArgs {
+    fn flags(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        let mut put = |k: &str, v: Option<toml::Value>| {
+            if let Some(v) = v {
+                set_key(&mut t, k, v);
+            }
+        };
+        let s = |v: &Option<String>| v.clone().map(toml::Value::String);
+        let p = |v: &Option<PathBuf>| {
+            v.as_ref()
+                .map(|p| toml::Value::String(p.display().to_string()))
+        };
+        let list = |v: &Vec<String>| {
+            (!v.is_empty())
+                .then(|| toml::Value::Array(v.iter().cloned().map(toml::Value::String).collect()))
+        };
+        put("collector", s(&self.collector));
+        put("server_name", s(&self.server_name));
+        put("token_file", p(&self.token_file));
+        put("ca", p(&self.ca));
+        put("paths", list(&self.paths));
+        put("exclude", list(&self.exclude));
+        put("data_dir", p(&self.data_dir));
+        put("host_name", s(&self.host_name));
+        put("metrics_listen", s(&self.metrics_listen));
+        t
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let Cli {
+        command: Command::Run(args),
+    } = Cli::parse();
+    init_tracing(args.log_json);
+    let config = config::load(
+        args.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        args.flags(),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = tx.send(true);
+        });
+        fleetlog_agent::run(config, rx).await
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,205 @@
+//! The reader task: tail → classify → commit (batch + checkpoints in one transaction).
+//!
+//! Lines accumulate until `batch.max_bytes` or `batch.max_wait`; a critical line flushes
+//! at once into a priority-lane batch. When the buffer is full under the `block` policy
+//! the reader stops reading (backpressure) and retries the same commit after acks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleetlog_protocol::codec;
+use fleetlog_protocol::messages::{Batch, BatchPayload, Entry, Frame, Level};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::buffer::{Appended, Buffer, BufferError, NewBatch};
+use crate::metrics::Metrics;
+use crate::ship::driver::Signals;
+use crate::tail::{FileKey, Tailer, Watcher};
+
+/// How often the globs are re-expanded even without a file-system event.
+const RESCAN_EVERY: Duration = Duration::from_millis(250);
+
+/// Lines read but not yet committed, with the positions they reach.
+#[derive(Default)]
+struct Pending {
+    sources: Vec<Arc<str>>,
+    normal: Vec<Entry>,
+    priority: Vec<Entry>,
+    bytes: usize,
+    checkpoints: BTreeMap<Vec<u8>, Vec<u8>>,
+    forget: Vec<Vec<u8>>,
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn source_index(&mut self, source: &Arc<str>) -> u32 {
+        // Few sources per batch: a linear scan beats hashing.
+        if let Some(i) = self.sources.iter().position(|s| Arc::ptr_eq(s, source) || s == source) {
+            return i as u32;
+        }
+        self.sources.push(source.clone());
+        (self.sources.len() - 1) as u32
+    }
+
+    fn is_empty(&self) -> bool {
+        self.normal.is_empty()
+            && self.priority.is_empty()
+            && self.checkpoints.is_empty()
+            && self.forget.is_empty()
+    }
+}
+
+pub(crate) struct Reader {
+    pub tailer: Tailer,
+    pub watcher: Watcher,
+    pub buffer: Arc<Buffer>,
+    pub signals: Arc<Signals>,
+    pub metrics: Arc<Metrics>,
+    pub batch_max_bytes: usize,
+    pub batch_max_wait: Duration,
+}
+
+fn key_bytes(key: &FileKey) -> Vec<u8> {
+    // FileKey is a plain serde struct; JSON cannot fail for it.
+    serde_json::to_vec(key).unwrap_or_default()
+}
+
+impl Reader {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut pending = Pending::default();
+        let mut last_rescan = Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if last_rescan.elapsed() >= RESCAN_EVERY {
+                tokio::task::block_in_place(|| self.tailer.rescan())?;
+                self.metrics.watched_files.set(self.tailer.watched_files() as i64);
+                last_rescan = Instant::now();
+            }
+            let budget = self.batch_max_bytes.saturating_sub(pending.bytes).max(1);
+            let chunk = tokio::task::block_in_place(|| self.tailer.poll(budget))?;
+            let got_lines = !chunk.lines.is_empty();
+            let now = crate::now_ms();
+            for line in chunk.lines {
+                let (level, score) = crate::classify::classify(&line.text);
+                let source = pending.source_index(&line.source);
+                pending.bytes += line.text.len() + 1;
+                self.metrics.bytes_read.inc_by(line.text.len() as u64 + 1);
+                self.metrics.lines_read.inc();
+                let entry = Entry { ts_ms: now, source, line: line.text, level, score };
+                if level >= Level::Critical {
+                    pending.priority.push(entry);
+                } else {
+                    pending.normal.push(entry);
+                }
+            }
+            for (key, cp) in chunk.checkpoints {
+                let k = key_bytes(&key);
+                pending.forget.retain(|f| f != &k);
+                pending.checkpoints.insert(k, serde_json::to_vec(&cp)?);
+            }
+            for key in chunk.forget {
+                let k = key_bytes(&key);
+                pending.checkpoints.remove(&k);
+                pending.forget.push(k);
+            }
+            if !pending.is_empty() && pending.since.is_none() {
+                pending.since = Some(Instant::now());
+            }
+            let due = pending.bytes >= self.batch_max_bytes
+                || !pending.priority.is_empty()
+                || pending.since.is_some_and(|t| t.elapsed() >= self.batch_max_wait);
+            if due && !pending.is_empty() {
+                self.commit(&mut pending, &mut shutdown).await?;
+            } else if !got_lines {
+                let wait = pending
+                    .since
+                    .map(|t| self.batch_max_wait.saturating_sub(t.elapsed()))
+                    .unwrap_or(RESCAN_EVERY)
+                    .min(RESCAN_EVERY);
+                tokio::select! {
+                    _ = self.watcher.changed(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        // Commit what was read before stopping, so a clean stop re-reads nothing.
+        if !pending.is_empty() {
+            let (_tx, mut never) = watch::channel(false);
+            if let Err(err) = tokio::time::timeout(Duration::from_secs(2), self.commit(&mut pending, &mut never)).await {
+                debug!(error = %err, "Final commit skipped; lines will be re-read from files.");
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the pending lines into batches and commits them with the checkpoints.
+    async fn commit(
+        &mut self,
+        pending: &mut Pending,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut seq = self.buffer.next_seq();
+        let mut batches = Vec::new();
+        let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
+        for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
+            if entries.is_empty() {
+                continue;
+            }
+            let payload = BatchPayload { sources: sources.clone(), entries: std::mem::take(entries) };
+            let lines = payload.entries.len() as u32;
+            let (compressed, raw_len) = codec::encode_payload(&payload)?;
+            let frame = codec::encode(&Frame::Batch(Batch {
+                agent_id: self.buffer.agent_id().to_owned(),
+                seq,
+                priority,
+                entry_count: lines,
+                raw_len,
+                payload: compressed,
+            }))?;
+            batches.push(NewBatch { seq, priority, frame, lines });
+            seq += 1;
+        }
+        let checkpoints: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut pending.checkpoints).into_iter().collect();
+        let forget = std::mem::take(&mut pending.forget);
+        let mut warned = false;
+        loop {
+            let result = tokio::task::block_in_place(|| self.buffer.append(&batches, &checkpoints, &forget));
+            match result {
+                Ok(Appended::Stored) => break,
+                Ok(Appended::Dropped { lines }) => {
+                    self.metrics.dropped_lines.inc_by(lines);
+                    warn!(lines, "Buffer full: lines dropped by policy.");
+                    break;
+                }
+                Err(BufferError::Full { used, cap, .. }) => {
+                    if !warned {
+                        info!(used, cap, "Buffer full: pausing reads until the collector acks (backpressure).");
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = self.signals.space_freed.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.changed() => {
+                            // Nothing committed: the lines are re-read from the files on restart.
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        self.metrics.batches_buffered.inc_by(batches.len() as u64);
+        let stats = self.buffer.stats();
+        self.metrics.buffer_bytes.set(stats.used_bytes as i64);
+        self.metrics.pending_batches.set(stats.pending_batches as i64);
+        *pending = Pending::default();
+        if !batches.is_empty() {
+            self.signals.batch_ready.notify_one();
+        }
+        Ok(())
+    }
+}

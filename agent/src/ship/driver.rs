@@ -1,0 +1,231 @@
+//! The shipper task: connect, say hello, stream buffered batches, apply acks, reconnect.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetlog_protocol::messages::{Frame, Heartbeat, Hello};
+use fleetlog_protocol::session::agent::{BatchOutcome, on_batch_answer};
+use fleetlog_protocol::{PROTOCOL_VERSION, RejectReason, codec};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+use super::backoff::Backoff;
+use super::{ShipError, read_frame};
+use crate::buffer::Buffer;
+use crate::metrics::Metrics;
+
+/// Everything the shipper needs.
+#[derive(Debug, Clone)]
+pub struct ShipConfig {
+    pub collector: String,
+    pub server_name: String,
+    pub client: quinn::ClientConfig,
+    pub token: String,
+    pub host_name: String,
+    pub labels: Vec<(String, String)>,
+    pub heartbeat: Duration,
+    pub max_in_flight: usize,
+}
+
+/// Shared handles between the reader and the shipper.
+#[derive(Debug, Default)]
+pub struct Signals {
+    /// Raised by the reader when it buffered a new batch.
+    pub batch_ready: Notify,
+    /// Raised by the shipper when acks freed buffer space.
+    pub space_freed: Notify,
+}
+
+/// Runs until `shutdown` becomes true.
+pub async fn run(
+    cfg: ShipConfig,
+    buffer: Arc<Buffer>,
+    signals: Arc<Signals>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::default();
+    let endpoint = match quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))) {
+        Ok(e) => e,
+        Err(err) => {
+            error!(error = %err, "Cannot open a UDP socket; the agent cannot ship.");
+            return;
+        }
+    };
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let result = tokio::select! {
+            r = session(&endpoint, &cfg, &buffer, &signals, &metrics, &mut backoff) => r,
+            _ = shutdown.changed() => break,
+        };
+        metrics.connected.set(0);
+        match result {
+            Ok(()) => {}
+            Err(ShipError::Rejected { reason, message }) => {
+                // Operator action needed: the token or version is wrong.
+                error!(%reason, %message, collector = %cfg.collector, "Collector rejected this agent.");
+            }
+            Err(err) => {
+                warn!(error = %err, collector = %cfg.collector, "Connection to collector failed.");
+            }
+        }
+        metrics.reconnects.inc();
+        let delay = backoff.next_delay(fastrand::f64());
+        debug!(?delay, attempt = backoff.attempts(), "Reconnecting after backoff.");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    endpoint.close(0u32.into(), b"agent shutting down");
+    // Give the close frame a moment to leave.
+    let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, ShipError> {
+    tokio::net::lookup_host(addr)
+        .await
+        .map_err(|_| ShipError::Resolve(addr.to_owned()))?
+        .next()
+        .ok_or_else(|| ShipError::Resolve(addr.to_owned()))
+}
+
+async fn write_frame(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), ShipError> {
+    send.write_all(&codec::encode(frame)?).await?;
+    Ok(())
+}
+
+/// One connection's lifetime. Returns `Err` when it ends for any reason but shutdown.
+async fn session(
+    endpoint: &quinn::Endpoint,
+    cfg: &ShipConfig,
+    buffer: &Arc<Buffer>,
+    signals: &Arc<Signals>,
+    metrics: &Arc<Metrics>,
+    backoff: &mut Backoff,
+) -> Result<(), ShipError> {
+    let addr = resolve(&cfg.collector).await?;
+    let conn = endpoint.connect_with(cfg.client.clone(), addr, &cfg.server_name)?.await?;
+    let (mut ctl_send, mut ctl_recv) = conn.open_bi().await?;
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        agent_id: buffer.agent_id().to_owned(),
+        host: cfg.host_name.clone(),
+        token: cfg.token.clone(),
+        labels: cfg.labels.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    write_frame(&mut ctl_send, &Frame::Hello(hello)).await?;
+    let welcome = match read_frame(&mut ctl_recv).await? {
+        Frame::Welcome(w) => w,
+        Frame::Reject(r) => {
+            return Err(ShipError::Rejected { reason: r.reason, message: r.message });
+        }
+        other => return Err(ShipError::Protocol(format!("expected welcome, got {other:?}"))),
+    };
+    info!(
+        collector = %cfg.collector,
+        collector_version = %welcome.collector_version,
+        last_stored_seq = ?welcome.last_stored_seq,
+        "Connected to collector."
+    );
+    backoff.reset();
+    metrics.connected.set(1);
+
+    let mut in_flight: HashSet<u64> = HashSet::new();
+    let mut tasks: JoinSet<(u64, bool, Result<BatchOutcome, ShipError>)> = JoinSet::new();
+    let mut heartbeat = tokio::time::interval(cfg.heartbeat);
+    let mut retry_pause = false;
+    loop {
+        // Fill the pipeline.
+        if !retry_pause && in_flight.len() < cfg.max_in_flight {
+            let want = cfg.max_in_flight - in_flight.len();
+            let buf = buffer.clone();
+            let skip = in_flight.clone();
+            let next = tokio::task::spawn_blocking(move || buf.pending(want, |s| skip.contains(&s)))
+                .await
+                .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+            for p in next {
+                in_flight.insert(p.seq);
+                let conn = conn.clone();
+                tasks.spawn(async move {
+                    let r = send_batch(&conn, p.priority, &p.frame, p.seq).await;
+                    (p.seq, p.priority, r)
+                });
+            }
+        }
+        tokio::select! {
+            Some(done) = tasks.join_next() => {
+                let (seq, priority, result) =
+                    done.map_err(|e| ShipError::Protocol(format!("send task: {e}")))?;
+                match result? {
+                    BatchOutcome::Stored { duplicate } => {
+                        let buf = buffer.clone();
+                        tokio::task::spawn_blocking(move || buf.ack(&[(seq, priority)]))
+                            .await
+                            .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+                        in_flight.remove(&seq);
+                        metrics.batches_acked.inc();
+                        if duplicate {
+                            metrics.duplicate_acks.inc();
+                        }
+                        let stats = buffer.stats();
+                        metrics.buffer_bytes.set(stats.used_bytes as i64);
+                        metrics.pending_batches.set(stats.pending_batches as i64);
+                        signals.space_freed.notify_waiters();
+                    }
+                    BatchOutcome::Retry(message) => {
+                        debug!(seq, %message, "Collector asked to retry the batch later.");
+                        in_flight.remove(&seq);
+                        retry_pause = true;
+                    }
+                    BatchOutcome::Fatal(reason, message) => {
+                        if reason == RejectReason::Unauthorized || reason == RejectReason::UnsupportedVersion {
+                            return Err(ShipError::Rejected { reason, message });
+                        }
+                        return Err(ShipError::Protocol(format!("batch {seq}: {reason}: {message}")));
+                    }
+                }
+            }
+            _ = signals.batch_ready.notified() => {}
+            _ = heartbeat.tick() => {
+                let stats = buffer.stats();
+                let hb = Heartbeat {
+                    ts_ms: crate::now_ms(),
+                    buffer_bytes: stats.used_bytes,
+                    buffer_capacity: stats.capacity_bytes,
+                    pending_batches: stats.pending_batches,
+                    dropped_lines: stats.dropped_lines,
+                    watched_files: metrics.watched_files.get().max(0) as u32,
+                };
+                write_frame(&mut ctl_send, &Frame::Heartbeat(hb)).await?;
+                retry_pause = false;
+            }
+            reason = conn.closed() => return Err(ShipError::Connection(reason)),
+            // Poll the buffer now and then even without a signal (a batch may have been
+            // buffered between the pending() read and the notified() registration).
+            _ = tokio::time::sleep(Duration::from_millis(200)) => { retry_pause = false; }
+        }
+    }
+}
+
+/// Sends one batch on its own stream and waits for the collector's answer.
+async fn send_batch(
+    conn: &quinn::Connection,
+    priority: bool,
+    frame: &[u8],
+    seq: u64,
+) -> Result<BatchOutcome, ShipError> {
+    let (mut send, mut recv) = conn.open_bi().await?;
+    // The priority lane overtakes bulk streams queued on the same connection.
+    let _ = send.set_priority(if priority { 10 } else { 0 });
+    send.write_all(frame).await?;
+    send.finish()?;
+    let answer = read_frame(&mut recv).await?;
+    Ok(on_batch_answer(seq, answer))
+}

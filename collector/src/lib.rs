@@ -1,0 +1,135 @@
+//! fleetlog collector: the hub. QUIC ingest into a segment archive indexed in SQL,
+//! and the HTTP API over the same store.
+//!
+//! `run` starts the ingest server (`ingest`), the HTTP server (`api::router`) and the
+//! retention task, all over one `store::Store`.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod store;
+pub mod tls;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::CollectorConfig;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What `prepare` found or created, so the binary can tell the operator.
+#[derive(Debug)]
+pub struct Startup {
+    pub creds: tls::Credentials,
+    pub store: Store,
+}
+
+/// Creates the data dir, loads or creates credentials and opens the store.
+pub async fn prepare(config: &CollectorConfig) -> anyhow::Result<Startup> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let creds = tls::load_or_create(&config.data_dir, &config.tls)?;
+    let store = Store::open(&config.store_url, config.data_dir.join("archive"))
+        .await
+        .with_context(|| "opening the store".to_string())?;
+    Ok(Startup { creds, store })
+}
+
+/// Runs the collector until `shutdown` turns true.
+pub async fn run(
+    config: CollectorConfig,
+    startup: Startup,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Startup { creds, store } = startup;
+    let metrics = Arc::new(Metrics::default());
+    let server_config = tls::server_config(&creds)?;
+    let endpoint = quinn::Endpoint::server(server_config, config.quic_listen)
+        .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+    info!(quic = %config.quic_listen, http = %config.http_listen, "Collector listening.");
+
+    let ingest = ingest::Ingest {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        agent_token: creds.agent_token.as_str().into(),
+        max_batch_bytes: config.max_batch_bytes,
+    };
+    let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
+
+    let retention_task = tokio::spawn(retention_loop(
+        store.clone(),
+        metrics.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
+
+    let app = api::router(api::AppState {
+        store: store.clone(),
+        metrics,
+        admin_token: creds.admin_token.as_str().into(),
+    });
+    let mut sd = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = sd.changed().await;
+        })
+        .await
+        .context("HTTP server")?;
+    let _ = ingest_task.await;
+    let _ = retention_task.await;
+    store.close().await;
+    Ok(())
+}
+
+async fn retention_loop(
+    store: Store,
+    metrics: Arc<Metrics>,
+    config: CollectorConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(config.retention_interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match store
+            .apply_retention(
+                now_ms(),
+                config.retention_max_age,
+                config.retention_max_bytes,
+            )
+            .await
+        {
+            Ok(report) => {
+                metrics
+                    .retention_segments_deleted
+                    .inc_by(report.segments_deleted);
+                if report.segments_deleted > 0 || report.orphans_deleted > 0 {
+                    info!(
+                        segments = report.segments_deleted,
+                        bytes = report.bytes_freed,
+                        orphans = report.orphans_deleted,
+                        "Retention deleted segments."
+                    );
+                }
+            }
+            Err(err) => warn!(error = %err, "Retention pass failed; will retry."),
+        }
+    }
+}

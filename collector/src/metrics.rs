@@ -1,0 +1,81 @@
+//! Collector metrics in the Prometheus text format (`/metrics`).
+//! Labels are bounded: outcomes and reject reasons, never hosts or lines.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Batches by outcome: stored, duplicate, failed.
+    pub batches: Family<OutcomeLabel, Counter>,
+    pub lines: Counter,
+    pub payload_bytes: Counter,
+    /// Connections or streams refused, by reason.
+    pub rejects: Family<ReasonLabel, Counter>,
+    pub connections: Gauge,
+    pub heartbeats: Counter,
+    pub retention_segments_deleted: Counter,
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut r = Registry::with_prefix("fleetlog_collector");
+        r.register(
+            "ingest_batches",
+            "Batches received, by outcome",
+            self.batches.clone(),
+        );
+        r.register("ingest_lines", "Lines stored", self.lines.clone());
+        r.register(
+            "ingest_payload_bytes",
+            "Compressed payload bytes stored",
+            self.payload_bytes.clone(),
+        );
+        r.register(
+            "ingest_rejects",
+            "Connections or streams refused, by reason",
+            self.rejects.clone(),
+        );
+        r.register(
+            "ingest_connections",
+            "Open agent connections",
+            self.connections.clone(),
+        );
+        r.register(
+            "ingest_heartbeats",
+            "Agent heartbeats received",
+            self.heartbeats.clone(),
+        );
+        r.register(
+            "retention_deleted_segments",
+            "Segments deleted by retention",
+            self.retention_segments_deleted.clone(),
+        );
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &r);
+        out
+    }
+
+    pub fn reject(&self, reason: &'static str) {
+        self.rejects.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub fn batch(&self, outcome: &'static str) {
+        self.batches.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+}

@@ -1,0 +1,806 @@
+//! The collector's store: raw lines in a segment archive, everything else in SQL.
+//!
+//! [`Store`] is the driver; the pure parts are `cursor` (page positions),
+//! `retention` (which segments to delete) and `sql` (statement text and dialects).
+//!
+//! Exactly-once ingest ([`Store::ingest`]):
+//! 1. `(agent_id, seq)` already in `batches` → `Duplicate`, nothing written.
+//! 2. The payload is written to a fresh segment file and made durable
+//!    (temp file, fsync, rename, fsync directory).
+//! 3. One transaction inserts the `segments` row, the `batches` row (the arbiter:
+//!    `ON CONFLICT DO NOTHING` on its primary key), the `events` rows and the `hosts`
+//!    counters. If the `batches` insert loses to a concurrent copy (another task or
+//!    another replica), the transaction rolls back, the fresh file is deleted, and the
+//!    outcome is `Duplicate`.
+//!
+//! Only after `ingest` returns `Stored` or `Duplicate` may the caller ack.
+//!
+//! Orphans: a crash (or an error whose commit outcome is unknown) between steps 2 and 3
+//! leaves a segment file no row names. It is never indexed: a re-send writes a new file
+//! with a new name. [`Store::sweep_orphans`] deletes unindexed files older than a grace
+//! period, far longer than [`INDEX_TIMEOUT`], so a file whose transaction is still in
+//! flight is never swept. Retention runs the sweep too.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = FULL`, so a commit is on disk
+//! when it returns, including after power loss. `NORMAL` would only survive a process
+//! crash; a lost commit after an ack would orphan the segment and lose acked lines.
+//! The cost is one WAL fsync per batch, which batching at the agent amortises.
+//!
+//! Text from agents is stored with NUL characters replaced by U+FFFD, because
+//! PostgreSQL `TEXT` rejects NUL and a batch that can never be stored would block its
+//! agent forever.
+
+mod archive;
+mod cursor;
+mod retention;
+mod sql;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fleetlog_protocol::codec::decode_compressed_payload;
+use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
+use tracing::{debug, info, warn};
+
+pub use archive::{Archive, ArchiveFile};
+pub use sql::Dialect;
+
+use cursor::Cursor;
+use retention::{Policy, SegmentSize};
+
+/// Unindexed segment files younger than this are left alone by the sweep run from
+/// [`Store::apply_retention`]: their transaction may still be in flight.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
+/// Longest an ingest transaction may take before it is abandoned (and rolled back).
+/// Kept far below [`ORPHAN_GRACE`] so the sweep never races a commit.
+pub const INDEX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most lines one [`Store::lines`] page returns.
+pub const MAX_PAGE_LINES: u32 = 10_000;
+/// How long a SQLite connection waits for the write lock.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+/// Segment rows fetched per index query while paging lines.
+const SEGMENTS_PER_QUERY: i64 = 32;
+/// Segment rows fetched per index query while planning retention.
+const RETENTION_CHUNK: i64 = 256;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Sql(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("archive I/O on {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad cursor: {0}")]
+    BadCursor(String),
+    #[error("segment {segment} is corrupt: {reason}")]
+    Corrupt { segment: i64, reason: String },
+    #[error("unsupported database URL scheme `{0}` (expected sqlite: or postgres://)")]
+    UnsupportedUrl(String),
+    #[error("{what} {value} does not fit the store's signed 64-bit column")]
+    OutOfRange { what: &'static str, value: u64 },
+    #[error("batch does not match its payload: {0}")]
+    Mismatch(String),
+    #[error("encoding {what} as JSON")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("ingest transaction took longer than {0:?} and was abandoned")]
+    Timeout(Duration),
+    #[error("background task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What [`Store::ingest`] did with a batch. Both outcomes may be acked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// The batch is durably stored as segment `segment_id`.
+    Stored { segment_id: i64, lines: u32 },
+    /// The batch had been stored before; this copy was discarded.
+    Duplicate,
+}
+
+/// Per-host counters for the fleet view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSummary {
+    pub host: String,
+    pub last_seen_ms: i64,
+    pub lines_received: u64,
+}
+
+/// One archived line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineRecord {
+    /// The segment holding the line (segment ids grow in arrival order).
+    pub segment_id: i64,
+    /// The batch sequence number the agent gave it.
+    pub seq: u64,
+    /// Position within the batch.
+    pub line_no: u32,
+    pub ts_ms: i64,
+    pub source: String,
+    pub line: String,
+    pub level: Level,
+    pub score: f32,
+}
+
+/// One page of a host's lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinePage {
+    pub lines: Vec<LineRecord>,
+    /// Pass back to get the next page; `None` when no more lines are stored yet.
+    pub next_cursor: Option<String>,
+}
+
+/// What [`Store::apply_retention`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionReport {
+    pub segments_deleted: u64,
+    pub bytes_freed: u64,
+    /// Unindexed segment files (and stale temp files) removed by the sweep.
+    pub orphans_deleted: u64,
+}
+
+/// A segment's index row, as the line reader needs it.
+struct SegmentRow {
+    id: i64,
+    seq: i64,
+    path: String,
+    raw_len: i64,
+    line_count: i64,
+}
+
+/// Segment archive plus SQL index. Cheap to clone; clones share the pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    archive: Archive,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and the archive at
+    /// `archive_dir`, and runs the embedded migrations.
+    /// `sqlite:` URLs get `mode=rwc` unless they name a mode; `postgres://` URLs
+    /// select PostgreSQL.
+    pub async fn open(url: &str, archive_dir: PathBuf) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url).ok_or_else(|| {
+            StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned())
+        })?;
+        let archive = Archive::new(archive_dir);
+        archive.create_root().await?;
+        let pool = match dialect {
+            Dialect::Sqlite => open_sqlite(url).await?,
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .connect(url)
+                    .await?
+            }
+        };
+        // On PostgreSQL the migrator holds an advisory lock, so replicas may start together.
+        dialect.migrator().run(&pool).await?;
+        info!(dialect = ?dialect, archive = %archive.root().display(), "Store opened.");
+        Ok(Store {
+            pool,
+            archive,
+            dialect,
+        })
+    }
+
+    /// Closes the pool; pending queries finish first.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The SQL pool, for modules that keep their own tables in the same database.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The segment archive.
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// Stores a batch exactly once. `payload` must be the decoded `batch.payload`
+    /// (see `codec::decode_payload`); `batch.payload` is archived byte for byte.
+    /// Returns only once the outcome is durable, so the caller may then ack.
+    pub async fn ingest(
+        &self,
+        host: &str,
+        batch: &Batch,
+        payload: &BatchPayload,
+        now_ms: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        let seq = to_i64("seq", batch.seq)?;
+        if payload.entries.len() != batch.entry_count as usize {
+            return Err(StoreError::Mismatch(format!(
+                "batch declares {} entries, payload holds {}",
+                batch.entry_count,
+                payload.entries.len()
+            )));
+        }
+        let agent_id = clean(&batch.agent_id);
+        let seen: Option<i64> = sqlx::query_scalar(sql::BATCH_EXISTS)
+            .bind(agent_id.as_ref())
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        if seen.is_some() {
+            debug!(agent_id = %batch.agent_id, seq = batch.seq, "Duplicate batch discarded.");
+            return Ok(IngestOutcome::Duplicate);
+        }
+
+        let rel_path = Archive::new_segment_path(&batch.agent_id, batch.seq);
+        self.archive.write(&rel_path, batch.payload.clone()).await?;
+
+        let indexed = tokio::time::timeout(
+            INDEX_TIMEOUT,
+            self.index(host, &agent_id, seq, batch, payload, &rel_path, now_ms),
+        )
+        .await;
+        match indexed {
+            Ok(Ok(Some(segment_id))) => {
+                let lines = batch.entry_count;
+                debug!(agent_id = %batch.agent_id, seq = batch.seq, segment_id, lines, "Batch stored.");
+                Ok(IngestOutcome::Stored { segment_id, lines })
+            }
+            Ok(Ok(None)) => {
+                // Rolled back: no row names this file, so it is ours to delete.
+                if let Err(err) = self.archive.remove(&rel_path).await {
+                    warn!(path = %rel_path, error = %err, "Removing a duplicate segment failed; the sweep will.");
+                }
+                debug!(agent_id = %batch.agent_id, seq = batch.seq, "Concurrent duplicate discarded.");
+                Ok(IngestOutcome::Duplicate)
+            }
+            // The commit may or may not have happened, so the file stays; if it is not
+            // indexed, the sweep removes it after the grace period.
+            Ok(Err(err)) => Err(err),
+            Err(_elapsed) => Err(StoreError::Timeout(INDEX_TIMEOUT)),
+        }
+    }
+
+    /// The ingest transaction; `Ok(None)` means another writer stored the batch first.
+    #[allow(clippy::too_many_arguments)]
+    async fn index(
+        &self,
+        host: &str,
+        agent_id: &str,
+        seq: i64,
+        batch: &Batch,
+        payload: &BatchPayload,
+        rel_path: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let host = clean(host);
+        let sources_json =
+            serde_json::to_string(&payload.sources).map_err(|source| StoreError::Json {
+                what: "sources",
+                source,
+            })?;
+        let min_ts = payload.entries.iter().map(|e| e.ts_ms).min();
+        let max_ts = payload.entries.iter().map(|e| e.ts_ms).max();
+        let lines = i64::from(batch.entry_count);
+        let bytes = i64::try_from(batch.payload.len()).unwrap_or(i64::MAX);
+
+        let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
+        let segment_id: i64 = sqlx::query_scalar(sql::INSERT_SEGMENT)
+            .bind(agent_id)
+            .bind(host.as_ref())
+            .bind(seq)
+            .bind(rel_path)
+            .bind(sources_json)
+            .bind(min_ts)
+            .bind(max_ts)
+            .bind(lines)
+            .bind(bytes)
+            .bind(i64::from(batch.raw_len))
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(sql::INSERT_BATCH)
+            .bind(agent_id)
+            .bind(seq)
+            .bind(segment_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            // Belt and braces: a unique violation means the same as "no row inserted".
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        let events: Vec<(u32, &Entry)> = (0u32..)
+            .zip(&payload.entries)
+            .filter(|(_, e)| e.level >= Level::Warn)
+            .collect();
+        for chunk in events.chunks(sql::EVENTS_PER_INSERT) {
+            let statement = sql::insert_events(chunk.len());
+            let mut query = sqlx::query(&statement);
+            for &(line_no, entry) in chunk {
+                let source = payload
+                    .sources
+                    .get(entry.source as usize)
+                    .map(String::as_str)
+                    .unwrap_or("");
+                query = query
+                    .bind(host.as_ref())
+                    .bind(clean(source).into_owned())
+                    .bind(entry.ts_ms)
+                    .bind(entry.level.as_str())
+                    .bind(finite_score(entry.score))
+                    .bind(clean(&entry.line).into_owned())
+                    .bind(segment_id)
+                    .bind(i64::from(line_no));
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        sqlx::query(sql::UPSERT_HOST)
+            .bind(host.as_ref())
+            .bind(now_ms)
+            .bind(lines)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(segment_id))
+    }
+
+    /// Records an agent's identity as of its latest `Hello`.
+    pub async fn upsert_agent(
+        &self,
+        agent_id: &str,
+        host: &str,
+        labels: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let labels: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let labels_json = serde_json::to_string(&labels).map_err(|source| StoreError::Json {
+            what: "labels",
+            source,
+        })?;
+        sqlx::query(sql::UPSERT_AGENT)
+            .bind(clean(agent_id).as_ref())
+            .bind(clean(host).as_ref())
+            .bind(labels_json)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The highest sequence number stored for an agent (including batches whose segment
+    /// retention has since deleted).
+    pub async fn last_seq(&self, agent_id: &str) -> Result<Option<u64>, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar(sql::LAST_SEQ)
+            .bind(clean(agent_id).as_ref())
+            .fetch_one(&self.pool)
+            .await?;
+        // Stored seqs were checked to fit i64 and are never negative.
+        Ok(max.and_then(|m| u64::try_from(m).ok()))
+    }
+
+    /// Every host that has sent lines, by name.
+    pub async fn hosts(&self) -> Result<Vec<HostSummary>, StoreError> {
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as(sql::HOSTS).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(host, last_seen_ms, lines)| HostSummary {
+                host,
+                last_seen_ms,
+                lines_received: u64::try_from(lines).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// A page of `host`'s lines in arrival order (segment id, then line within the
+    /// segment), after `cursor` (from a previous page) or from the oldest stored line.
+    /// `limit` is clamped to `1..=MAX_PAGE_LINES`.
+    pub async fn lines(
+        &self,
+        host: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<LinePage, StoreError> {
+        let after = cursor.map(Cursor::parse).transpose()?;
+        let limit = limit.clamp(1, MAX_PAGE_LINES) as usize;
+        let host = clean(host);
+        let mut out: Vec<LineRecord> = Vec::new();
+        let mut from_id = after.map_or(0, |c| c.segment_id);
+        loop {
+            let rows = sqlx::query(sql::HOST_SEGMENTS)
+                .bind(host.as_ref())
+                .bind(from_id)
+                .bind(SEGMENTS_PER_QUERY)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else {
+                return Ok(LinePage {
+                    lines: out,
+                    next_cursor: None,
+                });
+            };
+            from_id = last.try_get::<i64, _>(0)?.saturating_add(1);
+            for row in rows {
+                let seg = SegmentRow {
+                    id: row.try_get(0)?,
+                    seq: row.try_get(1)?,
+                    path: row.try_get(2)?,
+                    raw_len: row.try_get(3)?,
+                    line_count: row.try_get(4)?,
+                };
+                let skip = match after {
+                    Some(c) if c.segment_id == seg.id => i64::from(c.line_no) + 1,
+                    _ => 0,
+                };
+                if skip >= seg.line_count {
+                    continue;
+                }
+                if out.len() == limit {
+                    // The index says more lines exist: no need to read this file now.
+                    return Ok(LinePage {
+                        next_cursor: last_cursor(&out),
+                        lines: out,
+                    });
+                }
+                let Some(payload) = self.load_segment(&seg).await? else {
+                    continue; // deleted by retention while we read
+                };
+                let want = limit - out.len();
+                let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+                let seq = u64::try_from(seg.seq).unwrap_or(0);
+                for (line_no, entry) in (0u32..).zip(payload.entries).skip(skip).take(want) {
+                    let source = payload
+                        .sources
+                        .get(entry.source as usize)
+                        .cloned()
+                        .ok_or_else(|| corrupt(seg.id, "entry names an unknown source"))?;
+                    out.push(LineRecord {
+                        segment_id: seg.id,
+                        seq,
+                        line_no,
+                        ts_ms: entry.ts_ms,
+                        source,
+                        line: entry.line,
+                        level: entry.level,
+                        score: entry.score,
+                    });
+                }
+                let consumed = skip.saturating_add(want);
+                if out.len() == limit
+                    && i64::try_from(consumed).unwrap_or(i64::MAX) < seg.line_count
+                {
+                    return Ok(LinePage {
+                        next_cursor: last_cursor(&out),
+                        lines: out,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reads and decodes one segment; `Ok(None)` if retention deleted it meanwhile.
+    async fn load_segment(&self, seg: &SegmentRow) -> Result<Option<BatchPayload>, StoreError> {
+        let bytes = match self.archive.read(&seg.path).await {
+            Ok(bytes) => bytes,
+            Err(StoreError::Io { path, source }) => {
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && !self.segment_exists(seg.id).await?
+                {
+                    return Ok(None);
+                }
+                return Err(corrupt(
+                    seg.id,
+                    &format!("reading {}: {source}", path.display()),
+                ));
+            }
+            Err(other) => return Err(other),
+        };
+        let raw_len =
+            usize::try_from(seg.raw_len).map_err(|_| corrupt(seg.id, "negative raw_len"))?;
+        let payload =
+            tokio::task::spawn_blocking(move || decode_compressed_payload(&bytes, raw_len))
+                .await?
+                .map_err(|e| corrupt(seg.id, &e.to_string()))?;
+        if i64::try_from(payload.entries.len()).ok() != Some(seg.line_count) {
+            return Err(corrupt(
+                seg.id,
+                &format!(
+                    "holds {} lines, index says {}",
+                    payload.entries.len(),
+                    seg.line_count
+                ),
+            ));
+        }
+        Ok(Some(payload))
+    }
+
+    async fn segment_exists(&self, id: i64) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(sql::SEGMENT_EXISTS)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes whole segments, oldest first, older than `max_age` or while the archive
+    /// exceeds `max_bytes`, then sweeps orphan files older than [`ORPHAN_GRACE`].
+    /// Each segment's index row goes first, then its file; a crash in between leaves an
+    /// orphan file for the next sweep. Event rows stay (with a NULL `segment_id`), and
+    /// `batches` rows stay so late re-sends remain duplicates.
+    pub async fn apply_retention(
+        &self,
+        now_ms: i64,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<RetentionReport, StoreError> {
+        let policy = Policy { max_age, max_bytes };
+        let mut report = RetentionReport::default();
+        if max_age.is_some() || max_bytes.is_some() {
+            let total: i64 = sqlx::query_scalar(sql::TOTAL_BYTES)
+                .fetch_one(&self.pool)
+                .await?;
+            let mut total = u64::try_from(total).unwrap_or(0);
+            let mut after_id = 0i64;
+            loop {
+                let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sql::OLDEST_SEGMENTS)
+                    .bind(after_id)
+                    .bind(RETENTION_CHUNK)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let Some(last) = rows.last() else { break };
+                after_id = last.0;
+                let sizes: Vec<SegmentSize> = rows
+                    .iter()
+                    .map(|&(id, created_ms, bytes, _)| SegmentSize {
+                        id,
+                        created_ms,
+                        bytes: u64::try_from(bytes).unwrap_or(0),
+                    })
+                    .collect();
+                let (doomed, stopped) = retention::plan(&sizes, total, now_ms, policy);
+                for (id, _, bytes, path) in rows.iter().filter(|r| doomed.contains(&r.0)) {
+                    let bytes = u64::try_from(*bytes).unwrap_or(0);
+                    total = total.saturating_sub(bytes);
+                    if self.delete_segment(*id, path).await? {
+                        report.segments_deleted += 1;
+                        report.bytes_freed += bytes;
+                    }
+                }
+                if stopped {
+                    break;
+                }
+            }
+        }
+        report.orphans_deleted = self.sweep_orphans(now_ms, ORPHAN_GRACE).await?;
+        if report != RetentionReport::default() {
+            info!(
+                segments_deleted = report.segments_deleted,
+                bytes_freed = report.bytes_freed,
+                orphans_deleted = report.orphans_deleted,
+                "Retention applied."
+            );
+        }
+        Ok(report)
+    }
+
+    /// Deletes one segment's row (detaching its events), then its file.
+    /// `Ok(false)` if another replica deleted it first.
+    async fn delete_segment(&self, id: i64, rel_path: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
+        sqlx::query(sql::DETACH_EVENTS)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query(sql::DELETE_SEGMENT)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Err(err) = self.archive.remove(rel_path).await {
+            warn!(segment = id, path = %rel_path, error = %err, "Removing an expired segment file failed; the sweep will.");
+        }
+        Ok(true)
+    }
+
+    /// Deletes archive files that no segment row names (and stale temp files), if
+    /// last modified more than `grace` before `now_ms`. Returns how many it deleted.
+    /// Safe to run while ingesting, and on several replicas sharing one archive, as long
+    /// as `grace` exceeds [`INDEX_TIMEOUT`].
+    pub async fn sweep_orphans(&self, now_ms: i64, grace: Duration) -> Result<u64, StoreError> {
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for file in self.archive.list().await? {
+            if now_ms.saturating_sub(file.modified_ms) < grace_ms {
+                continue;
+            }
+            if !file.temporary {
+                let indexed: Option<i64> = sqlx::query_scalar(sql::PATH_INDEXED)
+                    .bind(&file.rel_path)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if indexed.is_some() {
+                    continue;
+                }
+            }
+            if self.archive.remove(&file.rel_path).await? {
+                debug!(path = %file.rel_path, "Orphan segment file removed.");
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Opens a SQLite pool: file created if missing, WAL, `synchronous = FULL`, busy timeout.
+async fn open_sqlite(url: &str) -> Result<AnyPool, StoreError> {
+    let url = sqlite_url_with_mode(url);
+    if let Some(parent) = sqlite_file(&url).and_then(Path::parent) {
+        if !parent.as_os_str().is_empty() {
+            let parent = parent.to_path_buf();
+            tokio::fs::create_dir_all(&parent)
+                .await
+                .map_err(|source| StoreError::Io {
+                    path: parent,
+                    source,
+                })?;
+        }
+    }
+    // WAL is a property of the file. Switching to it needs an exclusive lock that
+    // busy_timeout does not wait for, so it is done once, alone, before the pool opens.
+    let mut conn = AnyConnection::connect(&url).await?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(SQLITE_MAX_CONNECTIONS)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::query("PRAGMA synchronous = FULL")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok(pool)
+}
+
+/// Adds `mode=rwc` (create if missing) unless the URL already names a mode.
+fn sqlite_url_with_mode(url: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if query.split('&').any(|kv| kv.starts_with("mode=")) {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// The file a `sqlite:` URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+fn to_i64(what: &'static str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { what, value })
+}
+
+/// Agent-supplied text with NUL replaced, which PostgreSQL `TEXT` cannot hold.
+fn clean(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A score SQL can store: SQLite turns NaN into NULL, so non-finite scores become 0.
+fn finite_score(score: f32) -> f64 {
+    if score.is_finite() {
+        f64::from(score)
+    } else {
+        0.0
+    }
+}
+
+fn corrupt(segment: i64, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        segment,
+        reason: reason.to_owned(),
+    }
+}
+
+fn last_cursor(lines: &[LineRecord]) -> Option<String> {
+    lines.last().map(|l| {
+        Cursor {
+            segment_id: l.segment_id,
+            line_no: l.line_no,
+        }
+        .encode()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        assert_eq!(
+            sqlite_url_with_mode("sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_mode("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_mode("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn sqlite_file_paths() {
+        assert_eq!(
+            sqlite_file("sqlite:///data/x.db?mode=rwc"),
+            Some(Path::new("/data/x.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:rel/x.db"), Some(Path::new("rel/x.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn text_and_scores_are_made_storable() {
+        assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        assert!(matches!(clean("plain"), Cow::Borrowed(_)));
+        assert_eq!(finite_score(f32::NAN), 0.0);
+        assert_eq!(finite_score(0.5), 0.5);
+    }
+}

@@ -1,0 +1,153 @@
+//! SQL text shared by SQLite and PostgreSQL, and the one place the dialects differ.
+//!
+//! Every statement runs unchanged on both databases through `sqlx::Any`:
+//! `$n` placeholders (SQLite reads `$n` as parameter n), `ON CONFLICT ... DO`,
+//! `RETURNING`, and `CASE` instead of `MAX`/`GREATEST`, which the two spell differently.
+//! Aggregates that PostgreSQL widens to NUMERIC are cast back to BIGINT, because the
+//! `Any` driver has no NUMERIC type.
+//! Only DDL differs, and it lives in `migrations/sqlite/` and `migrations/postgres/`.
+
+use sqlx::migrate::Migrator;
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of a connection URL, or `None` if it is neither SQLite nor PostgreSQL.
+    pub fn of_url(url: &str) -> Option<Dialect> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Dialect::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    /// The embedded migrations for this dialect.
+    pub fn migrator(self) -> &'static Migrator {
+        static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+        static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+        match self {
+            Dialect::Sqlite => &SQLITE,
+            Dialect::Postgres => &POSTGRES,
+        }
+    }
+
+    /// How an ingest transaction begins. SQLite takes the write lock up front
+    /// (waiting out `busy_timeout`) instead of failing to upgrade a read lock later.
+    pub fn begin_write(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
+pub const BATCH_EXISTS: &str = "SELECT segment_id FROM batches WHERE agent_id = $1 AND seq = $2";
+
+pub const INSERT_SEGMENT: &str = "INSERT INTO segments \
+    (agent_id, host, seq, path, sources_json, min_ts_ms, max_ts_ms, line_count, bytes, raw_len, \
+     created_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+
+/// The exactly-once arbiter: zero rows affected means another writer stored this batch.
+pub const INSERT_BATCH: &str = "INSERT INTO batches (agent_id, seq, segment_id, stored_ms) \
+    VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, seq) DO NOTHING";
+
+pub const UPSERT_HOST: &str = "INSERT INTO hosts (host, last_seen_ms, lines_received) \
+    VALUES ($1, $2, $3) ON CONFLICT (host) DO UPDATE SET \
+    lines_received = hosts.lines_received + excluded.lines_received, \
+    last_seen_ms = CASE WHEN excluded.last_seen_ms > hosts.last_seen_ms \
+        THEN excluded.last_seen_ms ELSE hosts.last_seen_ms END";
+
+pub const UPSERT_AGENT: &str = "INSERT INTO agents \
+    (agent_id, host, labels_json, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4) \
+    ON CONFLICT (agent_id) DO UPDATE SET host = excluded.host, labels_json = excluded.labels_json, \
+    last_seen_ms = CASE WHEN excluded.last_seen_ms > agents.last_seen_ms \
+        THEN excluded.last_seen_ms ELSE agents.last_seen_ms END";
+
+/// Columns of one event row, in `insert_events` order.
+pub const EVENT_COLUMNS: usize = 8;
+/// Event rows per INSERT: 8 columns x 400 rows stays far below both databases'
+/// parameter limits (SQLite 32766, PostgreSQL 65535).
+pub const EVENTS_PER_INSERT: usize = 400;
+
+/// A multi-row event INSERT for `rows` rows (1..=EVENTS_PER_INSERT).
+pub fn insert_events(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..EVENT_COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * EVENT_COLUMNS + col + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+pub const LAST_SEQ: &str = "SELECT MAX(seq) FROM batches WHERE agent_id = $1";
+
+pub const HOSTS: &str = "SELECT host, last_seen_ms, lines_received FROM hosts ORDER BY host";
+
+/// A host's segments from a given id on, in arrival order.
+pub const HOST_SEGMENTS: &str = "SELECT id, seq, path, raw_len, line_count FROM segments \
+    WHERE host = $1 AND id >= $2 ORDER BY id LIMIT $3";
+
+pub const SEGMENT_EXISTS: &str = "SELECT id FROM segments WHERE id = $1";
+
+pub const PATH_INDEXED: &str = "SELECT id FROM segments WHERE path = $1";
+
+pub const TOTAL_BYTES: &str = "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM segments";
+
+pub const OLDEST_SEGMENTS: &str =
+    "SELECT id, created_ms, bytes, path FROM segments WHERE id > $1 ORDER BY id LIMIT $2";
+
+pub const DETACH_EVENTS: &str = "UPDATE events SET segment_id = NULL WHERE segment_id = $1";
+
+pub const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = $1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_insert_numbers_placeholders_in_order() {
+        assert_eq!(
+            insert_events(2),
+            "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8), ($9, $10, $11, $12, $13, $14, $15, $16)"
+        );
+    }
+
+    #[test]
+    fn dialect_from_url() {
+        assert_eq!(
+            Dialect::of_url("postgres://u@h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::of_url("postgresql://u@h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::of_url("sqlite://x.db?mode=rwc"),
+            Some(Dialect::Sqlite)
+        );
+        assert_eq!(Dialect::of_url("sqlite::memory:"), Some(Dialect::Sqlite));
+        assert_eq!(Dialect::of_url("mysql://x"), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! Generic "date time [pid] LEVEL [thread] component: message" headers.
+//!
+//! One recogniser instead of one parser per product: it reads up to [`MAX_HEADER_TOKENS`]
+//! header tokens (timestamps in any shape from [`super::time`], bracketed groups, pids, host or
+//! node names), requires a timestamp and then a level word, and finally skips what commonly sits
+//! between the level and the message: one `[thread]`/`[context]` group, one `component:` (or a
+//! dotted component followed by a bracket group) and a lone `-` separator.
+//! That covers log4j/logback/Python defaults, Hadoop, HDFS, Spark, Zookeeper, OpenStack, BGL and
+//! the Apache error log.
+
+use std::borrow::Cow;
+
+use super::{Format, Parsed, time, trim_end};
+use crate::level::Level;
+
+/// How many tokens may precede the level word.
+pub(super) const MAX_HEADER_TOKENS: usize = 9;
+/// Longest bracket group the recogniser will skip.
+const MAX_BRACKET: usize = 256;
+
+/// Parses a header line; `None` if no timestamp-then-level header is found.
+pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
+    let b = line.as_bytes();
+    let mut pos = 0;
+    let mut ts = None;
+    let mut level = None;
+    let mut tokens = 0;
+    while tokens < MAX_HEADER_TOKENS {
+        pos = skip_spaces(b, pos);
+        let rest = line.get(pos..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        if let Some((ms, n)) = time::parse_prefix(rest, year) {
+            ts.get_or_insert(ms);
+            pos += n;
+            tokens += 1;
+            continue;
+        }
+        if b[pos] == b'[' {
+            let end = bracket_end(b, pos)?;
+            let inner = &line[pos + 1..end];
+            pos = end + 1;
+            tokens += 1;
+            if let Some((ms, n)) = time::parse_prefix(inner, year)
+                && n == inner.len()
+            {
+                ts.get_or_insert(ms);
+                continue;
+            }
+            if ts.is_some()
+                && let Some(l) = Level::from_word_strict(inner.trim())
+            {
+                level = Some(l);
+                break;
+            }
+            continue;
+        }
+        let end = token_end(b, pos);
+        let tok = &line[pos..end];
+        pos = end;
+        if ts.is_some()
+            && let Some(l) = level_token(tok)
+        {
+            level = Some(l);
+            break;
+        }
+        tokens += 1;
+    }
+    let level = level?;
+    let mut fields = Vec::new();
+    let mut brackets = 0;
+    let mut component = false;
+    for _ in 0..4 {
+        pos = skip_spaces(b, pos);
+        if pos >= b.len() {
+            break;
+        }
+        if b[pos] == b'[' && brackets == 0 {
+            let Some(end) = bracket_end(b, pos) else {
+                break;
+            };
+            // Skip the group only when a separator or component follows it; otherwise it is
+            // part of the message (Apache's `[client 1.2.3.4] ...`).
+            let after = skip_spaces(b, end + 1);
+            let next = &line[after..token_end(b, after)];
+            let dotted = next.strip_suffix(':').is_some_and(is_dotted_component);
+            if !(component || dotted || matches!(next, "-" | "|" | ":" | "--")) {
+                break;
+            }
+            fields.push((Cow::Borrowed("context"), Cow::Borrowed(&line[pos + 1..end])));
+            pos = end + 1;
+            brackets += 1;
+            continue;
+        }
+        let end = token_end(b, pos);
+        let tok = &line[pos..end];
+        if matches!(tok, "-" | "|" | ":" | "--") {
+            pos = end;
+            break;
+        }
+        if component {
+            break;
+        }
+        if let Some(name) = tok.strip_suffix(':')
+            && is_dotted_component(name)
+            && end < b.len()
+        {
+            fields.push((Cow::Borrowed("component"), Cow::Borrowed(name)));
+            component = true;
+            pos = end;
+            continue;
+        }
+        let next = skip_spaces(b, end);
+        if brackets == 0 && b.get(next) == Some(&b'[') && tok.contains('.') && is_component(tok) {
+            fields.push((Cow::Borrowed("component"), Cow::Borrowed(tok)));
+            component = true;
+            pos = end;
+            continue;
+        }
+        break;
+    }
+    let pos = skip_spaces(b, pos);
+    Some(Parsed {
+        format: Format::Header,
+        timestamp_ms: ts,
+        level: Some(level),
+        content: Cow::Borrowed(trim_end(line.get(pos..).unwrap_or(""))),
+        fields,
+    })
+}
+
+/// A level written as a header field: `INFO`, `WARN:`, `info:`; not a lower-case prose word.
+pub(super) fn level_token(tok: &str) -> Option<Level> {
+    let (word, colon) = match tok.strip_suffix(':') {
+        Some(w) => (w, true),
+        None => (tok, false),
+    };
+    let upper = word.bytes().all(|c| c.is_ascii_uppercase());
+    if !upper && !colon {
+        return None;
+    }
+    Level::from_word_strict(word)
+}
+
+/// A `package.Class` / `Outer$Inner` style component: without a dot or `$` a `word:` is more
+/// likely the start of the message (`ciod: ...`, `Kind: ...`).
+fn is_dotted_component(s: &str) -> bool {
+    is_component(s) && s.bytes().any(|c| c == b'.' || c == b'$')
+}
+
+fn is_component(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 160
+        && s.bytes().any(|c| c.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, b'"' | b'=' | b',' | b';' | b'\''))
+}
+
+pub(super) fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    i
+}
+
+fn token_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i] != b' ' && b[i] != b'\t' {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the `]` matching the `[` at `start` (nesting allowed), within [`MAX_BRACKET`] bytes.
+pub(super) fn bracket_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, &c) in b.iter().enumerate().skip(start).take(MAX_BRACKET) {
+        match c {
+            b'[' => depth += 1,
+            b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(line: &str) -> String {
+        parse(line, 2024)
+            .map(|p| p.content.into_owned())
+            .unwrap_or_else(|| "<none>".into())
+    }
+
+    #[test]
+    fn loghub_shapes() {
+        assert_eq!(
+            content(
+                "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_3 terminating"
+            ),
+            "PacketResponder 1 for block blk_3 terminating"
+        );
+        assert_eq!(
+            content(
+                "17/06/09 20:10:40 INFO spark.SecurityManager: Changing view acls to: yarn,curi"
+            ),
+            "Changing view acls to: yarn,curi"
+        );
+        assert_eq!(
+            content(
+                "2015-10-18 18:01:48,963 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Executing with tokens:"
+            ),
+            "Executing with tokens:"
+        );
+        assert_eq!(
+            content(
+                "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200"
+            ),
+            "Notification time out: 3200"
+        );
+        assert_eq!(
+            content("[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6"),
+            "mod_jk child workerEnv in error state 6"
+        );
+        assert_eq!(
+            content(
+                "1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected"
+            ),
+            "instruction cache parity error corrected"
+        );
+        assert_eq!(
+            content(
+                r#"nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server [req-38101a0b - - -] 10.11.10.1 "GET /v2 HTTP/1.1" status: 200"#
+            ),
+            r#"10.11.10.1 "GET /v2 HTTP/1.1" status: 200"#
+        );
+    }
+
+    #[test]
+    fn fields_and_level() {
+        let p = parse(
+            "2024-01-02 03:04:05,006 ERROR [pool-1] com.shop.Pos: payment declined",
+            2024,
+        )
+        .unwrap();
+        assert_eq!(p.level, Some(Level::Error));
+        assert_eq!(p.field("component"), Some("com.shop.Pos"));
+        assert_eq!(p.field("context"), Some("pool-1"));
+        assert_eq!(p.timestamp_ms, Some(1_704_164_645_006));
+    }
+
+    #[test]
+    fn not_headers() {
+        assert!(parse("hello INFO world", 2024).is_none());
+        assert!(parse("2024-01-02 03:04:05 the user got an alert", 2024).is_none());
+        assert!(parse("2024-01-02 [unclosed INFO x", 2024).is_none());
+    }
+}

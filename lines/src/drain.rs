@@ -1,0 +1,695 @@
+//! Online Drain-style template mining over message content (the header already stripped).
+//!
+//! A line is split on whitespace, parameter-shaped tokens are masked (`mask`), and the
+//! result is routed through a fixed-depth prefix tree keyed by token count and the first
+//! tokens (He et al., "Drain", ICWS 2017).
+//! The leaf holds candidate templates; the most similar one above the threshold absorbs
+//! the line and turns its differing positions into wildcards, otherwise a new template
+//! starts.
+//!
+//! Invariants:
+//! - No I/O and no clock: snapshots are plain serde values the caller persists.
+//! - A `TemplateId` is never renumbered or reused; a template that generalises keeps it.
+//! - `match_only(line) == Some(id)` exactly when `add(line)` would return the existing `id`.
+//! - One `DrainConfig::default()` serves every source; nothing is tuned per dataset.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::mask;
+
+/// Similarity a line needs with a template to join it (see `Drain::add`).
+pub const DEFAULT_SIMILARITY_THRESHOLD: f64 = 0.5;
+/// Leading tokens used to route a line in the prefix tree (never its last token).
+pub const DEFAULT_PREFIX_DEPTH: usize = 1;
+/// Children per tree node before new tokens share the wildcard child.
+pub const DEFAULT_MAX_CHILDREN: usize = 100;
+/// Upper bound on `DrainConfig::prefix_depth`.
+pub const MAX_PREFIX_DEPTH: usize = 8;
+/// Snapshot format version written by `Serialize`.
+const SNAPSHOT_VERSION: u32 = 1;
+#[doc(hidden)]
+pub static EXP_METRIC: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+#[doc(hidden)]
+pub static EXP_SIM: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(50);
+
+/// Template token id of a position generalised over differing words.
+const WILD: u32 = u32::MAX;
+/// Token id of a masked parameter (`mask::is_variable`), in lines and templates.
+const VAR: u32 = u32::MAX - 2;
+/// Token id of a word the vocabulary has never stored; it equals no template token.
+const UNKNOWN: u32 = u32::MAX - 1;
+
+/// Stable identifier of a template; never reused or renumbered once issued.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TemplateId(pub u32);
+
+impl fmt::Display for TemplateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "T{}", self.0)
+    }
+}
+
+/// Drain parameters; `Default` is the one configuration used for every source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrainConfig {
+    /// Minimum similarity (0..=1) for a line to join a template.
+    pub similarity_threshold: f64,
+    /// Leading tokens used for routing, at most `MAX_PREFIX_DEPTH`.
+    pub prefix_depth: usize,
+    /// Children per tree node (at least 2); further tokens share the wildcard child.
+    pub max_children: usize,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        Self {
+            similarity_threshold: DEFAULT_SIMILARITY_THRESHOLD,
+            prefix_depth: DEFAULT_PREFIX_DEPTH,
+            max_children: DEFAULT_MAX_CHILDREN,
+        }
+    }
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The snapshot was written by an unknown format version.
+    #[error("unsupported snapshot version {0}")]
+    Version(u32),
+    /// A configuration value is out of range.
+    #[error("invalid config: {0}")]
+    Config(&'static str),
+    /// The vocabulary lists a word twice.
+    #[error("duplicate word {0:?} in vocabulary")]
+    DuplicateWord(String),
+    /// A template refers to a word id the vocabulary lacks or has a malformed route.
+    #[error("template {index}: {reason}")]
+    Template { index: usize, reason: &'static str },
+}
+
+/// FxHash (rustc's hasher) for internal integer keys; never fed attacker-chosen bytes.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Interned words; ids are dense indices into `words`.
+#[derive(Clone, Debug, Default)]
+struct Vocab {
+    // Default SipHash: words come from untrusted lines, so the map must resist HashDoS.
+    ids: HashMap<Box<str>, u32>,
+    words: Vec<Box<str>>,
+    /// `is_rigid` of each word.
+    rigid: Vec<bool>,
+}
+
+impl Vocab {
+    fn get(&self, word: &str) -> u32 {
+        self.ids.get(word).copied().unwrap_or(UNKNOWN)
+    }
+
+    fn intern(&mut self, word: &str) -> u32 {
+        if let Some(&id) = self.ids.get(word) {
+            return id;
+        }
+        // Ids stay below UNKNOWN: a vocabulary of 4 billion words is out of memory first.
+        let id = self.words.len() as u32;
+        self.ids.insert(word.into(), id);
+        self.words.push(word.into());
+        self.rigid.push(is_rigid(word));
+        id
+    }
+
+    fn word(&self, id: u32) -> &str {
+        self.words.get(id as usize).map_or("<*>", |w| w)
+    }
+
+    fn rigid(&self, id: u32) -> bool {
+        self.rigid.get(id as usize).copied().unwrap_or(false)
+    }
+}
+
+/// A prefix-tree node; a leaf (depth reached) stores its templates row by row.
+#[derive(Clone, Debug, Default)]
+struct Node {
+    children: FxMap<u32, u32>,
+    /// Template ids in creation order, one per row of `rows`.
+    ids: Vec<u32>,
+    /// Templates of this leaf, `width` token ids each.
+    rows: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct Cluster {
+    node: u32,
+    slot: u32,
+    count: u64,
+}
+
+/// Token ids and byte spans of the line being processed.
+#[derive(Clone, Debug, Default)]
+struct Tokens {
+    ids: Vec<u32>,
+    spans: Vec<(u32, u32)>,
+    /// `is_rigid` of each token.
+    rigid: Vec<bool>,
+}
+
+/// An online template miner; see the module docs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "Snapshot")]
+pub struct Drain {
+    config: DrainConfig,
+    vocab: Vocab,
+    /// `nodes[0]` is the root; its children are keyed by token count.
+    nodes: Vec<Node>,
+    clusters: Vec<Cluster>,
+    scratch: Tokens,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Self::new(DrainConfig::default())
+    }
+}
+
+impl Drain {
+    /// Creates an empty miner; out-of-range config values are clamped.
+    pub fn new(config: DrainConfig) -> Self {
+        let config = DrainConfig {
+            similarity_threshold: if config.similarity_threshold.is_nan() {
+                DEFAULT_SIMILARITY_THRESHOLD
+            } else {
+                config.similarity_threshold.clamp(0.0, 1.0)
+            },
+            prefix_depth: config.prefix_depth.min(MAX_PREFIX_DEPTH),
+            max_children: config.max_children.max(2),
+        };
+        Self {
+            config,
+            vocab: Vocab::default(),
+            nodes: vec![Node::default()],
+            clusters: Vec::new(),
+            scratch: Tokens::default(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &DrainConfig {
+        &self.config
+    }
+
+    /// Learns `content` (a message without its header), returns its cluster's stable id.
+    pub fn add(&mut self, content: &str) -> TemplateId {
+        let mut toks = std::mem::take(&mut self.scratch);
+        tokenize(&self.vocab, content, &mut toks);
+        let leaf = self.route_mut(content, &mut toks);
+        let width = toks.ids.len();
+        let id = match self.best_match(leaf, &toks) {
+            Some(slot) => {
+                let node = &mut self.nodes[leaf as usize];
+                let row = &mut node.rows[slot * width..(slot + 1) * width];
+                for (t, l) in row.iter_mut().zip(&toks.ids) {
+                    if *t != *l && *t != WILD {
+                        *t = WILD;
+                    }
+                }
+                let id = node.ids[slot];
+                self.clusters[id as usize].count += 1;
+                id
+            }
+            None => {
+                for (t, &(s, e)) in toks.ids.iter_mut().zip(&toks.spans) {
+                    if *t == UNKNOWN {
+                        *t = self.vocab.intern(&content[s as usize..e as usize]);
+                    }
+                }
+                self.push_cluster(leaf, &toks.ids, 1)
+            }
+        };
+        self.scratch = toks;
+        TemplateId(id)
+    }
+
+    /// Finds the cluster `content` belongs to without learning anything: `Some(id)`
+    /// exactly when `add(content)` would return the existing `id`.
+    pub fn match_only(&self, content: &str) -> Option<TemplateId> {
+        let mut toks = Tokens::default();
+        tokenize(&self.vocab, content, &mut toks);
+        let leaf = self.route(&toks.ids)?;
+        let slot = self.best_match(leaf, &toks)?;
+        Some(TemplateId(self.nodes[leaf as usize].ids[slot]))
+    }
+
+    /// Renders a template: tokens joined by ' ', wildcards as `<*>`.
+    pub fn template(&self, id: TemplateId) -> Option<String> {
+        let row = self.row(id)?;
+        let mut out = String::new();
+        for (i, &t) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(self.vocab.word(t));
+        }
+        Some(out)
+    }
+
+    /// Number of templates.
+    pub fn len(&self) -> usize {
+        self.clusters.len()
+    }
+
+    /// True before the first line is learned.
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    /// Every template with the number of lines it absorbed, in id order.
+    pub fn templates(&self) -> impl Iterator<Item = (TemplateId, String, u64)> + '_ {
+        self.clusters.iter().enumerate().filter_map(|(i, c)| {
+            let id = TemplateId(i as u32);
+            Some((id, self.template(id)?, c.count))
+        })
+    }
+
+    /// Tokens used for routing a line of `width` tokens: the last token never routes.
+    fn route_len(&self, width: usize) -> usize {
+        self.config.prefix_depth.min(width.saturating_sub(1))
+    }
+
+    fn row(&self, id: TemplateId) -> Option<&[u32]> {
+        let c = self.clusters.get(id.0 as usize)?;
+        let node = &self.nodes[c.node as usize];
+        let width = node.rows.len() / node.ids.len();
+        let start = c.slot as usize * width;
+        node.rows.get(start..start + width)
+    }
+
+    /// The leaf for `ids` as `add` would route it, or `None` where `add` would grow the
+    /// tree (and so start a new template).
+    fn route(&self, ids: &[u32]) -> Option<u32> {
+        let mut node = *self.nodes[0].children.get(&(ids.len() as u32))?;
+        for &t in &ids[..self.route_len(ids.len())] {
+            let t = if t == VAR { WILD } else { t };
+            let n = &self.nodes[node as usize];
+            node = match n.children.get(&t) {
+                Some(&child) => child,
+                None if t != WILD && n.children.len() + 1 >= self.config.max_children => {
+                    *n.children.get(&WILD)?
+                }
+                None => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Walks the tree for `toks`, creating nodes (and interning routing words) as needed.
+    fn route_mut(&mut self, content: &str, toks: &mut Tokens) -> u32 {
+        let mut node = self.child_or_insert(0, toks.ids.len() as u32);
+        for i in 0..self.route_len(toks.ids.len()) {
+            let t = if toks.ids[i] == VAR {
+                WILD
+            } else {
+                toks.ids[i]
+            };
+            let n = &self.nodes[node as usize];
+            node = match n.children.get(&t) {
+                Some(&child) => child,
+                None if t == WILD || n.children.len() + 1 >= self.config.max_children => {
+                    self.child_or_insert(node, WILD)
+                }
+                None => {
+                    let (s, e) = toks.spans[i];
+                    let word = self.vocab.intern(&content[s as usize..e as usize]);
+                    toks.ids[i] = word;
+                    self.child_or_insert(node, word)
+                }
+            };
+        }
+        node
+    }
+
+    fn child_or_insert(&mut self, node: u32, key: u32) -> u32 {
+        if let Some(&child) = self.nodes[node as usize].children.get(&key) {
+            return child;
+        }
+        let child = self.nodes.len() as u32;
+        self.nodes.push(Node::default());
+        self.nodes[node as usize].children.insert(key, child);
+        child
+    }
+
+    fn push_cluster(&mut self, leaf: u32, row: &[u32], count: u64) -> u32 {
+        let id = self.clusters.len() as u32;
+        let node = &mut self.nodes[leaf as usize];
+        self.clusters.push(Cluster {
+            node: leaf,
+            slot: node.ids.len() as u32,
+            count,
+        });
+        node.ids.push(id);
+        node.rows.extend_from_slice(row);
+        id
+    }
+
+    /// The slot of the leaf template most similar to `toks`, if similar enough.
+    ///
+    /// Positions count when the template holds a word, or a masked parameter the line
+    /// fills with a word; generalised wildcards and parameter-for-parameter never do.
+    /// Similarity is the fraction of counted positions where the words agree.
+    fn best_match(&self, leaf: u32, toks: &Tokens) -> Option<usize> {
+        let node = &self.nodes[leaf as usize];
+        let ids = &toks.ids;
+        let width = ids.len();
+        let mut best: Option<(usize, u32, u32)> = None;
+        'rows: for slot in 0..node.ids.len() {
+            let row = &node.rows[slot * width..(slot + 1) * width];
+            let (mut same, mut counted) = (0u32, 0u32);
+            for (i, (&t, &l)) in row.iter().zip(ids).enumerate() {
+                match t {
+                    WILD => {}
+                    VAR => counted += u32::from(l != VAR),
+                    _ => {
+                        counted += 1;
+                        if t == l {
+                            same += 1;
+                        } else if l != VAR && (toks.rigid[i] || self.vocab.rigid(t)) {
+                            continue 'rows;
+                        }
+                    }
+                }
+            }
+            // Compare same/counted fractions without dividing; ties go to more agreement.
+            let better = best.is_none_or(|(_, bs, bc)| {
+                let (a, b) = (
+                    u64::from(same) * u64::from(bc.max(1)),
+                    u64::from(bs) * u64::from(counted.max(1)),
+                );
+                let (a, b) = if counted == 0 {
+                    (1, 0)
+                } else if bc == 0 {
+                    (0, 1)
+                } else {
+                    (a, b)
+                };
+                a > b || (a == b && same > bs)
+            });
+            if better {
+                best = Some((slot, same, counted));
+            }
+        }
+        let (slot, same, counted) = best?;
+        let sim = if counted == 0 {
+            1.0
+        } else {
+            f64::from(same) / f64::from(counted)
+        };
+        (sim >= f64::from(EXP_SIM.load(std::sync::atomic::Ordering::Relaxed)) / 100.0)
+            .then_some(slot)
+    }
+}
+
+/// True for words that name *what* happened (`Started`, `"GET`, `(Lifecycle`) rather
+/// than *whom* it happened to: after leading punctuation they start with a capital.
+/// Two different rigid words never generalise into one wildcard, since identifiers
+/// such as user, host and file names are conventionally lower case.
+fn is_rigid(word: &str) -> bool {
+    word.bytes()
+        .find(|b| b.is_ascii_alphanumeric())
+        .is_some_and(|b| b.is_ascii_uppercase())
+}
+
+/// Splits `content` on ASCII whitespace into masked, interned token ids.
+fn tokenize(vocab: &Vocab, content: &str, out: &mut Tokens) {
+    out.ids.clear();
+    out.spans.clear();
+    out.rigid.clear();
+    let bytes = content.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if start == i {
+            break;
+        }
+        // Whitespace is ASCII, so `start..i` lies on char boundaries.
+        let token = &content[start..i];
+        out.ids.push(if mask::is_variable(token) {
+            VAR
+        } else {
+            vocab.get(token)
+        });
+        out.rigid.push(is_rigid(token));
+        out.spans.push((start as u32, i as u32));
+    }
+}
+
+/// The serialized form of a `Drain`: config, vocabulary and templates in id order.
+/// Routing nodes are rebuilt from each template's `route` on restore.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Snapshot {
+    version: u32,
+    config: DrainConfig,
+    words: Vec<String>,
+    templates: Vec<SnapshotTemplate>,
+}
+
+/// One template.
+/// `route` holds the tree keys below the token count, `None` for the wildcard child.
+/// `tokens` index `Snapshot::words`; `SNAP_WILD` is a generalised position and
+/// `SNAP_VAR` a masked parameter.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotTemplate {
+    route: Vec<Option<u32>>,
+    tokens: Vec<i64>,
+    count: u64,
+}
+
+/// `SnapshotTemplate::tokens` code of a generalised position.
+const SNAP_WILD: i64 = -1;
+/// `SnapshotTemplate::tokens` code of a masked parameter.
+const SNAP_VAR: i64 = -2;
+
+impl Serialize for Drain {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let opt = |t: u32| (t != WILD).then_some(t);
+        // Each leaf's route is the key path from the root, recorded once per leaf.
+        let mut route_of: FxMap<u32, Vec<Option<u32>>> = FxMap::default();
+        let mut stack = vec![(0u32, Vec::new())];
+        while let Some((node, path)) = stack.pop() {
+            for (&key, &child) in &self.nodes[node as usize].children {
+                let mut p: Vec<Option<u32>> = path.clone();
+                // The first key is the token count, not part of the route.
+                if node != 0 {
+                    p.push(opt(key));
+                }
+                stack.push((child, p));
+            }
+            route_of.insert(node, path);
+        }
+        let templates = self
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| SnapshotTemplate {
+                route: route_of.get(&c.node).cloned().unwrap_or_default(),
+                tokens: self
+                    .row(TemplateId(i as u32))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&t| match t {
+                        WILD => SNAP_WILD,
+                        VAR => SNAP_VAR,
+                        w => i64::from(w),
+                    })
+                    .collect(),
+                count: c.count,
+            })
+            .collect();
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            config: self.config.clone(),
+            words: self.vocab.words.iter().map(|w| w.to_string()).collect(),
+            templates,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl TryFrom<Snapshot> for Drain {
+    type Error = SnapshotError;
+
+    fn try_from(snap: Snapshot) -> Result<Self, SnapshotError> {
+        if snap.version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version(snap.version));
+        }
+        let c = &snap.config;
+        if !(0.0..=1.0).contains(&c.similarity_threshold) {
+            return Err(SnapshotError::Config(
+                "similarity_threshold must lie in 0..=1",
+            ));
+        }
+        if c.prefix_depth > MAX_PREFIX_DEPTH {
+            return Err(SnapshotError::Config("prefix_depth too large"));
+        }
+        if c.max_children < 2 {
+            return Err(SnapshotError::Config("max_children must be at least 2"));
+        }
+        let mut drain = Drain::new(snap.config);
+        for word in snap.words {
+            if drain.vocab.ids.contains_key(word.as_str()) {
+                return Err(SnapshotError::DuplicateWord(word));
+            }
+            drain.vocab.intern(&word);
+        }
+        let n_words = drain.vocab.words.len();
+        let word = |w: u32| ((w as usize) < n_words).then_some(w);
+        let decode = |t: i64| match t {
+            SNAP_WILD => Some(WILD),
+            SNAP_VAR => Some(VAR),
+            w => u32::try_from(w).ok().and_then(word),
+        };
+        for (index, tpl) in snap.templates.into_iter().enumerate() {
+            let bad = |reason| SnapshotError::Template { index, reason };
+            if tpl.route.len() != drain.route_len(tpl.tokens.len()) {
+                return Err(bad("route length does not match prefix_depth"));
+            }
+            let row: Vec<u32> = tpl
+                .tokens
+                .iter()
+                .map(|&t| decode(t))
+                .collect::<Option<_>>()
+                .ok_or(bad("word id out of range"))?;
+            let mut node = drain.child_or_insert(0, row.len() as u32);
+            for &key in &tpl.route {
+                let key = match key {
+                    None => WILD,
+                    Some(w) => word(w).ok_or(bad("route word id out of range"))?,
+                };
+                node = drain.child_or_insert(node, key);
+            }
+            drain.push_cluster(node, &row, tpl.count);
+        }
+        Ok(drain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn learn(lines: &[&str]) -> (Drain, Vec<TemplateId>) {
+        let mut d = Drain::default();
+        let ids = lines.iter().map(|l| d.add(l)).collect();
+        (d, ids)
+    }
+
+    #[test]
+    fn generalises_and_keeps_id() {
+        let (d, ids) = learn(&[
+            "session opened for user cyrus by (uid=0)",
+            "session opened for user news by (uid=0)",
+            "connection closed by 10.0.0.1",
+        ]);
+        assert_eq!(ids[0], ids[1]);
+        assert_ne!(ids[0], ids[2]);
+        assert_eq!(
+            d.template(ids[0]).as_deref(),
+            Some("session opened for user <*> by <*>")
+        );
+        assert_eq!(
+            d.template(ids[2]).as_deref(),
+            Some("connection closed by <*>")
+        );
+        assert_eq!(d.len(), 2);
+        let counts: Vec<u64> = d.templates().map(|t| t.2).collect();
+        assert_eq!(counts, [2, 1]);
+    }
+
+    #[test]
+    fn match_only_learns_nothing() {
+        let (d, ids) = learn(&["disk sda full", "disk sdb full"]);
+        assert_eq!(d.match_only("disk sdc full"), Some(ids[0]));
+        assert_eq!(d.match_only("something else entirely"), None);
+        assert_eq!(d.match_only(""), None);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn empty_and_odd_lines() {
+        let mut d = Drain::default();
+        let a = d.add("");
+        assert_eq!(d.add("   "), a);
+        assert_eq!(d.template(a).as_deref(), Some(""));
+        let b = d.add("héllo wörld ✓");
+        assert_eq!(d.template(b).as_deref(), Some("héllo wörld ✓"));
+        assert_eq!(d.template(TemplateId(99)), None);
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_ids() {
+        let lines = [
+            "Failed password for root from 1.2.3.4 port 22 ssh2",
+            "Failed password for admin from 1.2.3.5 port 23 ssh2",
+            "Accepted publickey for git from 5.6.7.8 port 24 ssh2",
+            "session opened for user news by (uid=0)",
+            "PacketResponder 1 for block blk_-123 terminating",
+        ];
+        let (d, ids) = learn(&lines);
+        let json = serde_json::to_string(&d).unwrap();
+        let mut restored: Drain = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored.len(), d.len());
+        for (line, id) in lines.iter().zip(&ids) {
+            assert_eq!(restored.match_only(line), Some(*id));
+            assert_eq!(restored.template(*id), d.template(*id));
+        }
+        for (line, id) in lines.iter().zip(&ids) {
+            assert_eq!(restored.add(line), *id);
+        }
+        assert_eq!(
+            restored.add("Failed password for guest from 9.9.9.9 port 1 ssh2"),
+            ids[0]
+        );
+        assert_eq!(serde_json::to_string(&restored).unwrap().len() > 0, true);
+    }
+
+    #[test]
+    fn snapshot_rejects_garbage() {
+        let bad = r#"{"version":1,"config":{},"words":["a"],"templates":[{"route":[],"tokens":[7],"count":1}]}"#;
+        assert!(serde_json::from_str::<Drain>(bad).is_err());
+        let bad = r#"{"version":9,"config":{},"words":[],"templates":[]}"#;
+        assert!(serde_json::from_str::<Drain>(bad).is_err());
+        let ok = r#"{"version":1,"config":{},"words":[],"templates":[]}"#;
+        assert!(serde_json::from_str::<Drain>(ok).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! Line understanding shared by agent and collector.
+pub mod detect;
+pub mod drain;
+pub mod level;
+pub mod mask;
+pub mod score;
