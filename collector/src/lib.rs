@@ -47,53 +47,80 @@ pub async fn prepare(config: &CollectorConfig) -> anyhow::Result<Startup> {
     Ok(Startup { creds, store })
 }
 
+/// A collector with its sockets bound, ready to serve.
+pub struct Bound {
+    config: CollectorConfig,
+    store: Store,
+    creds: tls::Credentials,
+    endpoint: quinn::Endpoint,
+    listener: tokio::net::TcpListener,
+}
+
+impl Bound {
+    /// Binds the QUIC and HTTP sockets (port 0 picks a free port).
+    pub async fn bind(config: CollectorConfig, startup: Startup) -> anyhow::Result<Bound> {
+        let Startup { creds, store } = startup;
+        let server_config = tls::server_config(&creds)?;
+        let endpoint = quinn::Endpoint::server(server_config, config.quic_listen)
+            .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
+        let listener = tokio::net::TcpListener::bind(config.http_listen)
+            .await
+            .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+        Ok(Bound { config, store, creds, endpoint, listener })
+    }
+
+    pub fn quic_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` turns true.
+    pub async fn serve(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let Bound { config, store, creds, endpoint, listener } = self;
+        let metrics = Arc::new(Metrics::default());
+        info!(quic = ?endpoint.local_addr().ok(), http = ?listener.local_addr().ok(), "Collector listening.");
+        let ingest = ingest::Ingest {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            agent_token: creds.agent_token.as_str().into(),
+            max_batch_bytes: config.max_batch_bytes,
+        };
+        let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
+        let retention_task = tokio::spawn(retention_loop(
+            store.clone(),
+            metrics.clone(),
+            config.clone(),
+            shutdown.clone(),
+        ));
+        let app = api::router(api::AppState {
+            store: store.clone(),
+            metrics,
+            admin_token: creds.admin_token.as_str().into(),
+        });
+        let mut sd = shutdown.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = sd.changed().await;
+            })
+            .await
+            .context("HTTP server")?;
+        let _ = ingest_task.await;
+        let _ = retention_task.await;
+        store.close().await;
+        Ok(())
+    }
+}
+
 /// Runs the collector until `shutdown` turns true.
 pub async fn run(
     config: CollectorConfig,
     startup: Startup,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let Startup { creds, store } = startup;
-    let metrics = Arc::new(Metrics::default());
-    let server_config = tls::server_config(&creds)?;
-    let endpoint = quinn::Endpoint::server(server_config, config.quic_listen)
-        .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
-    let listener = tokio::net::TcpListener::bind(config.http_listen)
-        .await
-        .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
-    info!(quic = %config.quic_listen, http = %config.http_listen, "Collector listening.");
-
-    let ingest = ingest::Ingest {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        agent_token: creds.agent_token.as_str().into(),
-        max_batch_bytes: config.max_batch_bytes,
-    };
-    let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
-
-    let retention_task = tokio::spawn(retention_loop(
-        store.clone(),
-        metrics.clone(),
-        config.clone(),
-        shutdown.clone(),
-    ));
-
-    let app = api::router(api::AppState {
-        store: store.clone(),
-        metrics,
-        admin_token: creds.admin_token.as_str().into(),
-    });
-    let mut sd = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = sd.changed().await;
-        })
-        .await
-        .context("HTTP server")?;
-    let _ = ingest_task.await;
-    let _ = retention_task.await;
-    store.close().await;
-    Ok(())
+    Bound::bind(config, startup).await?.serve(shutdown).await
 }
 
 async fn retention_loop(

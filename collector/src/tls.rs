@@ -45,12 +45,16 @@ impl std::fmt::Debug for Credentials {
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    write_file(path, contents, 0o600)
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(contents.as_bytes())
@@ -121,7 +125,7 @@ fn generate_dev_ca(dir: &Path) -> anyhow::Result<()> {
     write_private(&dir.join(CERT_FILE), &cert.pem())?;
     write_private(&dir.join(CA_KEY_FILE), &issuer.key().serialize_pem())?;
     // The CA certificate is public; written last so its presence means "all done".
-    write_private(&dir.join(CA_FILE), &ca_cert.pem())?;
+    write_file(&dir.join(CA_FILE), &ca_cert.pem(), 0o644)?;
     Ok(())
 }
 

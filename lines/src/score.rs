@@ -8,8 +8,8 @@
 //! Its calibration (expected calibration error) is measured in `tests/bgl_eval.rs`.
 //!
 //! **Evidence is counted once.** When the line has an explicit level (parsed from its header),
-//! keywords that are level words (`error`, `fatal`, `warning`...) do not count again as keywords.
-//! Without an explicit level they count as keywords with their configured weight.
+//! keywords that are level words (`error`, `fatal`, `warning`...) count at half their weight: the
+//! level already said most of it. Without an explicit level they count in full.
 //!
 //! **Client errors.** Keywords with a negative weight (`no such file or directory`,
 //! `permission denied`, `invalid argument`...) mark failures of a *request* rather than of the
@@ -19,7 +19,7 @@
 //! The scan is one Aho-Corasick automaton (ASCII case-insensitive, leftmost-longest) with
 //! word-boundary checks: no regex and no allocation per line.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
 use crate::level::Level;
@@ -274,14 +274,18 @@ pub(crate) mod model {
     /// Weight of the level (see [`super::level_strength`]).
     pub(crate) const LEVEL: f32 = 3.0;
     /// Weight of client-error keywords (their weight is negative).
-    pub(crate) const BENIGN: f32 = 1.5;
+    pub(crate) const BENIGN: f32 = 2.0;
     /// Intercept without a baseline: novelty unknown.
-    pub(crate) const BIAS_NO_BASELINE: f32 = -2.2;
-    /// Intercept with a baseline.
-    pub(crate) const BIAS: f32 = -4.0;
+    pub(crate) const BIAS_NO_BASELINE: f32 = -3.2;
+    /// Intercept with a baseline. Chosen so that a critical-level line from a never-seen
+    /// template still needs one trouble keyword to cross 0.5.
+    pub(crate) const BIAS: f32 = -5.5;
     /// Weight of novelty in [0, 1] (1 = template never seen in healthy logs).
     pub(crate) const NOVELTY: f32 = 2.0;
 }
+
+/// Factor on a level word's weight when the line also has an explicit level.
+const LEVEL_WORD_DISCOUNT: f32 = 0.5;
 
 /// How strongly a level alone suggests trouble, in [0, 1].
 pub fn level_strength(level: Option<Level>) -> f32 {
@@ -354,6 +358,8 @@ impl Scorer {
         }
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
+            // A DFA: more memory (tens of KiB here), fastest per byte on the hot path.
+            .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::LeftmostLongest)
             .build(meta.iter().map(|m| m.pattern.as_bytes()))?;
         Ok(Scorer { ac, meta })
@@ -398,14 +404,15 @@ impl Scorer {
                 best = meta.weight;
                 matched = Some(meta.pattern.as_str());
             }
+            let mut weight = meta.weight;
             if let Some(l) = meta.level {
                 implied = Some(implied.map_or(l, |i| i.max(l)));
                 if level.is_some() {
-                    // The header already said it; do not count the same fact twice.
-                    continue;
+                    // The header already said it: the word adds only a little.
+                    weight *= LEVEL_WORD_DISCOUNT;
                 }
             }
-            trouble = trouble.max(meta.weight);
+            trouble = trouble.max(weight);
         }
         Evidence {
             level: level.or(implied),

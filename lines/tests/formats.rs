@@ -4,20 +4,28 @@
 
 mod support;
 
-use fleetlog_lines::detect::{Detector, DetectorConfig, Format};
+use fleetlog_lines::classes::ClassTable;
+use fleetlog_lines::detect::{
+    CriJoiner, Detector, DetectorConfig, Format, parse_as, parse_cri, parse_line,
+};
+use fleetlog_lines::multiline::{Multiline, MultilineConfig};
+use fleetlog_lines::score::Scorer;
+use proptest::prelude::*;
 
 /// Minimum exact-match share per dataset (percent) this code achieved; a drop fails the test.
+/// HPC has no level word and no timestamp before its content: it stays plain text (FIXME: a
+/// learned per-source header width would be needed).
 const FLOORS: &[(&str, f64)] = &[
-    ("Apache", 0.0),
-    ("BGL", 0.0),
-    ("HDFS", 0.0),
+    ("Apache", 100.0),
+    ("BGL", 100.0),
+    ("HDFS", 100.0),
     ("HPC", 0.0),
-    ("Hadoop", 0.0),
-    ("Linux", 0.0),
-    ("OpenSSH", 0.0),
-    ("OpenStack", 0.0),
-    ("Spark", 0.0),
-    ("Zookeeper", 0.0),
+    ("Hadoop", 100.0),
+    ("Linux", 99.5),
+    ("OpenSSH", 100.0),
+    ("OpenStack", 100.0),
+    ("Spark", 99.9),
+    ("Zookeeper", 100.0),
 ];
 
 #[test]
@@ -64,10 +72,84 @@ fn loghub_content_extraction() {
             det.format()
         );
         assert!(pct + 1e-9 >= *floor, "{name}: {pct:.2}% < floor {floor}%");
-        let _ = Format::Plain;
     }
     println!(
         "mean content exact match {:.2}%",
         total / FLOORS.len() as f64
     );
+}
+
+/// Fragments that steer random lines into every parser's interesting paths.
+fn fragment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("2024-01-02T03:04:05.123Z ".to_owned()),
+        Just("2024-01-02 03:04:05,006 ".to_owned()),
+        Just("Jun 14 15:16:01 ".to_owned()),
+        Just("081109 203615 ".to_owned()),
+        Just("[Sun Dec 04 04:47:44 2005] ".to_owned()),
+        Just("10/Oct/2000:13:55:36 -0700".to_owned()),
+        Just("<34>".to_owned()),
+        Just("<165>1 ".to_owned()),
+        Just("stdout P ".to_owned()),
+        Just("stderr F ".to_owned()),
+        Just("ERROR ".to_owned()),
+        Just("INFO: ".to_owned()),
+        Just("[main] ".to_owned()),
+        Just("com.x.Y: ".to_owned()),
+        Just("[".to_owned()),
+        Just("]".to_owned()),
+        Just("{\"msg\":".to_owned()),
+        Just("\"".to_owned()),
+        Just("k=v ".to_owned()),
+        Just("- - ".to_owned()),
+        Just("\tat ".to_owned()),
+        Just("Traceback (most recent call last):".to_owned()),
+        Just("é€\u{10348}".to_owned()),
+        "[ -~]{0,12}",
+        any::<String>(),
+    ]
+}
+
+fn line() -> impl Strategy<Value = String> {
+    prop::collection::vec(fragment(), 0..8).prop_map(|v| v.concat())
+}
+
+static SCORER: std::sync::LazyLock<Scorer> = std::sync::LazyLock::new(Scorer::default);
+static CLASSES: std::sync::LazyLock<ClassTable> = std::sync::LazyLock::new(ClassTable::default);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn no_input_panics(lines in prop::collection::vec(line(), 1..12), year in -3000i32..3000) {
+        let scorer = &*SCORER;
+        let classes = &*CLASSES;
+        let mut det = Detector::new(DetectorConfig { sample_lines: 3, ..DetectorConfig::with_year(year) });
+        let mut ml = Multiline::new(MultilineConfig { max_bytes: 64, max_lines: 3 });
+        let mut cri = CriJoiner::new(16);
+        for l in &lines {
+            for f in Format::ALL {
+                let _ = parse_as(f, l, year);
+            }
+            let p = parse_line(l, year);
+            if p.format == Format::Plain {
+                prop_assert!(l.contains(p.content.as_ref()));
+            }
+            let p = det.parse(l);
+            let s = scorer.score_with_level(&p.content, p.level);
+            prop_assert!((0.0..=1.0).contains(&s.confidence));
+            let _ = scorer.score(l);
+            let _ = classes.classify(l);
+            if let Some(j) = ml.push(l) {
+                prop_assert!(j.text.len() <= 64);
+            }
+            if let Some(c) = parse_cri(l) {
+                if let Some(j) = cri.push(c) {
+                    prop_assert!(j.content.len() <= 16);
+                }
+            }
+        }
+        let _ = ml.flush();
+        let _ = cri.flush();
+    }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use fleetlog_lines::drain::{Drain, DrainConfig, TemplateId};
 
 /// Mean GA measured with the default configuration; the test fails 0.01 below it.
-const ACHIEVED: f64 = 0.0;
+const ACHIEVED: f64 = 0.941;
 /// No single system may fall below this.
 const FLOOR: f64 = 0.60;
 const SYSTEMS: [&str; 10] = [
@@ -167,14 +167,6 @@ fn loghub_grouping_accuracy() {
         return;
     }
     let debug = std::env::var("FLEETLOG_GA_DEBUG").ok();
-    if let Ok(m) = std::env::var("EXP_METRIC") {
-        fleetlog_lines::drain::EXP_METRIC
-            .store(m.parse().unwrap(), std::sync::atomic::Ordering::Relaxed);
-    }
-    if let Ok(m) = std::env::var("EXP_SIM") {
-        fleetlog_lines::drain::EXP_SIM
-            .store(m.parse().unwrap(), std::sync::atomic::Ordering::Relaxed);
-    }
     let mut scores = Vec::new();
     for system in SYSTEMS {
         let data = load(&dir, system);
@@ -188,6 +180,21 @@ fn loghub_grouping_accuracy() {
             .zip(&pred)
             .filter(|(c, p)| drain.match_only(c) != Some(**p))
             .count();
+        // A snapshot taken half way and restored continues exactly as if never stopped.
+        let mut first = Drain::new(DrainConfig::default());
+        let half = data.content.len() / 2;
+        for c in &data.content[..half] {
+            first.add(c);
+        }
+        let json = serde_json::to_string(&first).unwrap();
+        let mut restored: Drain = serde_json::from_str(&json).unwrap();
+        for (c, p) in data.content.iter().zip(&pred).skip(half) {
+            assert_eq!(
+                restored.add(c),
+                *p,
+                "{system}: restored snapshot diverged on {c:?}"
+            );
+        }
         let ga = grouping_accuracy(&pred, &data.event);
         if debug.as_deref() == Some(system) || debug.as_deref() == Some("all") {
             debug_dump(system, &data, &pred, &drain);
@@ -203,8 +210,12 @@ fn loghub_grouping_accuracy() {
         eprintln!("{system:<10} {ga:>6.3} {n:>9} {moved:>6}");
     }
     eprintln!("{:<10} {mean:>6.3}", "mean");
-    for (system, ga, _, _) in &scores {
+    for (system, ga, _, moved) in &scores {
         assert!(*ga >= FLOOR, "{system}: GA {ga:.3} below floor {FLOOR}");
+        assert_eq!(
+            *moved, 0,
+            "{system}: lines whose template changed after learning"
+        );
     }
     assert!(
         mean >= ACHIEVED - 0.01,

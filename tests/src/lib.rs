@@ -192,6 +192,8 @@ fn scrub_env(cmd: &mut Command) {
         }
     }
     cmd.env("RUST_LOG", rust_log());
+    // Plain text in the log files (tracing-subscriber honours NO_COLOR).
+    cmd.env("NO_COLOR", "1");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,7 +286,14 @@ impl Drop for TestEnv {
             self.name
         );
         self.dump_logs();
-        if let Some(dir) = self.dir.take() {
+        let started_processes = !self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if let Some(dir) = self.dir.take()
+            && started_processes
+        {
             eprintln!(
                 "===== scenario {}: temp dir kept at {} =====",
                 self.name,

@@ -13,19 +13,19 @@ const PREFIX: &str = "v1.";
 
 /// Position of the last line a page returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cursor {
-    pub segment_id: i64,
-    pub line_no: u32,
+pub(super) struct Cursor {
+    pub(super) segment_id: i64,
+    pub(super) line_no: u32,
 }
 
 impl Cursor {
     /// The opaque text handed to clients.
-    pub fn encode(self) -> String {
+    pub(super) fn encode(self) -> String {
         format!("{PREFIX}{}.{}", self.segment_id, self.line_no)
     }
 
     /// Parses text produced by [`Cursor::encode`]; anything else is `BadCursor`.
-    pub fn parse(text: &str) -> Result<Cursor, StoreError> {
+    pub(super) fn parse(text: &str) -> Result<Cursor, StoreError> {
         let bad = |why: &str| StoreError::BadCursor(why.to_owned());
         if text.len() > MAX_CURSOR_LEN {
             return Err(bad("too long"));

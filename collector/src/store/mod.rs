@@ -136,6 +136,18 @@ pub struct LineRecord {
     pub score: f32,
 }
 
+impl LineRecord {
+    /// A cursor that resumes right after this line, e.g. to tail a host once a page
+    /// came back with no `next_cursor`.
+    pub fn cursor(&self) -> String {
+        Cursor {
+            segment_id: self.segment_id,
+            line_no: self.line_no,
+        }
+        .encode()
+    }
+}
+
 /// One page of a host's lines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinePage {

@@ -16,23 +16,23 @@ use std::time::Duration;
 
 /// What the planner needs to know about one segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentSize {
-    pub id: i64,
-    pub created_ms: i64,
-    pub bytes: u64,
+pub(super) struct SegmentSize {
+    pub(super) id: i64,
+    pub(super) created_ms: i64,
+    pub(super) bytes: u64,
 }
 
 /// Retention limits; `None` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Policy {
-    pub max_age: Option<Duration>,
-    pub max_bytes: Option<u64>,
+pub(super) struct Policy {
+    pub(super) max_age: Option<Duration>,
+    pub(super) max_bytes: Option<u64>,
 }
 
 /// Plans deletions over `oldest_first` (ascending id), given the archive's current
 /// total size. Returns the ids to delete and whether the plan stopped early (so the
 /// caller knows whether to fetch the next chunk).
-pub fn plan(
+pub(super) fn plan(
     oldest_first: &[SegmentSize],
     total_bytes: u64,
     now_ms: i64,

@@ -48,37 +48,38 @@ impl Dialect {
     }
 }
 
-pub const BATCH_EXISTS: &str = "SELECT segment_id FROM batches WHERE agent_id = $1 AND seq = $2";
+pub(super) const BATCH_EXISTS: &str =
+    "SELECT segment_id FROM batches WHERE agent_id = $1 AND seq = $2";
 
-pub const INSERT_SEGMENT: &str = "INSERT INTO segments \
+pub(super) const INSERT_SEGMENT: &str = "INSERT INTO segments \
     (agent_id, host, seq, path, sources_json, min_ts_ms, max_ts_ms, line_count, bytes, raw_len, \
      created_ms) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
 
 /// The exactly-once arbiter: zero rows affected means another writer stored this batch.
-pub const INSERT_BATCH: &str = "INSERT INTO batches (agent_id, seq, segment_id, stored_ms) \
+pub(super) const INSERT_BATCH: &str = "INSERT INTO batches (agent_id, seq, segment_id, stored_ms) \
     VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, seq) DO NOTHING";
 
-pub const UPSERT_HOST: &str = "INSERT INTO hosts (host, last_seen_ms, lines_received) \
+pub(super) const UPSERT_HOST: &str = "INSERT INTO hosts (host, last_seen_ms, lines_received) \
     VALUES ($1, $2, $3) ON CONFLICT (host) DO UPDATE SET \
     lines_received = hosts.lines_received + excluded.lines_received, \
     last_seen_ms = CASE WHEN excluded.last_seen_ms > hosts.last_seen_ms \
         THEN excluded.last_seen_ms ELSE hosts.last_seen_ms END";
 
-pub const UPSERT_AGENT: &str = "INSERT INTO agents \
+pub(super) const UPSERT_AGENT: &str = "INSERT INTO agents \
     (agent_id, host, labels_json, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4) \
     ON CONFLICT (agent_id) DO UPDATE SET host = excluded.host, labels_json = excluded.labels_json, \
     last_seen_ms = CASE WHEN excluded.last_seen_ms > agents.last_seen_ms \
         THEN excluded.last_seen_ms ELSE agents.last_seen_ms END";
 
 /// Columns of one event row, in `insert_events` order.
-pub const EVENT_COLUMNS: usize = 8;
+pub(super) const EVENT_COLUMNS: usize = 8;
 /// Event rows per INSERT: 8 columns x 400 rows stays far below both databases'
 /// parameter limits (SQLite 32766, PostgreSQL 65535).
-pub const EVENTS_PER_INSERT: usize = 400;
+pub(super) const EVENTS_PER_INSERT: usize = 400;
 
 /// A multi-row event INSERT for `rows` rows (1..=EVENTS_PER_INSERT).
-pub fn insert_events(rows: usize) -> String {
+pub(super) fn insert_events(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no) VALUES ",
     );
@@ -99,26 +100,26 @@ pub fn insert_events(rows: usize) -> String {
     sql
 }
 
-pub const LAST_SEQ: &str = "SELECT MAX(seq) FROM batches WHERE agent_id = $1";
+pub(super) const LAST_SEQ: &str = "SELECT MAX(seq) FROM batches WHERE agent_id = $1";
 
-pub const HOSTS: &str = "SELECT host, last_seen_ms, lines_received FROM hosts ORDER BY host";
+pub(super) const HOSTS: &str = "SELECT host, last_seen_ms, lines_received FROM hosts ORDER BY host";
 
 /// A host's segments from a given id on, in arrival order.
-pub const HOST_SEGMENTS: &str = "SELECT id, seq, path, raw_len, line_count FROM segments \
+pub(super) const HOST_SEGMENTS: &str = "SELECT id, seq, path, raw_len, line_count FROM segments \
     WHERE host = $1 AND id >= $2 ORDER BY id LIMIT $3";
 
-pub const SEGMENT_EXISTS: &str = "SELECT id FROM segments WHERE id = $1";
+pub(super) const SEGMENT_EXISTS: &str = "SELECT id FROM segments WHERE id = $1";
 
-pub const PATH_INDEXED: &str = "SELECT id FROM segments WHERE path = $1";
+pub(super) const PATH_INDEXED: &str = "SELECT id FROM segments WHERE path = $1";
 
-pub const TOTAL_BYTES: &str = "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM segments";
+pub(super) const TOTAL_BYTES: &str = "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM segments";
 
-pub const OLDEST_SEGMENTS: &str =
+pub(super) const OLDEST_SEGMENTS: &str =
     "SELECT id, created_ms, bytes, path FROM segments WHERE id > $1 ORDER BY id LIMIT $2";
 
-pub const DETACH_EVENTS: &str = "UPDATE events SET segment_id = NULL WHERE segment_id = $1";
+pub(super) const DETACH_EVENTS: &str = "UPDATE events SET segment_id = NULL WHERE segment_id = $1";
 
-pub const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = $1";
+pub(super) const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = $1";
 
 #[cfg(test)]
 mod tests {

@@ -50,11 +50,12 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
     let mut ts = None;
     let mut fields = Vec::with_capacity(map.len());
     for (k, v) in map {
-        if content.is_none() && MESSAGE_KEYS.contains(&k.as_str()) {
-            if let Value::String(s) = &v {
-                content = Some(trim_end(s).to_owned());
-                continue;
-            }
+        if content.is_none()
+            && MESSAGE_KEYS.contains(&k.as_str())
+            && let Value::String(s) = &v
+        {
+            content = Some(trim_end(s).to_owned());
+            continue;
         }
         if level.is_none() && LEVEL_KEYS.contains(&k.as_str()) {
             level = level_of(&v);

@@ -21,6 +21,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use cri::floor_char_boundary;
 pub use cri::{CriJoiner, CriLine, CriStream, DEFAULT_CRI_MAX_BYTES, parse_cri};
 
 use crate::level::Level;

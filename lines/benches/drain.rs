@@ -1,0 +1,138 @@
+//! Throughput of `Drain::add` over the Content column of the ten Loghub 2k sets
+//! (falls back to a synthetic corpus when `../shared/datasets` is absent).
+//! Each iteration learns the whole corpus into a fresh miner, so it measures the
+//! realistic mix of template creation and matching; lines/s = corpus lines / time.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fleetlog_lines::drain::{Drain, DrainConfig};
+
+const SYSTEMS: [&str; 10] = [
+    "Apache",
+    "BGL",
+    "HDFS",
+    "HPC",
+    "Hadoop",
+    "Linux",
+    "OpenSSH",
+    "OpenStack",
+    "Spark",
+    "Zookeeper",
+];
+
+/// The `Content` field of each data row, using the column named in the header.
+fn contents(csv: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    let (mut row, mut field) = (Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, csv.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    let mut rows = rows.into_iter();
+    let Some(header) = rows.next() else {
+        return Vec::new();
+    };
+    let Some(col) = header.iter().position(|h| h == "Content") else {
+        return Vec::new();
+    };
+    rows.filter(|r| r.len() == header.len())
+        .map(|mut r| r.swap_remove(col))
+        .collect()
+}
+
+fn corpus() -> (Vec<String>, &'static str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/loghub");
+    let mut lines = Vec::new();
+    for s in SYSTEMS {
+        let path = dir
+            .join(s)
+            .join(format!("{s}_2k.log_structured_corrected.csv"));
+        if let Ok(text) = std::fs::read_to_string(path) {
+            lines.extend(contents(&text));
+        }
+    }
+    if !lines.is_empty() {
+        return (lines, "loghub10");
+    }
+    eprintln!("SKIP: ../shared/datasets not found, using a synthetic corpus");
+    let synthetic = (0..20_000u32)
+        .map(|i| match i % 5 {
+            0 => format!(
+                "Accepted password for user{} from 10.0.{}.{} port {} ssh2",
+                i % 7,
+                i % 250,
+                i % 199,
+                40000 + i
+            ),
+            1 => format!(
+                "PacketResponder {} for block blk_{} terminating",
+                i % 3,
+                1_000_000 + i * 7919
+            ),
+            2 => format!(
+                "session opened for user {} by (uid={})",
+                ["root", "news", "cyrus"][i as usize % 3],
+                i % 5
+            ),
+            3 => format!(
+                "Took {}.{:02} seconds to spawn the instance on the hypervisor.",
+                i % 40,
+                i % 100
+            ),
+            _ => format!(
+                "Received connection request /10.10.34.{}:{}",
+                i % 250,
+                30000 + i
+            ),
+        })
+        .collect();
+    (synthetic, "synthetic")
+}
+
+fn bench(c: &mut Criterion) {
+    let (lines, name) = corpus();
+    let mut group = c.benchmark_group("drain");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function(format!("add/{name}"), |b| {
+        b.iter(|| {
+            let mut drain = Drain::new(DrainConfig::default());
+            for line in &lines {
+                black_box(drain.add(black_box(line)));
+            }
+            drain.len()
+        })
+    });
+    let mut learned = Drain::new(DrainConfig::default());
+    for line in &lines {
+        learned.add(line);
+    }
+    group.bench_function(format!("match_only/{name}"), |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| learned.match_only(black_box(l)).is_some())
+                .count()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,310 @@
+//! Healthy baseline: what a source's logs look like when all is well, as a small serializable
+//! model (Drain templates with frequencies and per-minute rate statistics) that the collector
+//! trains and pushes to every agent.
+//!
+//! [`BaselineBuilder`] learns from healthy lines; [`Baseline::assess`] combines the scorer's
+//! evidence (level, keywords) with novelty against the model: a template never seen in healthy
+//! logs, a rare one, or (with [`Baseline::assess_with_rate`]) one arriving far faster than it
+//! did while healthy. The result is a [`Severity`] and a confidence, the estimated probability
+//! that the line is unhealthy (see `score` for the model).
+//!
+//! Pure: timestamps are parameters, nothing reads the clock.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::drain::{Drain, DrainConfig, TemplateId};
+use crate::level::Level;
+use crate::score::{Evidence, Scorer, Severity, model, sigmoid};
+
+const MS_PER_MIN: i64 = 60_000;
+/// Novelty of a template seen `n` times is `RARE_NOVELTY / n`; unseen is 1.
+const RARE_NOVELTY: f32 = 0.5;
+/// A rate this many times the healthy maximum counts as a spike.
+const SPIKE_FACTOR: f64 = 3.0;
+/// Minimum per-minute count before a spike is considered at all.
+const SPIKE_MIN_PER_MIN: f64 = 10.0;
+/// Model format version, bumped on incompatible changes.
+pub const BASELINE_VERSION: u32 = 1;
+
+/// Per-template statistics from healthy logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateStats {
+    /// Lines of this template seen while training.
+    pub count: u64,
+    /// Mean lines per minute over the minutes the source was active.
+    pub mean_per_min: f64,
+    /// Highest lines in any one minute.
+    pub max_per_min: u32,
+}
+
+/// The trained model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baseline {
+    /// [`BASELINE_VERSION`] at training time.
+    pub version: u32,
+    drain: Drain,
+    stats: HashMap<TemplateId, TemplateStats>,
+    /// Lines trained on.
+    pub lines: u64,
+    /// Distinct minutes with at least one line (0 when lines had no timestamps).
+    pub active_minutes: u64,
+}
+
+/// Accumulates healthy lines; [`BaselineBuilder::finish`] makes the [`Baseline`].
+#[derive(Debug, Clone)]
+pub struct BaselineBuilder {
+    drain: Drain,
+    counts: HashMap<TemplateId, u64>,
+    // (template, minute) -> lines; only for lines with timestamps.
+    per_minute: HashMap<(TemplateId, i64), u32>,
+    minutes: std::collections::HashSet<i64>,
+    lines: u64,
+}
+
+impl Default for BaselineBuilder {
+    fn default() -> Self {
+        Self::new(DrainConfig::default())
+    }
+}
+
+impl BaselineBuilder {
+    /// An empty builder mining templates with `config`.
+    pub fn new(config: DrainConfig) -> Self {
+        BaselineBuilder {
+            drain: Drain::new(config),
+            counts: HashMap::new(),
+            per_minute: HashMap::new(),
+            minutes: std::collections::HashSet::new(),
+            lines: 0,
+        }
+    }
+
+    /// Learns one healthy line's message content, with its time when known.
+    pub fn add(&mut self, content: &str, timestamp_ms: Option<i64>) -> TemplateId {
+        let id = self.drain.add(content);
+        *self.counts.entry(id).or_default() += 1;
+        if let Some(ts) = timestamp_ms {
+            let minute = ts.div_euclid(MS_PER_MIN);
+            *self.per_minute.entry((id, minute)).or_default() += 1;
+            self.minutes.insert(minute);
+        }
+        self.lines += 1;
+        id
+    }
+
+    /// The model.
+    pub fn finish(self) -> Baseline {
+        let active = self.minutes.len() as u64;
+        let mut max: HashMap<TemplateId, u32> = HashMap::new();
+        for ((id, _), n) in &self.per_minute {
+            let m = max.entry(*id).or_default();
+            *m = (*m).max(*n);
+        }
+        let stats = self
+            .counts
+            .iter()
+            .map(|(id, count)| {
+                let mean = if active == 0 {
+                    0.0
+                } else {
+                    *count as f64 / active as f64
+                };
+                let max_per_min = max.get(id).copied().unwrap_or(0);
+                (
+                    *id,
+                    TemplateStats {
+                        count: *count,
+                        mean_per_min: mean,
+                        max_per_min,
+                    },
+                )
+            })
+            .collect();
+        Baseline {
+            version: BASELINE_VERSION,
+            drain: self.drain,
+            stats,
+            lines: self.lines,
+            active_minutes: active,
+        }
+    }
+}
+
+/// What the baseline says about one line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment<'s> {
+    /// The healthy template it matches, if any.
+    pub template_id: Option<TemplateId>,
+    /// 1 for a template never seen while healthy, `0.5 / count` for a seen one, raised to 1 on
+    /// a rate spike.
+    pub novelty: f32,
+    /// Level (explicit, or implied by a level word).
+    pub level: Option<Level>,
+    /// Highest keyword weight found.
+    pub keyword_score: f32,
+    /// The keyword behind `keyword_score`.
+    pub matched: Option<&'s str>,
+    /// Banded `confidence`.
+    pub severity: Severity,
+    /// Estimated probability that the line is unhealthy, in [0, 1].
+    pub confidence: f32,
+}
+
+impl<'s> Assessment<'s> {
+    /// `confidence >= 0.5`.
+    pub fn is_unhealthy(&self) -> bool {
+        self.confidence >= Severity::UNHEALTHY_AT
+    }
+}
+
+impl Baseline {
+    /// Trains on `(content, timestamp_ms)` pairs with default Drain settings.
+    pub fn train<'a>(lines: impl IntoIterator<Item = (&'a str, Option<i64>)>) -> Baseline {
+        let mut b = BaselineBuilder::default();
+        for (content, ts) in lines {
+            b.add(content, ts);
+        }
+        b.finish()
+    }
+
+    /// Number of healthy templates.
+    pub fn templates(&self) -> usize {
+        self.stats.len()
+    }
+
+    /// Statistics of one template.
+    pub fn stats(&self, id: TemplateId) -> Option<&TemplateStats> {
+        self.stats.get(&id)
+    }
+
+    /// The template text of `id`.
+    pub fn template(&self, id: TemplateId) -> Option<String> {
+        self.drain.template(id)
+    }
+
+    /// The healthy template `content` belongs to, without learning.
+    pub fn match_template(&self, content: &str) -> Option<TemplateId> {
+        self.drain.match_only(content)
+    }
+
+    /// Assesses one line: `content` is the message without header, `level` the parsed level.
+    pub fn assess<'s>(
+        &self,
+        scorer: &'s Scorer,
+        content: &str,
+        level: Option<Level>,
+    ) -> Assessment<'s> {
+        self.assess_with_rate(scorer, content, level, None)
+    }
+
+    /// Like [`Baseline::assess`], with the template's current rate (lines per minute, counted by
+    /// the caller) so that a rate spike counts as novelty.
+    pub fn assess_with_rate<'s>(
+        &self,
+        scorer: &'s Scorer,
+        content: &str,
+        level: Option<Level>,
+        observed_per_min: Option<f64>,
+    ) -> Assessment<'s> {
+        let evidence = scorer.evidence(content, level);
+        let template_id = self.drain.match_only(content);
+        let mut novelty = match template_id.and_then(|id| self.stats.get(&id)) {
+            None => 1.0,
+            Some(s) => RARE_NOVELTY / s.count.max(1) as f32,
+        };
+        if let (Some(id), Some(rate)) = (template_id, observed_per_min)
+            && self.is_spike(id, rate)
+        {
+            novelty = 1.0;
+        }
+        Self::combine(evidence, template_id, novelty)
+    }
+
+    /// Whether `per_min` lines of template `id` per minute is far above its healthy rate.
+    pub fn is_spike(&self, id: TemplateId, per_min: f64) -> bool {
+        let Some(s) = self.stats.get(&id) else {
+            return false;
+        };
+        let healthy = f64::from(s.max_per_min).max(s.mean_per_min);
+        per_min >= SPIKE_MIN_PER_MIN && per_min > SPIKE_FACTOR * healthy
+    }
+
+    fn combine(e: Evidence<'_>, template_id: Option<TemplateId>, novelty: f32) -> Assessment<'_> {
+        let z = model::BIAS + e.linear() + model::NOVELTY * novelty;
+        let confidence = sigmoid(z);
+        Assessment {
+            template_id,
+            novelty,
+            level: e.level,
+            keyword_score: e.keyword_score,
+            matched: e.matched,
+            severity: Severity::from_confidence(confidence),
+            confidence,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Baseline {
+        let mut lines = Vec::new();
+        for i in 0..50 {
+            lines.push((
+                format!("user {i} logged in from 10.0.0.{i}"),
+                Some(i64::from(i) * 1000),
+            ));
+            lines.push((
+                format!("instruction cache parity error corrected {i}"),
+                Some(i64::from(i) * 1000),
+            ));
+        }
+        Baseline::train(lines.iter().map(|(s, t)| (s.as_str(), *t)))
+    }
+
+    #[test]
+    fn seen_healthy_lines_stay_quiet() {
+        let b = model();
+        let s = Scorer::default();
+        assert!(b.templates() >= 2);
+        let a = b.assess(&s, "user 77 logged in from 10.0.0.9", Some(Level::Info));
+        assert!(a.template_id.is_some());
+        assert!(a.confidence < 0.1, "{a:?}");
+        let a = b.assess(
+            &s,
+            "instruction cache parity error corrected 99",
+            Some(Level::Info),
+        );
+        assert_eq!(a.severity, Severity::Info, "{a:?}");
+    }
+
+    #[test]
+    fn novel_trouble_is_flagged() {
+        let b = model();
+        let s = Scorer::default();
+        let a = b.assess(
+            &s,
+            "payment terminal connection timed out",
+            Some(Level::Error),
+        );
+        assert_eq!(a.novelty, 1.0);
+        assert!(a.is_unhealthy(), "{a:?}");
+        let quiet = b.assess(&s, "cache warmed in 3 ms", Some(Level::Info));
+        assert!(!quiet.is_unhealthy(), "{quiet:?}");
+    }
+
+    #[test]
+    fn rate_spike_and_serde() {
+        let b = model();
+        let id = b.match_template("user 1 logged in from 10.0.0.1").unwrap();
+        assert!(!b.is_spike(id, 5.0));
+        assert!(b.is_spike(id, 1000.0));
+        let json = serde_json::to_string(&b).unwrap();
+        let back: Baseline = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.templates(), b.templates());
+        assert_eq!(back.lines, 100);
+    }
+}
