@@ -425,7 +425,9 @@ impl Tailer {
         if t.file.is_none() {
             t.file = open_verified(&t.path, t.id);
             if t.file.is_none() {
+                // Renamed or gone since the last rescan, which will find it and re-check.
                 t.readable = false;
+                t.sig = None;
                 return;
             }
         }

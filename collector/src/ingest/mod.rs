@@ -59,6 +59,16 @@ async fn write_frame(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), 
     Ok(())
 }
 
+/// Sends `reject` on `send`, waits (bounded) until the peer has it, then closes `conn`
+/// with `code`. Closing at once would discard the unsent reject.
+async fn refuse(conn: &quinn::Connection, send: &mut quinn::SendStream, reject: Reject, code: u32) {
+    let reason = reason_label(reject.reason);
+    if write_frame(send, &Frame::Reject(reject)).await.is_ok() && send.finish().is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    }
+    conn.close(code.into(), reason.as_bytes());
+}
+
 fn reason_label(r: RejectReason) -> &'static str {
     match r {
         RejectReason::Unauthorized => "unauthorized",
@@ -165,11 +175,7 @@ impl Ingest {
                     "{}: {} (host {})",
                     reject.reason, reject.message, hello.host
                 );
-                let _ = write_frame(&mut send, &Frame::Reject(reject)).await;
-                let _ = send.finish();
-                // Let the reject reach the agent before closing.
-                let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-                conn.close(CLOSE_REJECTED.into(), b"rejected");
+                refuse(conn, &mut send, reject, CLOSE_REJECTED).await;
                 Err(msg)
             }
         }
@@ -251,9 +257,7 @@ impl Ingest {
                     reason: RejectReason::Malformed,
                     message: err.to_string(),
                 };
-                let _ = write_frame(&mut send, &Frame::Reject(reject)).await;
-                let _ = send.finish();
-                conn.close(CLOSE_MALFORMED.into(), b"malformed frame");
+                refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
                 return;
             }
             Err(err) => {
@@ -265,9 +269,7 @@ impl Ingest {
             BatchStreamAction::Refuse(reject) => {
                 self.metrics.reject(reason_label(reject.reason));
                 warn!(reason = %reject.reason, message = %reject.message, "Batch refused; closing this connection.");
-                let _ = write_frame(&mut send, &Frame::Reject(reject)).await;
-                let _ = send.finish();
-                conn.close(CLOSE_MALFORMED.into(), b"batch refused");
+                refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
                 return;
             }
             BatchStreamAction::Store(batch) => match codec::decode_payload(&batch) {
@@ -278,9 +280,7 @@ impl Ingest {
                         reason: RejectReason::Malformed,
                         message: err.to_string(),
                     };
-                    let _ = write_frame(&mut send, &Frame::Reject(reject)).await;
-                    let _ = send.finish();
-                    conn.close(CLOSE_MALFORMED.into(), b"malformed payload");
+                    refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
                     return;
                 }
                 Ok(payload) => match self

@@ -1,5 +1,5 @@
 //! Helpers shared by the dataset tests: locating `shared/datasets` and reading Loghub CSVs.
-#![allow(dead_code, unreachable_pub, clippy::print_stdout)]
+#![allow(dead_code, unreachable_pub, clippy::print_stdout, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
