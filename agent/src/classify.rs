@@ -1,58 +1,49 @@
-//! First-version pre-classification: the line's level and a weighted-keyword error score.
-//!
-//! Replaceable: `fleetlog-lines` will take over (issue: line intelligence).
+//! Pre-classification at the edge: every line gets a level and an error score before it
+//! is buffered, using `fleetlog_lines::score::Scorer` (weighted keywords — TIMEOUT 0.9,
+//! ERROR 0.8, FAILED 0.7 among them — plus level words, combined into a probability
+//! that the line reports trouble).
 
+use fleetlog_lines::level::Level as LineLevel;
+use fleetlog_lines::score::{Scorer, Severity};
 use fleetlog_protocol::Level;
 
-/// Keyword weights users rely on today (TIMEOUT 0.9, ERROR 0.8, FAILED 0.7), plus a few more.
-const KEYWORDS: &[(&[u8], f32)] = &[
-    (b"panic", 1.0),
-    (b"fatal", 1.0),
-    (b"timeout", 0.9),
-    (b"timed out", 0.9),
-    (b"exception", 0.85),
-    (b"error", 0.8),
-    (b"refused", 0.8),
-    (b"failed", 0.7),
-    (b"failure", 0.7),
-];
-
-/// Level and error score of one line.
-pub fn classify(line: &str) -> (Level, f32) {
-    let bytes = line.as_bytes();
-    let mut score = 0.0f32;
-    let lower_hit = |kw: &[u8]| bytes.windows(kw.len()).any(|w| w.eq_ignore_ascii_case(kw));
-    // Cheap prefilter: every keyword contains one of these letters pairs; skip most lines fast.
-    if bytes.iter().any(|b| matches!(b | 0x20, b'p' | b'f' | b't' | b'e' | b'r')) {
-        for (kw, w) in KEYWORDS {
-            if *w > score && lower_hit(kw) {
-                score = *w;
-            }
-        }
-    }
-    (level_of(bytes), score)
+/// The agent's classifier; cheap to call per line.
+#[derive(Debug, Default)]
+pub struct Classifier {
+    scorer: Scorer,
 }
 
-fn level_of(bytes: &[u8]) -> Level {
-    // Look for a level word in the first 128 bytes, where headers put it.
-    let head = &bytes[..bytes.len().min(128)];
-    for word in head.split(|b| !b.is_ascii_alphabetic()) {
-        let level = match word.len() {
-            4 if word.eq_ignore_ascii_case(b"warn") => Level::Warn,
-            4 if word.eq_ignore_ascii_case(b"info") => Level::Info,
-            5 if word.eq_ignore_ascii_case(b"error") => Level::Error,
-            5 if word.eq_ignore_ascii_case(b"fatal") => Level::Critical,
-            5 if word.eq_ignore_ascii_case(b"debug") => Level::Debug,
-            5 if word.eq_ignore_ascii_case(b"trace") => Level::Trace,
-            5 if word.eq_ignore_ascii_case(b"panic") => Level::Critical,
-            7 if word.eq_ignore_ascii_case(b"warning") => Level::Warn,
-            8 if word.eq_ignore_ascii_case(b"critical") => Level::Critical,
-            5 if word.eq_ignore_ascii_case(b"emerg") => Level::Critical,
-            _ => continue,
-        };
-        return level;
+/// What the agent records about one line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Classified {
+    pub level: Level,
+    /// Probability in [0, 1] that the line reports an unhealthy condition.
+    pub score: f32,
+    /// Critical lines take the priority lane.
+    pub critical: bool,
+}
+
+fn wire_level(level: Option<LineLevel>) -> Level {
+    match level {
+        Some(LineLevel::Trace) => Level::Trace,
+        Some(LineLevel::Debug) => Level::Debug,
+        Some(LineLevel::Info) | None => Level::Info,
+        Some(LineLevel::Warn) => Level::Warn,
+        Some(LineLevel::Error) => Level::Error,
+        Some(LineLevel::Critical) => Level::Critical,
     }
-    Level::Info
+}
+
+impl Classifier {
+    pub fn classify(&self, line: &str) -> Classified {
+        let s = self.scorer.score(line);
+        let level = wire_level(s.level);
+        Classified {
+            level,
+            score: s.confidence,
+            critical: level == Level::Critical || s.severity == Severity::Critical,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -60,12 +51,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn users_weights_hold() {
-        assert_eq!(classify("payment TIMEOUT on lane 3"), (Level::Info, 0.9));
-        assert_eq!(classify("2026-01-01 ERROR db write failed"), (Level::Error, 0.8));
-        assert_eq!(classify("sync FAILED"), (Level::Info, 0.7));
-        assert_eq!(classify("FATAL out of paper"), (Level::Critical, 1.0));
-        assert_eq!(classify("all good"), (Level::Info, 0.0));
-        assert_eq!(classify("x WARN low stock"), (Level::Warn, 0.0));
+    fn users_keywords_raise_the_score() {
+        let c = Classifier::default();
+        let calm = c.classify("2026-01-01T10:00:00Z INFO register[3] txn=1 approved");
+        let timeout = c.classify("payterm lane=3 ERROR authorization TIMEOUT after 30000ms");
+        let failed = c.classify("price lookup FAILED sku=123");
+        assert_eq!(calm.level, Level::Info);
+        assert!(calm.score < 0.2, "{calm:?}");
+        assert_eq!(timeout.level, Level::Error);
+        assert!(timeout.score > failed.score && failed.score > calm.score, "{timeout:?} {failed:?}");
+    }
+
+    #[test]
+    fn fatal_lines_take_the_priority_lane() {
+        let c = Classifier::default();
+        assert!(c.classify("FATAL kernel panic: out of memory").critical);
+        assert!(!c.classify("WARN low paper").critical);
     }
 }

@@ -111,6 +111,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         tailer,
         watcher,
         buffer,
+        classifier: classify::Classifier::default(),
         signals,
         metrics,
         batch_max_bytes: config.batch_max_bytes,

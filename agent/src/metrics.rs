@@ -11,6 +11,7 @@ pub struct Metrics {
     pub lines_read: Counter,
     pub bytes_read: Counter,
     pub batches_buffered: Counter,
+    pub lines_buffered: Counter,
     pub batches_acked: Counter,
     pub duplicate_acks: Counter,
     pub dropped_lines: Counter,
@@ -27,6 +28,7 @@ impl Metrics {
         let mut r = Registry::with_prefix("fleetlog_agent");
         r.register("lines_read", "Lines read from files", self.lines_read.clone());
         r.register("read_bytes", "Bytes of log lines read", self.bytes_read.clone());
+        r.register("buffer_lines", "Lines committed to the durable buffer", self.lines_buffered.clone());
         r.register("buffer_batches", "Batches committed to the durable buffer", self.batches_buffered.clone());
         r.register("acked_batches", "Batches acknowledged by the collector", self.batches_acked.clone());
         r.register(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleetlog_protocol::codec;
-use fleetlog_protocol::messages::{Batch, BatchPayload, Entry, Frame, Level};
+use fleetlog_protocol::messages::{Batch, BatchPayload, Entry, Frame};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -55,6 +55,7 @@ pub(crate) struct Reader {
     pub tailer: Tailer,
     pub watcher: Watcher,
     pub buffer: Arc<Buffer>,
+    pub classifier: crate::classify::Classifier,
     pub signals: Arc<Signals>,
     pub metrics: Arc<Metrics>,
     pub batch_max_bytes: usize,
@@ -84,13 +85,19 @@ impl Reader {
             let got_lines = !chunk.lines.is_empty();
             let now = crate::now_ms();
             for line in chunk.lines {
-                let (level, score) = crate::classify::classify(&line.text);
+                let c = self.classifier.classify(&line.text);
                 let source = pending.source_index(&line.source);
                 pending.bytes += line.text.len() + 1;
                 self.metrics.bytes_read.inc_by(line.text.len() as u64 + 1);
                 self.metrics.lines_read.inc();
-                let entry = Entry { ts_ms: now, source, line: line.text, level, score };
-                if level >= Level::Critical {
+                let entry = Entry {
+                    ts_ms: now,
+                    source,
+                    line: line.text,
+                    level: c.level,
+                    score: c.score,
+                };
+                if c.critical {
                     pending.priority.push(entry);
                 } else {
                     pending.normal.push(entry);
@@ -193,6 +200,7 @@ impl Reader {
             }
         }
         self.metrics.batches_buffered.inc_by(batches.len() as u64);
+        self.metrics.lines_buffered.inc_by(batches.iter().map(|b| u64::from(b.lines)).sum());
         let stats = self.buffer.stats();
         self.metrics.buffer_bytes.set(stats.used_bytes as i64);
         self.metrics.pending_batches.set(stats.pending_batches as i64);

@@ -7,6 +7,9 @@
 //! the lines the "caller" committed are exactly the lines written: none lost, none
 //! duplicated, and in write order within each physical file ("incarnation").
 
+// The harness panics on any I/O failure: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -50,7 +53,8 @@ fn action() -> impl Strategy<Value = Action> {
     let stream = 0..STREAMS;
     let max = prop_oneof![1usize..64, 64usize..4096, Just(1 << 20)];
     prop_oneof![
-        8 => (stream.clone(), 1usize..8, 0usize..24).prop_map(|(stream, n, pad)| Action::Write { stream, n, pad }),
+        8 => (stream.clone(), 1usize..8, 0usize..24)
+            .prop_map(|(stream, n, pad)| Action::Write { stream, n, pad }),
         2 => stream.clone().prop_map(|stream| Action::WritePartial { stream }),
         1 => stream.clone().prop_map(|stream| Action::WriteLong { stream }),
         2 => stream.clone().prop_map(|stream| Action::RenameRotate { stream }),
@@ -96,7 +100,11 @@ fn append(file: &mut File, bytes: &[u8]) {
 }
 
 fn open_append(path: &Path) -> File {
-    OpenOptions::new().create(true).append(true).open(path).unwrap()
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
 }
 
 impl Harness {
@@ -123,7 +131,14 @@ impl Harness {
             let path = h.dir.path().join(format!("s{s}.log"));
             let file = open_append(&path);
             let incarnation = h.new_incarnation();
-            h.writers.push(Writer { path, file, incarnation, seq: 0, partial: None, renamed: false });
+            h.writers.push(Writer {
+                path,
+                file,
+                incarnation,
+                seq: 0,
+                partial: None,
+                renamed: false,
+            });
         }
         h.restart();
         h
@@ -178,8 +193,9 @@ impl Harness {
         let w = &mut self.writers[s];
         w.seq += 1;
         // Unique 14-byte tokens, so every 64-byte piece is unique too.
-        let line: String =
-            (0..12).map(|k| format!("<{s}{:03}{:05}{k:03}>", w.incarnation, w.seq)).collect();
+        let line: String = (0..12)
+            .map(|k| format!("<{s}{:03}{:05}{k:03}>", w.incarnation, w.seq))
+            .collect();
         append(&mut w.file, format!("{line}\r\n").as_bytes());
         for piece in line.as_bytes().chunks(MAX_LINE) {
             self.record(s, String::from_utf8(piece.to_vec()).unwrap());
@@ -216,7 +232,12 @@ impl Harness {
         self.next_name += 1;
         let path = self.writers[s].path.clone();
         std::fs::copy(&path, format!("{}.c{}", path.display(), self.next_name)).unwrap();
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
         let inc = self.new_incarnation();
         self.writers[s].incarnation = inc;
     }
@@ -226,7 +247,12 @@ impl Harness {
         self.finish_partial(s);
         self.drain();
         let path = self.writers[s].path.clone();
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
         let inc = self.new_incarnation();
         self.writers[s].incarnation = inc;
     }
@@ -241,10 +267,14 @@ impl Harness {
 
     fn commit(&mut self, chunk: fleetlog_agent::tail::ReadChunk) -> usize {
         let n = chunk.lines.len();
-        self.committed_lines.extend(chunk.lines.into_iter().map(|l| l.text));
+        self.committed_lines
+            .extend(chunk.lines.into_iter().map(|l| l.text));
         let forget: HashSet<&FileKey> = chunk.forget.iter().collect();
         for (key, _) in &chunk.checkpoints {
-            assert!(!forget.contains(key), "key both checkpointed and forgotten: {key:?}");
+            assert!(
+                !forget.contains(key),
+                "key both checkpointed and forgotten: {key:?}"
+            );
         }
         for (key, cp) in chunk.checkpoints {
             self.committed_checkpoints.insert(key, cp);
@@ -331,8 +361,11 @@ impl Harness {
             extra.len(),
             extra.iter().take(10).collect::<Vec<_>>()
         );
-        let owner: HashMap<&String, usize> =
-            self.written.iter().flat_map(|(inc, ls)| ls.iter().map(move |l| (l, *inc))).collect();
+        let owner: HashMap<&String, usize> = self
+            .written
+            .iter()
+            .flat_map(|(inc, ls)| ls.iter().map(move |l| (l, *inc)))
+            .collect();
         let mut per_inc: BTreeMap<usize, Vec<&String>> = BTreeMap::new();
         for line in &self.committed_lines {
             per_inc.entry(owner[line]).or_default().push(line);
@@ -384,7 +417,11 @@ proptest! {
 fn idle_files_cost_no_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..100 {
-        std::fs::write(dir.path().join(format!("f{i:03}.log")), format!("line {i}\n")).unwrap();
+        std::fs::write(
+            dir.path().join(format!("f{i:03}.log")),
+            format!("line {i}\n"),
+        )
+        .unwrap();
     }
     let config = TailConfig {
         include: vec![format!("{}/*.log", dir.path().display())],
@@ -405,6 +442,13 @@ fn idle_files_cost_no_descriptors() {
     append(&mut f, b"more\n");
     tailer.rescan().unwrap();
     let chunk = tailer.poll(1 << 20).unwrap();
-    assert_eq!(chunk.lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["more"]);
+    assert_eq!(
+        chunk
+            .lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>(),
+        ["more"]
+    );
     assert_eq!(tailer.open_files(), 1);
 }

@@ -4,6 +4,7 @@
 //! `run` starts the ingest server (`ingest`), the HTTP server (`api::router`) and the
 //! retention task, all over one `store::Store`.
 
+pub mod analyze;
 pub mod api;
 pub mod config;
 pub mod ingest;

@@ -17,6 +17,10 @@ struct Cli {
 enum Command {
     /// Receive logs from agents and serve the API.
     Serve(ServeArgs),
+    /// Analyse log files: formats, templates, anomalies, error classes.
+    Analyze(fleetlog_collector::analyze::AnalyzeArgs),
+    /// Train a healthy baseline model from log files.
+    Train(fleetlog_collector::analyze::TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -42,9 +46,12 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::Serve(args),
-    } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        // Synchronous one-shot commands: no runtime, no tracing setup.
+        Command::Analyze(args) => return fleetlog_collector::analyze::run_analyze(args),
+        Command::Train(args) => return fleetlog_collector::analyze::run_train(args),
+    };
     init_tracing(args.log_json);
     let mut flags = toml::Table::new();
     for (key, value) in [

@@ -6,6 +6,9 @@
 //! unreachable the PostgreSQL half is skipped with "SKIP postgres: <reason>" on stderr,
 //! unless `FLEETLOG_REQUIRE_POSTGRES=1`, which turns the skip into a failure.
 
+// The helpers below are test code too: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -438,6 +441,59 @@ async fn concurrent_ingest_of_one_batch_stores_it_exactly_once() {
     .await;
 }
 
+/// host, source, level, ts_ms, line_no, segment_id, score
+type EventRow = (String, String, String, i64, i64, Option<i64>, f64);
+
+#[tokio::test]
+async fn tailing_reader_sees_every_line_once_during_concurrent_ingest() {
+    on_all_backends(|env: Env| async move {
+        let replica = env.replica().await;
+        const WRITERS: u64 = 6;
+        const BATCHES: u64 = 8;
+        let mut writers = Vec::new();
+        for w in 0..WRITERS {
+            let store = if w % 2 == 0 {
+                env.store.clone()
+            } else {
+                replica.clone()
+            };
+            writers.push(tokio::spawn(async move {
+                for b in 0..BATCHES {
+                    let (batch, payload) = batch_of(&format!("agent-{w}"), b + 1, 5);
+                    store.ingest("h1", &batch, &payload, 1_000).await.unwrap();
+                }
+            }));
+        }
+        // Tail with a cursor while the writers run, as a live view would.
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let total = (WRITERS * BATCHES * 5) as usize;
+        loop {
+            // Checked before reading: once every writer is done, one empty page means
+            // the reader has caught up with everything committed.
+            let done = writers.iter().all(|w| w.is_finished());
+            let page = env.store.lines("h1", cursor.as_deref(), 7).await.unwrap();
+            if let Some(last) = page.lines.last() {
+                cursor = Some(last.cursor());
+            }
+            let empty = page.lines.is_empty();
+            seen.extend(page.lines.into_iter().map(|l| l.line));
+            if done && empty {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "a line was read twice");
+        assert_eq!(seen.len(), total, "{}: a line was skipped", env.backend);
+        replica.close().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn events_hold_only_warn_and_worse() {
     on_all_backends(|env: Env| async move {
@@ -456,7 +512,7 @@ async fn events_hold_only_warn_and_worse() {
         else {
             panic!("not stored")
         };
-        let rows: Vec<(String, String, String, i64, i64, Option<i64>, f64)> = sqlx::query_as(
+        let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT host, source, level, ts_ms, line_no, segment_id, score FROM events ORDER BY line_no",
         )
         .fetch_all(store.pool())

@@ -13,7 +13,7 @@
 //!
 //! Every child's stdout and stderr go to one log file per process in the scenario's temp dir.
 //! When a scenario fails, [`TestEnv`]'s `Drop` prints the last [`LOG_TAIL_LINES`] lines of each
-//! log and keeps the temp dir for inspection.
+//! log and keeps the temp dir for inspection (`FLEETLOG_E2E_KEEP=1` keeps it for passing ones too).
 //! Every child is killed (SIGKILL) when its handle drops, so a failing test leaks no process.
 //!
 //! Output goes to stderr (`eprintln!`); run with `-- --nocapture` to see it for passing tests.
@@ -39,6 +39,8 @@ use tempfile::TempDir;
 pub const ENV_BIN_DIR: &str = "FLEETLOG_BIN_DIR";
 /// Seconds the collector stays down in the outage scenario (default [`DEFAULT_OUTAGE_SECS`]).
 pub const ENV_OUTAGE_SECS: &str = "FLEETLOG_E2E_OUTAGE_SECS";
+/// When set, passing scenarios keep their temp dir (with the child logs) too.
+pub const ENV_KEEP: &str = "FLEETLOG_E2E_KEEP";
 /// The outage the issue asks for: "a minute".
 pub const DEFAULT_OUTAGE_SECS: u64 = 60;
 /// `RUST_LOG` given to children when the test process has none.
@@ -279,6 +281,15 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         if self.finished && !thread::panicking() {
+            if std::env::var_os(ENV_KEEP).is_some()
+                && let Some(dir) = self.dir.take()
+            {
+                eprintln!(
+                    "scenario {}: temp dir kept at {}",
+                    self.name,
+                    dir.keep().display()
+                );
+            }
             return;
         }
         eprintln!(
@@ -303,7 +314,7 @@ impl Drop for TestEnv {
     }
 }
 
-/// The last `n` lines of a file (reads at most its last [`LOG_TAIL_BYTES`]).
+/// The last `n` lines of a file (reads at most its last 256 KiB).
 pub fn tail_lines(path: &Path, n: usize) -> Result<Vec<String>> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata()?.len();
@@ -464,6 +475,13 @@ fn wait_for_log_line(
     }
 }
 
+fn ensure_no_panic(proc: &ChildProc) -> Result<()> {
+    if let Some(line) = find_log_line(&proc.log_text()?, &|l| l.contains("panicked at")) {
+        bail!("{} panicked: {line}", proc.label);
+    }
+    Ok(())
+}
+
 /// True if a lowercased log line has a WARN or ERROR level (text or JSON tracing output).
 pub fn is_warn_or_error(lower: &str) -> bool {
     lower.contains("warn") || lower.contains("error")
@@ -581,6 +599,11 @@ impl Collector {
     pub fn restart(&mut self) -> Result<()> {
         self.proc.kill9()?;
         self.spawn_and_wait_ready()
+    }
+
+    /// Fails if the collector log shows a panic (a panicking task need not end the process).
+    pub fn ensure_no_panic(&self) -> Result<()> {
+        ensure_no_panic(&self.proc)
     }
 
     /// `Some(status)` if the collector exited on its own.
@@ -916,6 +939,11 @@ impl Agent {
     /// `Some(status)` if the agent exited on its own.
     pub fn exit_status(&mut self) -> Result<Option<ExitStatus>> {
         self.proc.exit_status()
+    }
+
+    /// Fails if the agent log shows a panic (a panicking task need not end the process).
+    pub fn ensure_no_panic(&self) -> Result<()> {
+        ensure_no_panic(&self.proc)
     }
 
     /// Fails with the log tail if the agent has exited.

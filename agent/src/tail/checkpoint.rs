@@ -37,6 +37,10 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// A checkpoint in the current format.
     pub fn new(offset: u64, path: impl Into<String>) -> Checkpoint {
-        Checkpoint { version: CHECKPOINT_VERSION, offset, path: path.into() }
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            offset,
+            path: path.into(),
+        }
     }
 }

@@ -28,23 +28,31 @@ impl Fingerprint {
     /// Fingerprint of exactly `bytes`.
     pub fn of(bytes: &[u8]) -> Fingerprint {
         let bytes = &bytes[..bytes.len().min(FINGERPRINT_MAX_BYTES)];
-        Fingerprint { len: bytes.len() as u32, hash: fnv1a(bytes) }
+        Fingerprint {
+            len: bytes.len() as u32,
+            hash: fnv1a(bytes),
+        }
     }
 
     /// Whether `head` (a file's first bytes) starts with the bytes this fingerprint covers.
     pub fn matches(&self, head: &[u8]) -> bool {
-        head.get(..self.len as usize).is_some_and(|h| fnv1a(h) == self.hash)
+        head.get(..self.len as usize)
+            .is_some_and(|h| fnv1a(h) == self.hash)
     }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+    bytes.iter().fold(FNV_OFFSET, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+    })
 }
 
 /// The fingerprint length for a given `max_line_bytes`: at most 256 bytes, and never more
 /// than a forced split needs, so any file with something to emit can be fingerprinted.
 pub(crate) fn fingerprint_cap(max_line_bytes: usize) -> usize {
-    FINGERPRINT_MAX_BYTES.min(max_line_bytes.saturating_add(2)).max(1)
+    FINGERPRINT_MAX_BYTES
+        .min(max_line_bytes.saturating_add(2))
+        .max(1)
 }
 
 /// How many of `head` (a file's first `min(256, size)` bytes) identify the file, or `None`
@@ -69,7 +77,10 @@ pub(crate) struct DevIno {
 impl DevIno {
     pub(crate) fn of(meta: &Metadata) -> DevIno {
         use std::os::unix::fs::MetadataExt;
-        DevIno { dev: meta.dev(), ino: meta.ino() }
+        DevIno {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
     }
 }
 
@@ -83,7 +94,10 @@ pub(crate) struct StatSig {
 impl StatSig {
     pub(crate) fn of(meta: &Metadata) -> StatSig {
         use std::os::unix::fs::MetadataExt;
-        StatSig { size: meta.len(), mtime: (meta.mtime(), meta.mtime_nsec()) }
+        StatSig {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
     }
 }
 
@@ -96,7 +110,13 @@ mod tests {
         // Frozen value: a change here orphans every stored checkpoint.
         // Published FNV-1a 64 test vector for "a".
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(Fingerprint::of(b"hello\n"), Fingerprint { len: 6, hash: 0xa9bc_80cc_a21f_28b3 });
+        assert_eq!(
+            Fingerprint::of(b"hello\n"),
+            Fingerprint {
+                len: 6,
+                hash: 0xa9bc_80cc_a21f_28b3
+            }
+        );
     }
 
     #[test]

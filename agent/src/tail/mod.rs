@@ -315,7 +315,8 @@ pub(crate) fn decide_new(
         return NewDecision::Wait;
     };
     let same_inode = |u: &UnclaimedView<'_>| u.key.dev == c.id.dev && u.key.ino == c.id.ino;
-    let restarted_here = |u: &UnclaimedView<'_>| matches!(u.reason, Released::Restarted { id } if id == c.id);
+    let restarted_here =
+        |u: &UnclaimedView<'_>| matches!(u.reason, Released::Restarted { id } if id == c.id);
     // Rule 2: the same inode with the same head came back, at least as long as the offset
     // (shorter means truncated while we were not looking: rule 3). Prefer the longest
     // fingerprint: an upgraded key whose old key's `forget` was not persisted.
@@ -336,11 +337,17 @@ pub(crate) fn decide_new(
         return NewDecision::Wait;
     }
     // Rule 4: a copy of a file we are reading.
-    if let Some(i) = live.iter().position(|l| c.path != l.first_path && is_copy_of(c.head, l.head)) {
+    if let Some(i) = live
+        .iter()
+        .position(|l| c.path != l.first_path && is_copy_of(c.head, l.head))
+    {
         return NewDecision::Shadow(i);
     }
     // Rule 5: a copy of a released file: another inode at another path.
-    let copies = unclaimed.iter().enumerate().filter(|(_, u)| !same_inode(u) && u.path != c.path);
+    let copies = unclaimed
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !same_inode(u) && u.path != c.path);
     let mut wait = false;
     for (i, u) in copies {
         if u.key.fingerprint.matches(c.head) {
@@ -367,7 +374,6 @@ fn is_copy_of(cand: &[u8], live: &[u8]) -> bool {
     cand.len() <= live.len() && live.starts_with(cand)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,7 +386,10 @@ mod tests {
 
     #[test]
     fn splits_on_newline_and_keeps_fragment() {
-        assert_eq!(lines(b"a\n\nbc\nd", 100), (vec!["a".into(), "".into(), "bc".into()], 6));
+        assert_eq!(
+            lines(b"a\n\nbc\nd", 100),
+            (vec!["a".into(), "".into(), "bc".into()], 6)
+        );
         assert_eq!(lines(b"partial", 100), (vec![], 0));
     }
 
@@ -391,7 +400,10 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_kept_lossily() {
-        assert_eq!(lines(b"ok \xff\xfe end\n", 100).0, vec!["ok \u{fffd}\u{fffd} end"]);
+        assert_eq!(
+            lines(b"ok \xff\xfe end\n", 100).0,
+            vec!["ok \u{fffd}\u{fffd} end"]
+        );
     }
 
     #[test]
@@ -430,12 +442,22 @@ mod tests {
     fn truncation_restarts_only_when_verified() {
         let head = b"line one\nline two\n";
         let fp = Fingerprint::of(head);
-        assert_eq!(check_known(fp, 18, true, 0, b"", CAP), KnownCheck::Restarted);
-        assert_eq!(check_known(fp, 18, true, 10, &head[..10], CAP), KnownCheck::Restarted);
+        assert_eq!(
+            check_known(fp, 18, true, 0, b"", CAP),
+            KnownCheck::Restarted
+        );
+        assert_eq!(
+            check_known(fp, 18, true, 10, &head[..10], CAP),
+            KnownCheck::Restarted
+        );
         // A copy taken over while `cp` is still writing: shorter than our position, wait.
         assert_eq!(
             check_known(fp, 100, false, 18, head, CAP),
-            KnownCheck::Continue { upgrade: None, verified: false, readable: false }
+            KnownCheck::Continue {
+                upgrade: None,
+                verified: false,
+                readable: false
+            }
         );
     }
 
@@ -443,7 +465,10 @@ mod tests {
     fn rewritten_head_or_reused_inode_restarts() {
         let fp = Fingerprint::of(b"old first line\n");
         let new_head = b"new first line\nmore\n";
-        assert_eq!(check_known(fp, 15, true, 20, new_head, CAP), KnownCheck::Restarted);
+        assert_eq!(
+            check_known(fp, 15, true, 20, new_head, CAP),
+            KnownCheck::Restarted
+        );
     }
 
     #[test]
@@ -462,7 +487,11 @@ mod tests {
         let fp = Fingerprint::of(&full);
         assert_eq!(
             check_known(fp, 300, true, 400, &full, CAP),
-            KnownCheck::Continue { upgrade: None, verified: true, readable: true }
+            KnownCheck::Continue {
+                upgrade: None,
+                verified: true,
+                readable: true
+            }
         );
     }
 
@@ -471,19 +500,48 @@ mod tests {
     }
 
     fn key(head: &[u8], ino: u64) -> FileKey {
-        FileKey { fingerprint: Fingerprint::of(head), dev: 1, ino }
+        FileKey {
+            fingerprint: Fingerprint::of(head),
+            dev: 1,
+            ino,
+        }
     }
 
-    fn uview<'a>(key: &'a FileKey, offset: u64, path: &'a str, reason: Released, head: Option<&'a [u8]>) -> UnclaimedView<'a> {
-        UnclaimedView { key, offset, path, reason, head }
+    fn uview<'a>(
+        key: &'a FileKey,
+        offset: u64,
+        path: &'a str,
+        reason: Released,
+        head: Option<&'a [u8]>,
+    ) -> UnclaimedView<'a> {
+        UnclaimedView {
+            key,
+            offset,
+            path,
+            reason,
+            head,
+        }
     }
 
     #[test]
     fn short_file_waits_for_a_complete_line() {
-        let c = Candidate { id: id(1), path: "/l/a.log", size: 5, head: b"start" };
+        let c = Candidate {
+            id: id(1),
+            path: "/l/a.log",
+            size: 5,
+            head: b"start",
+        };
         assert_eq!(decide_new(&c, &[], &[], CAP, false), NewDecision::Wait);
-        let c = Candidate { id: id(1), path: "/l/a.log", size: 6, head: b"start\n" };
-        assert_eq!(decide_new(&c, &[], &[], CAP, false), NewDecision::New(Fingerprint::of(b"start\n")));
+        let c = Candidate {
+            id: id(1),
+            path: "/l/a.log",
+            size: 6,
+            head: b"start\n",
+        };
+        assert_eq!(
+            decide_new(&c, &[], &[], CAP, false),
+            NewDecision::New(Fingerprint::of(b"start\n"))
+        );
     }
 
     #[test]
@@ -492,7 +550,12 @@ mod tests {
         let head = b"first\nsecond\n";
         let k = key(head, 7);
         let u = [uview(&k, 6, "/l/pos.log", Released::Startup, None)];
-        let c = Candidate { id: id(7), path: "/l/pos.log.1", size: 13, head };
+        let c = Candidate {
+            id: id(7),
+            path: "/l/pos.log.1",
+            size: 13,
+            head,
+        };
         assert_eq!(decide_new(&c, &[], &u, CAP, true), NewDecision::Resume(0));
     }
 
@@ -500,36 +563,82 @@ mod tests {
     fn inode_reuse_is_a_new_file() {
         let k = key(b"old\n", 7);
         let u = [uview(&k, 4, "/l/pos.log", Released::Startup, None)];
-        let c = Candidate { id: id(7), path: "/l/pos.log", size: 4, head: b"new\n" };
-        assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::New(Fingerprint::of(b"new\n")));
+        let c = Candidate {
+            id: id(7),
+            path: "/l/pos.log",
+            size: 4,
+            head: b"new\n",
+        };
+        assert_eq!(
+            decide_new(&c, &[], &u, CAP, false),
+            NewDecision::New(Fingerprint::of(b"new\n"))
+        );
     }
 
     #[test]
     fn truncated_while_down_is_read_from_start() {
         let k = key(b"a\n", 7);
         let u = [uview(&k, 100, "/l/pos.log", Released::Startup, None)];
-        let c = Candidate { id: id(7), path: "/l/pos.log", size: 4, head: b"a\nb\n" };
-        assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::New(Fingerprint::of(b"a\nb\n")));
+        let c = Candidate {
+            id: id(7),
+            path: "/l/pos.log",
+            size: 4,
+            head: b"a\nb\n",
+        };
+        assert_eq!(
+            decide_new(&c, &[], &u, CAP, false),
+            NewDecision::New(Fingerprint::of(b"a\nb\n"))
+        );
     }
 
     #[test]
     fn rotation_new_file_at_old_path_is_not_a_shadow() {
         // Same banner, but it sits where the live file was first seen: rename rotation.
-        let live = [LiveView { first_path: "/l/pos.log", head: b"banner\nold lines\n" }];
-        let c = Candidate { id: id(9), path: "/l/pos.log", size: 7, head: b"banner\n" };
-        assert_eq!(decide_new(&c, &live, &[], CAP, false), NewDecision::New(Fingerprint::of(b"banner\n")));
+        let live = [LiveView {
+            first_path: "/l/pos.log",
+            head: b"banner\nold lines\n",
+        }];
+        let c = Candidate {
+            id: id(9),
+            path: "/l/pos.log",
+            size: 7,
+            head: b"banner\n",
+        };
+        assert_eq!(
+            decide_new(&c, &live, &[], CAP, false),
+            NewDecision::New(Fingerprint::of(b"banner\n"))
+        );
     }
 
     #[test]
     fn copy_of_a_live_file_is_a_shadow() {
-        let live = [LiveView { first_path: "/l/pos.log", head: b"one\ntwo\nthree\n" }];
+        let live = [LiveView {
+            first_path: "/l/pos.log",
+            head: b"one\ntwo\nthree\n",
+        }];
         for head in [&b"one\n"[..], b"one\ntwo\nthree\n"] {
-            let c = Candidate { id: id(9), path: "/l/pos.log.1", size: head.len() as u64, head };
-            assert_eq!(decide_new(&c, &live, &[], CAP, false), NewDecision::Shadow(0));
+            let c = Candidate {
+                id: id(9),
+                path: "/l/pos.log.1",
+                size: head.len() as u64,
+                head,
+            };
+            assert_eq!(
+                decide_new(&c, &live, &[], CAP, false),
+                NewDecision::Shadow(0)
+            );
         }
         // Diverging content is not a copy.
-        let c = Candidate { id: id(9), path: "/l/pos.log.1", size: 8, head: b"one\nTWO\n" };
-        assert!(matches!(decide_new(&c, &live, &[], CAP, false), NewDecision::New(_)));
+        let c = Candidate {
+            id: id(9),
+            path: "/l/pos.log.1",
+            size: 8,
+            head: b"one\nTWO\n",
+        };
+        assert!(matches!(
+            decide_new(&c, &live, &[], CAP, false),
+            NewDecision::New(_)
+        ));
     }
 
     #[test]
@@ -539,14 +648,32 @@ mod tests {
         let released = Released::Restarted { id: id(7) };
         let u = [uview(&k, 8, "/l/pos.log", released, Some(head))];
         // The copy, complete: continue at offset 8.
-        let c = Candidate { id: id(9), path: "/l/pos.log.1", size: 14, head };
+        let c = Candidate {
+            id: id(9),
+            path: "/l/pos.log.1",
+            size: 14,
+            head,
+        };
         assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::Resume(0));
         // The copy, still being written: wait.
-        let c = Candidate { id: id(9), path: "/l/pos.log.1", size: 4, head: b"one\n" };
+        let c = Candidate {
+            id: id(9),
+            path: "/l/pos.log.1",
+            size: 4,
+            head: b"one\n",
+        };
         assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::Wait);
         // The truncated file itself, rewritten with the same head: never its own copy.
-        let c = Candidate { id: id(7), path: "/l/pos.log", size: 14, head };
-        assert!(matches!(decide_new(&c, &[], &u, CAP, false), NewDecision::New(_)));
+        let c = Candidate {
+            id: id(7),
+            path: "/l/pos.log",
+            size: 14,
+            head,
+        };
+        assert!(matches!(
+            decide_new(&c, &[], &u, CAP, false),
+            NewDecision::New(_)
+        ));
     }
 
     #[test]
@@ -554,8 +681,16 @@ mod tests {
         let head = b"banner\n";
         let k = key(head, 7);
         let u = [uview(&k, 7, "/l/pos.log", Released::Gone, Some(head))];
-        let c = Candidate { id: id(8), path: "/l/pos.log", size: 7, head };
-        assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::New(Fingerprint::of(head)));
+        let c = Candidate {
+            id: id(8),
+            path: "/l/pos.log",
+            size: 7,
+            head,
+        };
+        assert_eq!(
+            decide_new(&c, &[], &u, CAP, false),
+            NewDecision::New(Fingerprint::of(head))
+        );
     }
 
     #[test]
@@ -567,7 +702,12 @@ mod tests {
             uview(&short, 2, "/l/a.log", Released::Startup, None),
             uview(&long, 5, "/l/a.log", Released::Startup, None),
         ];
-        let c = Candidate { id: id(7), path: "/l/a.log", size: 5, head };
+        let c = Candidate {
+            id: id(7),
+            path: "/l/a.log",
+            size: 5,
+            head,
+        };
         assert_eq!(decide_new(&c, &[], &u, CAP, true), NewDecision::Resume(1));
     }
 }

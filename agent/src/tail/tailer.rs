@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
-use super::fingerprint::{DevIno, StatSig, fingerprint_cap};
+use super::fingerprint::{DevIno, StatSig, fingerprint_cap, fingerprint_len};
 use super::{
     Candidate, Checkpoint, FINGERPRINT_MAX_BYTES, FileKey, IDLE_CLOSE_RESCANS, KnownCheck,
     LiveView, NewDecision, ORPHAN_RELEASE_RESCANS, ReadChunk, Released, TailConfig, TailError,
@@ -130,17 +130,28 @@ impl Tailer {
             });
         }
         let compile = |pattern: &String| {
-            glob::Pattern::new(pattern)
-                .map_err(|source| TailError::Pattern { pattern: pattern.clone(), source })
+            glob::Pattern::new(pattern).map_err(|source| TailError::Pattern {
+                pattern: pattern.clone(),
+                source,
+            })
         };
         for pattern in &config.include {
             compile(pattern)?;
         }
-        let exclude = config.exclude.iter().map(compile).collect::<Result<Vec<_>, _>>()?;
+        let exclude = config
+            .exclude
+            .iter()
+            .map(compile)
+            .collect::<Result<Vec<_>, _>>()?;
         let unclaimed = saved
             .into_iter()
             .map(|(key, checkpoint)| {
-                let u = Unclaimed { checkpoint, reason: Released::Startup, head: None, age: 0 };
+                let u = Unclaimed {
+                    checkpoint,
+                    reason: Released::Startup,
+                    head: None,
+                    age: 0,
+                };
                 (key, u)
             })
             .collect();
@@ -178,7 +189,10 @@ impl Tailer {
     /// exceeds `max_line_bytes`. The chunk's checkpoints are the positions just after its
     /// lines; the caller persists them together with the lines.
     pub fn poll(&mut self, max_bytes: usize) -> Result<ReadChunk, TailError> {
-        let mut chunk = ReadChunk { lines: std::mem::take(&mut self.flushed), ..Default::default() };
+        let mut chunk = ReadChunk {
+            lines: std::mem::take(&mut self.flushed),
+            ..Default::default()
+        };
         let mut budget = max_bytes.max(1);
         let n = self.tracked.len();
         for k in 0..n {
@@ -202,7 +216,9 @@ impl Tailer {
             forget.retain(|k| !live.contains(k));
             forget.sort();
             forget.dedup();
-            chunk.checkpoints.retain(|(k, _)| forget.binary_search(k).is_err());
+            chunk
+                .checkpoints
+                .retain(|(k, _)| forget.binary_search(k).is_err());
         }
         chunk.forget = forget;
         Ok(chunk)
@@ -225,15 +241,16 @@ impl Tailer {
                 let l = &listing[li];
                 t.orphan = false;
                 if t.path != l.path {
-                    info!(from = %t.path.display(), to = %l.path.display(), key = ?t.key, "File renamed; following it.");
+                    let (from, to) = (t.path.display(), l.path.display());
+                    info!(%from, %to, key = ?t.key, "File renamed; following it.");
                     t.path = l.path.clone();
                 }
-                if t.suspect || t.sig != Some(l.sig) {
-                    if let Checked::Restarted = check(t, l.sig, self.cap, &mut self.forget) {
-                        info!(path = %l.path.display(), "File truncated or replaced; reading it from the start.");
-                        self.release(i, Released::Restarted { id: l.id });
-                        continue;
-                    }
+                if (t.suspect || t.sig != Some(l.sig))
+                    && let Checked::Restarted = check(t, l.sig, self.cap, &mut self.forget)
+                {
+                    info!(path = %l.path.display(), "File truncated or replaced; reading from 0.");
+                    self.release(i, Released::Restarted { id: l.id });
+                    continue;
                 }
                 if t.file.is_some() && !t.readable && t.idle >= IDLE_CLOSE_RESCANS {
                     debug!(path = %t.path.display(), "Closing idle file.");
@@ -245,15 +262,16 @@ impl Tailer {
                 match meta {
                     Some(Ok(meta)) if t.idle < ORPHAN_RELEASE_RESCANS || t.readable => {
                         if !t.orphan {
-                            info!(path = %t.path.display(), "File left the globs; reading it to its end.");
+                            let path = t.path.display();
+                            info!(%path, "File left the globs; reading it to its end.");
                             t.orphan = true;
                         }
                         let sig = StatSig::of(&meta);
-                        if t.sig != Some(sig) {
-                            if let Checked::Restarted = check(t, sig, self.cap, &mut self.forget) {
-                                self.release(i, Released::Gone);
-                                continue;
-                            }
+                        if t.sig != Some(sig)
+                            && let Checked::Restarted = check(t, sig, self.cap, &mut self.forget)
+                        {
+                            self.release(i, Released::Gone);
+                            continue;
                         }
                     }
                     _ => {
@@ -275,10 +293,13 @@ impl Tailer {
             }
             let fresh = self.candidates.get(&l.id).is_some_and(|c| c.sig == l.sig);
             if !fresh {
-                let Some(file) = open_verified(&l.path, l.id) else { continue };
+                let Some(file) = open_verified(&l.path, l.id) else {
+                    continue;
+                };
                 match read_head(&file, l.sig.size) {
                     Ok(head) => {
-                        self.candidates.insert(l.id, CandidateFile { sig: l.sig, head });
+                        self.candidates
+                            .insert(l.id, CandidateFile { sig: l.sig, head });
                     }
                     Err(err) => {
                         debug!(path = %l.path.display(), error = %err, "Cannot read file head.");
@@ -288,7 +309,8 @@ impl Tailer {
             }
             pending.push(li);
         }
-        self.candidates.retain(|id, _| by_id.contains_key(id) && !tracked_ids.contains(id));
+        self.candidates
+            .retain(|id, _| by_id.contains_key(id) && !tracked_ids.contains(id));
         for exact_only in [true, false] {
             let mut k = 0;
             while k < pending.len() {
@@ -320,12 +342,25 @@ impl Tailer {
 
     /// Decides about one candidate; returns whether it is now being read.
     fn decide(&mut self, l: &Listed, startup: bool, exact_only: bool) -> bool {
-        let Some(cand) = self.candidates.get(&l.id) else { return false };
-        let c = Candidate { id: l.id, path: &l.name, size: l.sig.size, head: &cand.head };
+        let Some(cand) = self.candidates.get(&l.id) else {
+            return false;
+        };
+        if fingerprint_len(&cand.head, self.cap).is_none() {
+            return false; // Nothing to decide (or read) before a complete line.
+        }
+        let c = Candidate {
+            id: l.id,
+            path: &l.name,
+            size: l.sig.size,
+            head: &cand.head,
+        };
         let live: Vec<LiveView<'_>> = self
             .tracked
             .iter()
-            .map(|t| LiveView { first_path: &t.first_path, head: &t.head })
+            .map(|t| LiveView {
+                first_path: &t.first_path,
+                head: &t.head,
+            })
             .collect();
         let keys: Vec<&FileKey> = self.unclaimed.keys().collect();
         let views: Vec<UnclaimedView<'_>> = self
@@ -340,11 +375,14 @@ impl Tailer {
             })
             .collect();
         let decision = decide_new(&c, &live, &views, self.cap, exact_only);
-        let has_checkpoint = views.iter().any(|u| u.key.dev == l.id.dev && u.key.ino == l.id.ino);
+        let has_checkpoint = views
+            .iter()
+            .any(|u| u.key.dev == l.id.dev && u.key.ino == l.id.ino);
         let (offset, old_key, fingerprint) = match decision {
             NewDecision::Wait => return false,
             NewDecision::Shadow(owner) => {
-                debug!(path = %l.path.display(), copy_of = %self.tracked[owner].path.display(), "File looks like a copy of a file being read; not reading it.");
+                let (path, copy_of) = (l.path.display(), self.tracked[owner].path.display());
+                debug!(%path, %copy_of, "File looks like a copy of a file being read; waiting.");
                 return false;
             }
             NewDecision::Resume(ui) => {
@@ -355,12 +393,22 @@ impl Tailer {
             }
             NewDecision::New(fingerprint) => {
                 let at_end = startup && self.config.start_at_end && !has_checkpoint;
-                let offset = if at_end { end_of_last_line(&l.path, l.id, l.sig.size) } else { 0 };
+                let offset = if at_end {
+                    end_of_last_line(&l.path, l.id, l.sig.size)
+                } else {
+                    0
+                };
                 (offset, None, fingerprint)
             }
         };
-        let Some(cand) = self.candidates.remove(&l.id) else { return false };
-        let key = FileKey { fingerprint, dev: l.id.dev, ino: l.id.ino };
+        let Some(cand) = self.candidates.remove(&l.id) else {
+            return false;
+        };
+        let key = FileKey {
+            fingerprint,
+            dev: l.id.dev,
+            ino: l.id.ino,
+        };
         let exact = old_key.as_ref() == Some(&key);
         if let Some(old) = &old_key {
             self.unclaimed.remove(old);
@@ -403,21 +451,40 @@ impl Tailer {
             if let [rest @ .., b'\r'] = last {
                 last = rest;
             }
-            self.flushed.push(TailLine { source: t.source.clone(), text: line_text(last) });
+            self.flushed.push(TailLine {
+                source: t.source.clone(),
+                text: line_text(last),
+            });
             t.offset = t.read_pos;
             t.dirty = true;
         }
         if t.dirty {
-            self.released_checkpoints.push((t.key.clone(), t.checkpoint()));
+            self.released_checkpoints
+                .push((t.key.clone(), t.checkpoint()));
         }
         let checkpoint = t.checkpoint();
         let head = Some(std::mem::take(&mut t.head));
-        self.unclaimed.insert(t.key, Unclaimed { checkpoint, reason, head, age: 0 });
+        self.unclaimed.insert(
+            t.key,
+            Unclaimed {
+                checkpoint,
+                reason,
+                head,
+                age: 0,
+            },
+        );
     }
 
     /// Reads tracked file `i` while it has new bytes and the budget lasts.
     fn read_one(&mut self, i: usize, budget: &mut usize, out: &mut Vec<TailLine>) {
-        let Tailer { tracked, scratch, forget, cap, config, .. } = self;
+        let Tailer {
+            tracked,
+            scratch,
+            forget,
+            cap,
+            config,
+            ..
+        } = self;
         let t = &mut tracked[i];
         if t.suspect || (t.file.is_none() && !t.readable) {
             return;
@@ -475,7 +542,10 @@ impl Tailer {
             t.idle = 0;
             let data = &scratch[..plen + n];
             let consumed = split_lines(data, max_line, |piece| {
-                out.push(TailLine { source: source.clone(), text: line_text(piece) });
+                out.push(TailLine {
+                    source: source.clone(),
+                    text: line_text(piece),
+                });
             });
             if consumed > 0 {
                 t.offset += consumed as u64;
@@ -494,7 +564,9 @@ impl Tailer {
     fn list(&self) -> Vec<Listed> {
         let mut out = Vec::new();
         for pattern in &self.config.include {
-            let Ok(paths) = glob::glob_with(pattern, MATCH) else { continue };
+            let Ok(paths) = glob::glob_with(pattern, MATCH) else {
+                continue;
+            };
             for entry in paths {
                 let path = match entry {
                     Ok(path) => path,
@@ -503,16 +575,27 @@ impl Tailer {
                         continue;
                     }
                 };
-                if self.exclude.iter().any(|p| p.matches_path_with(&path, MATCH)) {
+                if self
+                    .exclude
+                    .iter()
+                    .any(|p| p.matches_path_with(&path, MATCH))
+                {
                     continue;
                 }
                 // Follows symlinks (Kubernetes /var/log/containers); vanished files are skipped.
-                let Ok(meta) = std::fs::metadata(&path) else { continue };
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
                 if !meta.is_file() {
                     continue;
                 }
                 let name = Arc::from(path.to_string_lossy().as_ref());
-                out.push(Listed { path, name, id: DevIno::of(&meta), sig: StatSig::of(&meta) });
+                out.push(Listed {
+                    path,
+                    name,
+                    id: DevIno::of(&meta),
+                    sig: StatSig::of(&meta),
+                });
             }
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -527,7 +610,9 @@ fn check(t: &mut Tracked, sig: StatSig, cap: usize, forget: &mut Vec<FileKey>) -
     if t.file.is_none() {
         t.file = open_verified(&t.path, t.id);
     }
-    let Some(file) = t.file.as_ref() else { return Checked::Unavailable };
+    let Some(file) = t.file.as_ref() else {
+        return Checked::Unavailable;
+    };
     let head = match read_head(file, sig.size) {
         Ok(head) => head,
         Err(err) => {
@@ -535,9 +620,20 @@ fn check(t: &mut Tracked, sig: StatSig, cap: usize, forget: &mut Vec<FileKey>) -
             return Checked::Unavailable;
         }
     };
-    match check_known(t.key.fingerprint, t.read_pos, t.verified, sig.size, &head, cap) {
+    match check_known(
+        t.key.fingerprint,
+        t.read_pos,
+        t.verified,
+        sig.size,
+        &head,
+        cap,
+    ) {
         KnownCheck::Restarted => Checked::Restarted,
-        KnownCheck::Continue { upgrade, verified, readable } => {
+        KnownCheck::Continue {
+            upgrade,
+            verified,
+            readable,
+        } => {
             if let Some(fingerprint) = upgrade {
                 forget.push(t.key.clone());
                 t.key.fingerprint = fingerprint;
@@ -588,11 +684,136 @@ fn read_head(file: &File, size: u64) -> io::Result<Vec<u8>> {
 
 /// For `start_at_end`: the position after the last `'\n'` in the final 64 KiB, else `size`.
 fn end_of_last_line(path: &Path, id: DevIno, size: u64) -> u64 {
-    let Some(file) = open_verified(path, id) else { return size };
+    let Some(file) = open_verified(path, id) else {
+        return size;
+    };
     let from = size.saturating_sub(START_AT_END_LOOKBACK);
     let mut tail = vec![0; (size - from) as usize];
     match read_at(&file, &mut tail, from) {
         Ok(n) => memchr::memrchr(b'\n', &tail[..n]).map_or(size, |p| from + p as u64 + 1),
         Err(_) => size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn setup(pattern: &str) -> (tempfile::TempDir, TailConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TailConfig {
+            include: vec![format!("{}/{pattern}", dir.path().display())],
+            ..TailConfig::default()
+        };
+        (dir, config)
+    }
+
+    fn append(path: &Path, text: &str) {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    fn texts(tailer: &mut Tailer) -> Vec<String> {
+        tailer.rescan().unwrap();
+        tailer
+            .poll(1 << 20)
+            .unwrap()
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect()
+    }
+
+    #[test]
+    fn rename_rotation_reads_old_file_to_its_end_once() {
+        let (dir, config) = setup("pos.log*");
+        let log = dir.path().join("pos.log");
+        append(&log, "1\n2\n");
+        let mut writer = OpenOptions::new().append(true).open(&log).unwrap();
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(texts(&mut tailer), ["1", "2"]);
+        std::fs::rename(&log, dir.path().join("pos.log.1")).unwrap();
+        writer.write_all(b"3\n").unwrap(); // after the rename, before the reopen
+        append(&log, "new 1\n");
+        let mut got = texts(&mut tailer);
+        got.sort();
+        assert_eq!(got, ["3", "new 1"]);
+        assert!(texts(&mut tailer).is_empty());
+    }
+
+    #[test]
+    fn rename_rotation_out_of_glob_is_read_through_the_open_descriptor() {
+        let (dir, config) = setup("*.log");
+        let log = dir.path().join("pos.log");
+        append(&log, "1\n");
+        let mut writer = OpenOptions::new().append(true).open(&log).unwrap();
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(texts(&mut tailer), ["1"]);
+        std::fs::rename(&log, dir.path().join("pos.log.1")).unwrap();
+        writer.write_all(b"2\n").unwrap();
+        assert_eq!(texts(&mut tailer), ["2"]);
+    }
+
+    #[test]
+    fn copytruncate_recovers_unread_lines_from_the_copy() {
+        let (dir, config) = setup("pos.log*");
+        let log = dir.path().join("pos.log");
+        append(&log, "1\n2\n");
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(texts(&mut tailer), ["1", "2"]);
+        append(&log, "3\n4\n"); // never read from pos.log
+        std::fs::copy(&log, dir.path().join("pos.log.1")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&log, "after\n");
+        let mut got = texts(&mut tailer);
+        got.sort();
+        assert_eq!(got, ["3", "4", "after"]);
+        assert!(texts(&mut tailer).is_empty());
+    }
+
+    #[test]
+    fn restart_finds_a_file_rotated_while_down() {
+        let (dir, config) = setup("pos.log*");
+        let log = dir.path().join("pos.log");
+        append(&log, "1\n");
+        let mut tailer = Tailer::new(config.clone(), Vec::new()).unwrap();
+        tailer.rescan().unwrap();
+        let chunk = tailer.poll(1 << 20).unwrap();
+        assert_eq!(chunk.lines.len(), 1);
+        drop(tailer);
+        append(&log, "2\n");
+        std::fs::rename(&log, dir.path().join("pos.log.1")).unwrap();
+        append(&log, "new\n");
+        let mut tailer = Tailer::new(config, chunk.checkpoints).unwrap();
+        let mut got = texts(&mut tailer);
+        got.sort();
+        assert_eq!(got, ["2", "new"]);
+    }
+
+    #[test]
+    fn start_at_end_skips_existing_content_of_new_files_only() {
+        let (dir, mut config) = setup("*.log");
+        config.start_at_end = true;
+        let log = dir.path().join("a.log");
+        append(&log, "old\npartial");
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        append(&log, " line\nnext\n");
+        append(&dir.path().join("b.log"), "b1\n");
+        let mut got = texts(&mut tailer);
+        got.sort();
+        assert_eq!(got, ["b1", "next", "partial line"]);
     }
 }

@@ -38,7 +38,8 @@ impl Watcher {
             Ok(mut watcher) => {
                 for (dir, mode) in watch_roots(&config.include) {
                     if let Err(err) = watcher.watch(&dir, mode) {
-                        warn!(dir = %dir.display(), error = %err, "Cannot watch directory; polling it.");
+                        let dir = dir.display();
+                        warn!(%dir, error = %err, "Cannot watch directory; polling it.");
                     } else {
                         debug!(dir = %dir.display(), ?mode, "Watching directory.");
                     }
@@ -50,7 +51,10 @@ impl Watcher {
                 None
             }
         };
-        Ok(Watcher { wake, _inner: inner })
+        Ok(Watcher {
+            wake,
+            _inner: inner,
+        })
     }
 
     /// Waits until something may have changed, or at most `max_wait`.
@@ -85,7 +89,11 @@ fn base_dir(pattern: &Path) -> (PathBuf, RecursiveMode) {
     // The literal prefix is a directory only if a component follows it.
     let base_len = first_wild.min(components.len().saturating_sub(1));
     let base: PathBuf = components[..base_len].iter().collect();
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
     let mode = if components.len() - base_len > 1 {
         RecursiveMode::Recursive
     } else {
@@ -102,10 +110,22 @@ mod tests {
     fn base_dirs() {
         let nr = RecursiveMode::NonRecursive;
         let r = RecursiveMode::Recursive;
-        assert_eq!(base_dir(Path::new("/var/log/*.log")), (PathBuf::from("/var/log"), nr));
-        assert_eq!(base_dir(Path::new("/var/log/app.log")), (PathBuf::from("/var/log"), nr));
-        assert_eq!(base_dir(Path::new("/var/log/**/*.log")), (PathBuf::from("/var/log"), r));
-        assert_eq!(base_dir(Path::new("/var/log/pods/*/*/*.log")), (PathBuf::from("/var/log/pods"), r));
+        assert_eq!(
+            base_dir(Path::new("/var/log/*.log")),
+            (PathBuf::from("/var/log"), nr)
+        );
+        assert_eq!(
+            base_dir(Path::new("/var/log/app.log")),
+            (PathBuf::from("/var/log"), nr)
+        );
+        assert_eq!(
+            base_dir(Path::new("/var/log/**/*.log")),
+            (PathBuf::from("/var/log"), r)
+        );
+        assert_eq!(
+            base_dir(Path::new("/var/log/pods/*/*/*.log")),
+            (PathBuf::from("/var/log/pods"), r)
+        );
         assert_eq!(base_dir(Path::new("*.log")), (PathBuf::from("."), nr));
     }
 

@@ -15,6 +15,11 @@
 //!
 //! Only after `ingest` returns `Stored` or `Duplicate` may the caller ack.
 //!
+//! Arrival order: a host's lines are read in segment-id order. Ingest transactions of
+//! one host are serialised (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a per-host advisory
+//! transaction lock taken first), so a host's segment ids are allocated in commit order
+//! and a reader's cursor never passes a segment that commits later.
+//!
 //! Orphans: a crash (or an error whose commit outcome is unknown) between steps 2 and 3
 //! leaves a segment file no row names. It is never indexed: a re-send writes a new file
 //! with a new name. [`Store::sweep_orphans`] deletes unindexed files older than a grace
@@ -71,11 +76,11 @@ const RETENTION_CHUNK: i64 = 256;
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error")]
+    #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("database migration failed")]
+    #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("archive I/O on {path}")]
+    #[error("archive I/O on {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -91,7 +96,7 @@ pub enum StoreError {
     OutOfRange { what: &'static str, value: u64 },
     #[error("batch does not match its payload: {0}")]
     Mismatch(String),
-    #[error("encoding {what} as JSON")]
+    #[error("encoding {what} as JSON: {source}")]
     Json {
         what: &'static str,
         #[source]
@@ -99,7 +104,7 @@ pub enum StoreError {
     },
     #[error("ingest transaction took longer than {0:?} and was abandoned")]
     Timeout(Duration),
-    #[error("background task failed")]
+    #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -315,6 +320,12 @@ impl Store {
         let bytes = i64::try_from(batch.payload.len()).unwrap_or(i64::MAX);
 
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
+        if let Some(lock) = self.dialect.host_lock() {
+            sqlx::query(lock)
+                .bind(host.as_ref())
+                .execute(&mut *tx)
+                .await?;
+        }
         let segment_id: i64 = sqlx::query_scalar(sql::INSERT_SEGMENT)
             .bind(agent_id)
             .bind(host.as_ref())
@@ -682,16 +693,16 @@ impl Store {
 /// Opens a SQLite pool: file created if missing, WAL, `synchronous = FULL`, busy timeout.
 async fn open_sqlite(url: &str) -> Result<AnyPool, StoreError> {
     let url = sqlite_url_with_mode(url);
-    if let Some(parent) = sqlite_file(&url).and_then(Path::parent) {
-        if !parent.as_os_str().is_empty() {
-            let parent = parent.to_path_buf();
-            tokio::fs::create_dir_all(&parent)
-                .await
-                .map_err(|source| StoreError::Io {
-                    path: parent,
-                    source,
-                })?;
-        }
+    if let Some(parent) = sqlite_file(&url).and_then(Path::parent)
+        && !parent.as_os_str().is_empty()
+    {
+        let parent = parent.to_path_buf();
+        tokio::fs::create_dir_all(&parent)
+            .await
+            .map_err(|source| StoreError::Io {
+                path: parent,
+                source,
+            })?;
     }
     // WAL is a property of the file. Switching to it needs an exclusive lock that
     // busy_timeout does not wait for, so it is done once, alone, before the pool opens.

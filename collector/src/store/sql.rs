@@ -38,6 +38,17 @@ impl Dialect {
         }
     }
 
+    /// Run first in an ingest transaction, with the host as `$1`, so that a host's
+    /// segment ids are allocated in commit order and a reader's cursor never skips a
+    /// segment that commits late. SQLite needs nothing: `BEGIN IMMEDIATE` already
+    /// serialises writers. On PostgreSQL the lock is per host and released at commit.
+    pub fn host_lock(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
+        }
+    }
+
     /// How an ingest transaction begins. SQLite takes the write lock up front
     /// (waiting out `busy_timeout`) instead of failing to upgrade a read lock later.
     pub fn begin_write(self) -> &'static str {

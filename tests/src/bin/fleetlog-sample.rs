@@ -9,7 +9,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: fleetlog-sample --dir DIR [--rate LINES_PER_SEC] | --file FILE --bytes N";
+const USAGE: &str =
+    "usage: fleetlog-sample --dir DIR [--rate LINES_PER_SEC] | --file FILE --bytes N";
 
 /// Deterministic xorshift, so benchmark inputs are identical between runs.
 struct Rng(u64);
@@ -40,7 +41,10 @@ fn timestamp(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{:03}Z", ms % 1000)
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{:03}Z",
+        ms % 1000
+    )
 }
 
 /// One line for source `kind` (0 register, 1 payment terminal, 2 kiosk JSON, 3 inventory logfmt).
@@ -51,40 +55,82 @@ fn line(rng: &mut Rng, kind: u64, ms: u64, seq: u64) -> String {
     let roll = rng.below(1000);
     match kind {
         0 => match roll {
-            0..=4 => format!("{ts} ERROR register[{lane}] receipt printer error: out of paper (store={store:03} txn={seq})"),
-            5..=9 => format!("{ts} WARN register[{lane}] scanner reconnect attempt 2/5 device=/dev/ttyUSB0 store={store:03}"),
-            10..=12 => format!("{ts} ERROR register[{lane}] price lookup FAILED sku={} store={store:03}: no price for effective date", 400_000 + rng.below(90_000)),
+            0..=4 => format!(
+                "{ts} ERROR register[{lane}] receipt printer error: out of paper (store={store:03} txn={seq})"
+            ),
+            5..=9 => format!(
+                "{ts} WARN register[{lane}] scanner reconnect attempt 2/5 device=/dev/ttyUSB0 store={store:03}"
+            ),
+            10..=12 => format!(
+                "{ts} ERROR register[{lane}] price lookup FAILED sku={} store={store:03}: no price for effective date",
+                400_000 + rng.below(90_000)
+            ),
             _ => format!(
                 "{ts} INFO register[{lane}] txn={seq} store={store:03} items={} total={}.{:02} EUR tender=card approved",
-                1 + rng.below(30), rng.below(300), rng.below(100)
+                1 + rng.below(30),
+                rng.below(300),
+                rng.below(100)
             ),
         },
         1 => match roll {
-            0..=6 => format!("{ts} payterm lane={lane} store={store:03} ERROR authorization TIMEOUT after 30000ms host=acq-gw-{}.bank.example", rng.below(4)),
-            7..=8 => format!("{ts} payterm lane={lane} store={store:03} ERROR connection refused 10.{}.{}.20:443 retry in 5s", rng.below(255), rng.below(255)),
+            0..=6 => format!(
+                "{ts} payterm lane={lane} store={store:03} ERROR authorization TIMEOUT after 30000ms host=acq-gw-{}.bank.example",
+                rng.below(4)
+            ),
+            7..=8 => format!(
+                "{ts} payterm lane={lane} store={store:03} ERROR connection refused 10.{}.{}.20:443 retry in 5s",
+                rng.below(255),
+                rng.below(255)
+            ),
             _ => format!(
                 "{ts} payterm lane={lane} store={store:03} INFO auth ok amount={}.{:02} card=****{:04} rrn={:012} {}ms",
-                rng.below(300), rng.below(100), rng.below(10_000), rng.next() % 1_000_000_000_000, 80 + rng.below(900)
+                rng.below(300),
+                rng.below(100),
+                rng.below(10_000),
+                rng.next() % 1_000_000_000_000,
+                80 + rng.below(900)
             ),
         },
         2 => match roll {
-            0..=4 => format!(r#"{{"ts":"{ts}","level":"error","kiosk":"k-{store:03}-{lane}","msg":"upstream 503 from menu-service","path":"/api/menu","latency_ms":{}}}"#, 1000 + rng.below(4000)),
-            _ => format!(r#"{{"ts":"{ts}","level":"info","kiosk":"k-{store:03}-{lane}","msg":"order placed","order_id":"{:08x}","items":{},"latency_ms":{}}}"#, rng.next() as u32, 1 + rng.below(8), 20 + rng.below(300)),
+            0..=4 => format!(
+                r#"{{"ts":"{ts}","level":"error","kiosk":"k-{store:03}-{lane}","msg":"upstream 503 from menu-service","path":"/api/menu","latency_ms":{}}}"#,
+                1000 + rng.below(4000)
+            ),
+            _ => format!(
+                r#"{{"ts":"{ts}","level":"info","kiosk":"k-{store:03}-{lane}","msg":"order placed","order_id":"{:08x}","items":{},"latency_ms":{}}}"#,
+                rng.next() as u32,
+                1 + rng.below(8),
+                20 + rng.below(300)
+            ),
         },
         _ => match roll {
-            0..=5 => format!("time={ts} level=error component=inventory-sync store={store:03} msg=\"database error: deadlock detected\" batch={seq}"),
-            _ => format!("time={ts} level=info component=inventory-sync store={store:03} msg=\"delta applied\" skus={} batch={seq} duration={}ms", rng.below(500), rng.below(2000)),
+            0..=5 => format!(
+                "time={ts} level=error component=inventory-sync store={store:03} msg=\"database error: deadlock detected\" batch={seq}"
+            ),
+            _ => format!(
+                "time={ts} level=info component=inventory-sync store={store:03} msg=\"delta applied\" skus={} batch={seq} duration={}ms",
+                rng.below(500),
+                rng.below(2000)
+            ),
         },
     }
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     if let (Some(file), Some(bytes)) = (get("--file"), get("--bytes")) {
         let target: u64 = bytes.parse().map_err(|_| std::io::Error::other(USAGE))?;
@@ -103,8 +149,16 @@ fn main() -> std::io::Result<()> {
     let Some(dir) = get("--dir").map(PathBuf::from) else {
         return Err(std::io::Error::other(USAGE));
     };
-    let rate: u64 = get("--rate").and_then(|r| r.parse().ok()).unwrap_or(20).max(1);
-    let names = ["pos/register.log", "pos/payment-terminal.log", "kiosk/app.log", "inventory/sync.log"];
+    let rate: u64 = get("--rate")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20)
+        .max(1);
+    let names = [
+        "pos/register.log",
+        "pos/payment-terminal.log",
+        "kiosk/app.log",
+        "inventory/sync.log",
+    ];
     let mut files = Vec::new();
     for n in names {
         let p = dir.join(n);

@@ -1,0 +1,389 @@
+//! `fleetlog-collector analyze` and `train`: one-shot analysis of log files with
+//! `fleetlog-lines`, and training a healthy baseline from them.
+//!
+//! The path from bytes to a summary:
+//! `input` (paths → files → physical lines, bad input repaired or skipped) →
+//! `record::Joiner` (multiline events, numbered by their first line) →
+//! `record::Analyzer` (per-file format detection, template mining, scoring, error class) →
+//! `report::ReportBuilder` (bounded aggregates) → `render` (text, `--json`, `--lines`).
+//! `input`, `record` and `report` decide; this file drives them and owns the terminal.
+//!
+//! Output contract:
+//! - Text summary on stdout by default; `--json` prints the same content as one JSON document.
+//! - `--lines` streams one JSON object per record to stdout, in input order, as it is read:
+//!   `n` is the 1-based number of the record's *first* physical line in `file` (a stack trace
+//!   joined to its log line is one record), and `template` is the template's text *when the
+//!   record was read*: ids are stable but a template may generalise later (a word becoming
+//!   `<*>`); the summary lists final texts. This keeps memory bounded on any input size.
+//!   The human summary then goes to stderr (not with `--quiet`).
+//! - Progress bar (by bytes read from disk) on stderr, only when stderr is a terminal and
+//!   `--quiet` is not given. Notices about skipped input always go to stderr.
+//! - Bad input is never fatal: binary files are skipped, invalid UTF-8 is replaced, lines over
+//!   64 KiB are truncated, a missing path is reported; all are counted in the summary. The exit
+//!   status is non-zero only when no input file could be read at all.
+//! - Blank records (whitespace only) are counted as lines but not analysed or emitted.
+//!
+//! Invariant: memory grows with the number of templates, classes and files, never with lines.
+
+pub mod input;
+pub mod model;
+pub mod record;
+pub mod render;
+pub mod report;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use fleetlog_lines::detect::{Detector, DetectorConfig};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use self::input::{InputError, Line};
+use self::record::{Analyzer, Joiner, RawRecord, Trainer};
+use self::report::{BaselineInfo, ReportBuilder};
+
+/// `fleetlog-collector analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Log files, directories (read recursively) and gzip files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print the summary as one JSON document.
+    #[arg(long, conflicts_with = "lines")]
+    pub json: bool,
+    /// Print one JSON object per record (JSON Lines), in input order; summary to stderr.
+    #[arg(long)]
+    pub lines: bool,
+    /// Score against a baseline model written by `train` (adds novelty).
+    #[arg(long, value_name = "MODEL")]
+    pub baseline: Option<PathBuf>,
+    /// No progress bar (and no summary on stderr with --lines).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Year for timestamps that carry none (RFC 3164 syslog); defaults to the current year.
+    #[arg(long)]
+    pub year: Option<i32>,
+}
+
+/// `fleetlog-collector train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Log files of a healthy period, directories (read recursively) and gzip files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Where to write the model (JSON), atomically.
+    #[arg(long, value_name = "MODEL")]
+    pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Year for timestamps that carry none (RFC 3164 syslog); defaults to the current year.
+    #[arg(long)]
+    pub year: Option<i32>,
+}
+
+/// Runs `analyze`.
+pub fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let baseline = match &args.baseline {
+        Some(path) => Some(model::load(path)?),
+        None => None,
+    };
+    let mut run = AnalyzeRun {
+        analyzer: Analyzer::new(baseline.as_ref()),
+        report: ReportBuilder::new(),
+        lines_out: args.lines.then(|| io::BufWriter::new(io::stdout().lock())),
+    };
+    let year = args.year.unwrap_or_else(current_year);
+    match read_inputs(&args.paths, args.quiet, year, &mut run) {
+        Ok(_) => {}
+        Err(ReadError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let AnalyzeRun {
+        analyzer,
+        report,
+        lines_out,
+    } = run;
+    if let Some(mut out) = lines_out
+        && let Err(e) = out.flush()
+    {
+        return quiet_pipe(Err(e));
+    }
+    let info = args
+        .baseline
+        .as_ref()
+        .zip(baseline.as_ref())
+        .map(|(p, b)| BaselineInfo {
+            path: p.display().to_string(),
+            templates: b.templates() as u64,
+            lines: b.lines,
+        });
+    let summary = report.finish(analyzer.drain(), analyzer.classes(), info);
+    if args.lines {
+        if !args.quiet {
+            // Best effort: stdout carried the data; a closed stderr must not fail the run.
+            let _ = render::write_text(&mut io::stderr().lock(), &summary);
+        }
+        return Ok(());
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let written = if args.json {
+        render::write_json(&mut out, &summary)
+    } else {
+        render::write_text(&mut out, &summary)
+    };
+    quiet_pipe(written.and_then(|()| out.flush()))
+}
+
+/// Runs `train`.
+pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    let mut run = TrainRun::default();
+    let year = args.year.unwrap_or_else(current_year);
+    let stats = read_inputs(&args.paths, args.quiet, year, &mut run)?;
+    if run.records == 0 {
+        anyhow::bail!("nothing to train on: the input has no non-blank lines");
+    }
+    let model = run.trainer.finish();
+    let bytes = model::save(&args.out, &model)?;
+    let mut out = io::stdout().lock();
+    quiet_pipe(writeln!(
+        out,
+        "Trained on {} lines ({} records) from {} file(s): {} templates learned.\n\
+         Model written to {} ({} bytes).",
+        stats.lines,
+        run.records,
+        stats.files,
+        model.templates(),
+        args.out.display(),
+        bytes
+    ))
+}
+
+/// A closed stdout (`| head`) ends the run quietly.
+fn quiet_pipe(r: io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing output"),
+    }
+}
+
+/// What the reading loop tells its consumer.
+trait Visit {
+    /// One physical line was read.
+    fn line(&mut self, _line: &Line) {}
+    /// One non-blank record of `file`.
+    fn record(&mut self, file: &str, detector: &mut Detector, raw: &RawRecord) -> io::Result<()>;
+    /// `file` was read to its end (or to a read error).
+    fn file_done(&mut self, _file: &str, _detector: &Detector, _lines: u64, _records: u64) {}
+    /// A path was skipped.
+    fn skipped(&mut self, _err: &InputError) {}
+    /// A file's reading stopped early.
+    fn read_error(&mut self) {}
+}
+
+#[derive(Debug, Default)]
+struct ReadStats {
+    files: u64,
+    lines: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("no input could be read ({paths} path(s) given; see the messages above)")]
+    NoInput { paths: usize },
+    #[error("writing output")]
+    Output(#[source] io::Error),
+}
+
+/// Reads every file under `paths` and feeds the records to `visit`.
+fn read_inputs(
+    paths: &[PathBuf],
+    quiet: bool,
+    year: i32,
+    visit: &mut impl Visit,
+) -> Result<ReadStats, ReadError> {
+    let (files, errors) = input::expand(paths);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let bar = progress_bar(total, quiet);
+    let notice = |msg: &dyn std::fmt::Display| {
+        bar.suspend(|| {
+            let _ = writeln!(io::stderr().lock(), "fleetlog-collector: {msg}");
+        });
+    };
+    for e in &errors {
+        notice(&format_args!("skipped {e}"));
+        visit.skipped(e);
+    }
+    let mut stats = ReadStats::default();
+    let mut done_bytes = 0u64;
+    for file in &files {
+        let name = file.path.display().to_string();
+        bar.set_message(name.clone());
+        let counter = bar.clone();
+        let mut reader = match input::open(&file.path, move |n| counter.inc(n)) {
+            Ok(r) => r,
+            Err(e) => {
+                notice(&format_args!("skipped {e}"));
+                visit.skipped(&e);
+                done_bytes += file.size;
+                bar.set_position(done_bytes);
+                continue;
+            }
+        };
+        let mut detector = Detector::new(DetectorConfig::with_year(year));
+        let mut joiner = Joiner::new();
+        let mut records = 0u64;
+        loop {
+            match reader.next_line() {
+                Ok(Some(line)) => {
+                    visit.line(&line);
+                    if let Some(raw) = joiner.push(&line) {
+                        emit(visit, &name, &mut detector, &raw, &mut records)?;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    notice(&format_args!(
+                        "{name}: read error after line {}, rest of file skipped: {e}",
+                        reader.lines_read()
+                    ));
+                    visit.read_error();
+                    break;
+                }
+            }
+        }
+        if let Some(raw) = joiner.flush() {
+            emit(visit, &name, &mut detector, &raw, &mut records)?;
+        }
+        stats.files += 1;
+        stats.lines += reader.lines_read();
+        visit.file_done(&name, &detector, reader.lines_read(), records);
+        done_bytes += file.size;
+        bar.set_position(done_bytes);
+    }
+    bar.finish_and_clear();
+    if stats.files == 0 {
+        return Err(ReadError::NoInput { paths: paths.len() });
+    }
+    Ok(stats)
+}
+
+/// Hands a non-blank record to `visit`.
+fn emit(
+    visit: &mut impl Visit,
+    file: &str,
+    detector: &mut Detector,
+    raw: &RawRecord,
+    records: &mut u64,
+) -> Result<(), ReadError> {
+    if raw.text.trim().is_empty() {
+        return Ok(());
+    }
+    *records += 1;
+    visit.record(file, detector, raw).map_err(ReadError::Output)
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+struct AnalyzeRun<'b, W> {
+    analyzer: Analyzer<'b>,
+    report: ReportBuilder,
+    lines_out: Option<W>,
+}
+
+impl<W: Write> Visit for AnalyzeRun<'_, W> {
+    fn line(&mut self, line: &Line) {
+        self.report.line(line);
+    }
+
+    fn record(&mut self, file: &str, detector: &mut Detector, raw: &RawRecord) -> io::Result<()> {
+        let rec = self.analyzer.analyze(detector, raw);
+        self.report.record(file, &rec, raw.first_line());
+        if let Some(out) = &mut self.lines_out {
+            let template = self
+                .analyzer
+                .drain()
+                .template(rec.template_id)
+                .unwrap_or_default();
+            let class = rec
+                .class
+                .and_then(|i| self.analyzer.classes().classes().get(i))
+                .map(|c| c.id.as_str());
+            render::write_line(out, &render::LineOut::new(file, &rec, template, class))?;
+        }
+        Ok(())
+    }
+
+    fn file_done(&mut self, file: &str, detector: &Detector, lines: u64, records: u64) {
+        self.report
+            .file_done(file, detector.format(), lines, records);
+    }
+
+    fn skipped(&mut self, err: &InputError) {
+        match err {
+            InputError::Binary { .. } => self.report.skipped_binary(),
+            InputError::Io { .. } => self.report.unreadable(),
+        }
+    }
+
+    fn read_error(&mut self) {
+        self.report.read_error();
+    }
+}
+
+#[derive(Debug, Default)]
+struct TrainRun {
+    trainer: Trainer,
+    records: u64,
+}
+
+impl Visit for TrainRun {
+    fn record(&mut self, _file: &str, detector: &mut Detector, raw: &RawRecord) -> io::Result<()> {
+        self.trainer.add(detector, raw);
+        self.records += 1;
+        Ok(())
+    }
+}
+
+/// The current UTC year (for syslog timestamps without one).
+fn current_year() -> i32 {
+    year_of_days(crate::now_ms().div_euclid(86_400_000))
+}
+
+/// The proleptic Gregorian year of a day counted from 1970-01-01 (Hinnant's `civil_from_days`).
+fn year_of_days(days: i64) -> i32 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    i32::try_from(year).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_from_days() {
+        assert_eq!(year_of_days(0), 1970);
+        assert_eq!(year_of_days(-1), 1969);
+        assert_eq!(year_of_days(19_723), 2024); // 2024-01-01
+        assert_eq!(year_of_days(19_722), 2023); // 2023-12-31
+        assert_eq!(year_of_days(20_088), 2024); // 2024-12-31
+    }
+}

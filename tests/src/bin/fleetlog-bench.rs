@@ -1,0 +1,361 @@
+//! End-to-end benchmark of the real binaries (build them in release first).
+//!
+//! ```text
+//! cargo build --release --workspace --bins
+//! /var/tmp/fleetlog-target/release/fleetlog-bench [--mib 512] [--runs 3]
+//! ```
+//!
+//! Scenarios, each run `--runs` times and reported as medians:
+//! - `read`: reading the input file with 256 KiB reads (the baseline, same run);
+//! - `append`: the agent alone (no collector reachable): tail + classify + durable append;
+//! - `e2e`: agent → collector on loopback until the collector has stored every line;
+//! - `idle`: agent RSS with 100 small watched files, after it has read them.
+//!
+//! CPU seconds come from /proc/PID/stat, peak RSS from VmHWM, idle RSS from VmRSS.
+
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+struct Args {
+    mib: u64,
+    runs: usize,
+    bin_dir: PathBuf,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let get = |f: &str| {
+        a.iter()
+            .position(|x| x == f)
+            .and_then(|i| a.get(i + 1))
+            .cloned()
+    };
+    let bin_dir = match get("--bin-dir") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_exe()?
+            .parent()
+            .context("exe dir")?
+            .to_owned(),
+    };
+    Ok(Args {
+        mib: get("--mib").map(|s| s.parse()).transpose()?.unwrap_or(512),
+        runs: get("--runs").map(|s| s.parse()).transpose()?.unwrap_or(3),
+        bin_dir,
+    })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').context("stat format")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f[11].parse()?;
+    let stime: f64 = f[12].parse()?;
+    // USER_HZ is 100 on Linux.
+    Ok((utime + stime) / 100.0)
+}
+
+fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = s
+        .lines()
+        .find(|l| l.starts_with(key))
+        .context("status key")?;
+    Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
+}
+
+fn metric(port: u16, name: &str) -> Option<f64> {
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
+        .ok()?
+        .text()
+        .ok()?;
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+struct Agent {
+    child: Child,
+    metrics_port: u16,
+}
+
+fn start_agent(
+    bin: &Path,
+    dir: &Path,
+    glob: &str,
+    collector: &str,
+    ca: &Path,
+    token: &Path,
+) -> anyhow::Result<Agent> {
+    let metrics_port = free_port()?;
+    let child = Command::new(bin.join("fleetlog-agent"))
+        .args([
+            "run",
+            "--collector",
+            collector,
+            "--path",
+            glob,
+            "--host-name",
+            "bench-host",
+        ])
+        .arg("--ca")
+        .arg(ca)
+        .arg("--token-file")
+        .arg(token)
+        .arg("--data-dir")
+        .arg(dir.join("agent"))
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .env("FLEETLOG_BUFFER_MAX_BYTES", (8u64 << 30).to_string())
+        .env("FLEETLOG_BATCH_MAX_WAIT_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("agent.log"))?)
+        .spawn()
+        .context("starting fleetlog-agent")?;
+    Ok(Agent {
+        child,
+        metrics_port,
+    })
+}
+
+fn wait_for(deadline: Duration, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if f() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("timed out")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+struct Collector {
+    child: Child,
+    http: u16,
+    quic: u16,
+    dir: PathBuf,
+}
+
+fn start_collector(bin: &Path, dir: &Path) -> anyhow::Result<Collector> {
+    let (http, quic) = (free_port()?, free_udp_port()?);
+    let data = dir.join("collector");
+    let child = Command::new(bin.join("fleetlog-collector"))
+        .args(["serve", "--http-listen", &format!("127.0.0.1:{http}")])
+        .args(["--quic-listen", &format!("127.0.0.1:{quic}")])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("collector.log"))?)
+        .spawn()
+        .context("starting fleetlog-collector")?;
+    wait_for(Duration::from_secs(30), || {
+        reqwest::blocking::get(format!("http://127.0.0.1:{http}/healthz"))
+            .is_ok_and(|r| r.status().is_success())
+    })?;
+    Ok(Collector {
+        child,
+        http,
+        quic,
+        dir: data,
+    })
+}
+
+fn lines_received(c: &Collector, token: &str) -> u64 {
+    let r = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{}/api/v1/hosts", c.http))
+        .bearer_auth(token)
+        .send()
+        .and_then(|r| r.json::<serde_json::Value>());
+    r.ok()
+        .and_then(|v| {
+            v["hosts"]
+                .as_array()
+                .map(|h| h.iter().filter_map(|x| x["lines_received"].as_u64()).sum())
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let work = tempfile::tempdir()?;
+    let input_dir = work.path().join("input");
+    std::fs::create_dir_all(&input_dir)?;
+    let input = input_dir.join("pos.log");
+    let bytes = a.mib * 1024 * 1024;
+    let st = Command::new(a.bin_dir.join("fleetlog-sample"))
+        .arg("--file")
+        .arg(&input)
+        .args(["--bytes", &bytes.to_string()])
+        .status()
+        .context("running fleetlog-sample")?;
+    anyhow::ensure!(st.success(), "fleetlog-sample failed");
+    let size = std::fs::metadata(&input)?.len();
+    let mut lines = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut f = std::fs::File::open(&input)?;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let glob = format!("{}/*.log", input_dir.display());
+    println!(
+        "input: {:.0} MiB, {lines} lines, {:.0} B/line, {} runs",
+        size as f64 / MIB,
+        size as f64 / lines as f64,
+        a.runs
+    );
+
+    // Baseline: read the (cached) file with 256 KiB reads.
+    let mut read_rates = Vec::new();
+    for _ in 0..a.runs {
+        let t = Instant::now();
+        let mut f = std::fs::File::open(&input)?;
+        while f.read(&mut buf)? > 0 {}
+        read_rates.push(size as f64 / MIB / t.elapsed().as_secs_f64());
+    }
+    let read = median(read_rates);
+    println!("read      baseline  {read:>8.0} MiB/s");
+
+    // The agent alone: tail + classify + durable append (nothing listens on the collector port).
+    let dummy_ca = work.path().join("dummy");
+    std::fs::create_dir_all(&dummy_ca)?;
+    let c0 = start_collector(&a.bin_dir, &dummy_ca)?;
+    let ca = c0.dir.join("ca.pem");
+    let token = c0.dir.join("agent-token");
+    let mut c0 = c0;
+    kill(&mut c0.child);
+    let (mut rates, mut lps, mut cpu_per_gib, mut rss) = (vec![], vec![], vec![], vec![]);
+    for run in 0..a.runs {
+        let dir = work.path().join(format!("append-{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let t = Instant::now();
+        let mut agent = start_agent(&a.bin_dir, &dir, &glob, "127.0.0.1:9", &ca, &token)?;
+        let port = agent.metrics_port;
+        wait_for(Duration::from_secs(600), || {
+            metric(port, "fleetlog_agent_buffer_lines_total") == Some(lines as f64)
+        })?;
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(agent.child.id())?;
+        rss.push(status_kib(agent.child.id(), "VmHWM")? as f64 / 1024.0);
+        kill(&mut agent.child);
+        rates.push(size as f64 / MIB / secs);
+        lps.push(lines as f64 / secs);
+        cpu_per_gib.push(cpu / (size as f64 / (1024.0 * MIB)));
+    }
+    let append = median(rates.clone());
+    println!(
+        "append    agent     {append:>8.0} MiB/s  {:>10.0} lines/s  {:.2} CPU-s/GiB  ({:.0} MiB per CPU-s)  peak RSS {:.0} MiB  [{:.3}x read]",
+        median(lps),
+        median(cpu_per_gib.clone()),
+        1024.0 / median(cpu_per_gib),
+        median(rss),
+        append / read
+    );
+
+    // End to end: agent -> collector on loopback.
+    let (mut rates, mut lps, mut agent_cpu, mut a_rss, mut c_rss, mut c_cpu) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for run in 0..a.runs {
+        let dir = work.path().join(format!("e2e-{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut c = start_collector(&a.bin_dir, &dir)?;
+        let admin = std::fs::read_to_string(c.dir.join("admin-token"))?
+            .trim()
+            .to_owned();
+        let t = Instant::now();
+        let mut agent = start_agent(
+            &a.bin_dir,
+            &dir,
+            &glob,
+            &format!("127.0.0.1:{}", c.quic),
+            &c.dir.join("ca.pem"),
+            &c.dir.join("agent-token"),
+        )?;
+        wait_for(Duration::from_secs(900), || {
+            lines_received(&c, &admin) >= lines
+        })?;
+        let secs = t.elapsed().as_secs_f64();
+        agent_cpu.push(cpu_seconds(agent.child.id())? / (size as f64 / (1024.0 * MIB)));
+        c_cpu.push(cpu_seconds(c.child.id())? / (size as f64 / (1024.0 * MIB)));
+        a_rss.push(status_kib(agent.child.id(), "VmHWM")? as f64 / 1024.0);
+        c_rss.push(status_kib(c.child.id(), "VmHWM")? as f64 / 1024.0);
+        kill(&mut agent.child);
+        kill(&mut c.child);
+        rates.push(size as f64 / MIB / secs);
+        lps.push(lines as f64 / secs);
+    }
+    let e2e = median(rates);
+    println!(
+        "e2e       loopback  {e2e:>8.0} MiB/s  {:>10.0} lines/s  agent {:.2} CPU-s/GiB, collector {:.2} CPU-s/GiB  peak RSS agent {:.0} MiB, collector {:.0} MiB  [{:.3}x read]",
+        median(lps),
+        median(agent_cpu),
+        median(c_cpu),
+        median(a_rss),
+        median(c_rss),
+        e2e / read
+    );
+
+    // Idle: 100 watched files.
+    let idle_dir = work.path().join("idle");
+    let files_dir = idle_dir.join("files");
+    std::fs::create_dir_all(&files_dir)?;
+    for i in 0..100 {
+        std::fs::write(
+            files_dir.join(format!("app-{i:03}.log")),
+            format!("2026-11-22T10:00:00Z INFO kiosk {i} started\n"),
+        )?;
+    }
+    let mut c = start_collector(&a.bin_dir, &idle_dir)?;
+    let mut agent = start_agent(
+        &a.bin_dir,
+        &idle_dir,
+        &format!("{}/*.log", files_dir.display()),
+        &format!("127.0.0.1:{}", c.quic),
+        &c.dir.join("ca.pem"),
+        &c.dir.join("agent-token"),
+    )?;
+    let port = agent.metrics_port;
+    wait_for(Duration::from_secs(60), || {
+        metric(port, "fleetlog_agent_acked_batches_total").unwrap_or(0.0) >= 1.0
+    })?;
+    std::thread::sleep(Duration::from_secs(5));
+    let idle_rss = status_kib(agent.child.id(), "VmRSS")? as f64 / 1024.0;
+    let watched = metric(port, "fleetlog_agent_watched_files").unwrap_or(0.0);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.child.id()))?.count();
+    kill(&mut agent.child);
+    kill(&mut c.child);
+    println!(
+        "idle      agent     RSS {idle_rss:.1} MiB with {watched:.0} watched files, {fds} open fds"
+    );
+    Ok(())
+}
