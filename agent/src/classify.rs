@@ -59,7 +59,10 @@ mod tests {
         assert_eq!(calm.level, Level::Info);
         assert!(calm.score < 0.2, "{calm:?}");
         assert_eq!(timeout.level, Level::Error);
-        assert!(timeout.score > failed.score && failed.score > calm.score, "{timeout:?} {failed:?}");
+        assert!(
+            timeout.score > failed.score && failed.score > calm.score,
+            "{timeout:?} {failed:?}"
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub const KEYS: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
@@ -53,7 +56,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(key: &str, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -127,7 +133,9 @@ pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) {
     let Some(last) = parts.pop() else { return };
     let mut cur = table;
     for p in parts {
-        let entry = cur.entry(p).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(p)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -171,10 +179,14 @@ pub fn load(
 ) -> Result<AgentConfig, ConfigError> {
     let mut table = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-            toml::from_str::<toml::Table>(&text)
-                .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
         }
         None => toml::Table::new(),
     };
@@ -186,12 +198,16 @@ pub fn load(
     for (k, v) in flags {
         set_key(&mut table, &k, v);
     }
-    let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        // For an unknown field the path names the table; the message names the field.
-        ConfigError::Invalid { key: if path == "." { "<root>".into() } else { path }, message: inner }
-    })?;
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // For an unknown field the path names the table; the message names the field.
+            ConfigError::Invalid {
+                key: if path == "." { "<root>".into() } else { path },
+                message: inner,
+            }
+        })?;
     AgentConfig::try_from(raw)
 }
 
@@ -207,27 +223,35 @@ impl TryFrom<RawConfig> for AgentConfig {
 
     fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
         let when_full = match raw.buffer.when_full.as_deref() {
-            Some(s) => s.parse().map_err(|e: String| ConfigError::invalid("buffer.when_full", e))?,
+            Some(s) => s
+                .parse()
+                .map_err(|e: String| ConfigError::invalid("buffer.when_full", e))?,
             None => FullPolicy::default(),
         };
-        let collector = raw
-            .collector
-            .ok_or_else(|| ConfigError::invalid("collector", "required (HOST:PORT of the collector)"))?;
+        let collector = raw.collector.ok_or_else(|| {
+            ConfigError::invalid("collector", "required (HOST:PORT of the collector)")
+        })?;
         let (host, port) = collector
             .rsplit_once(':')
             .ok_or_else(|| ConfigError::invalid("collector", "expected HOST:PORT"))?;
         port.parse::<u16>()
             .map_err(|_| ConfigError::invalid("collector", format!("bad port `{port}`")))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let server_name = raw.server_name.unwrap_or(host);
-        let token_file = raw
-            .token_file
-            .ok_or_else(|| ConfigError::invalid("token_file", "required (file holding the enrollment token)"))?;
-        let ca = raw
-            .ca
-            .ok_or_else(|| ConfigError::invalid("ca", "required (PEM file of the collector's CA)"))?;
+        let token_file = raw.token_file.ok_or_else(|| {
+            ConfigError::invalid("token_file", "required (file holding the enrollment token)")
+        })?;
+        let ca = raw.ca.ok_or_else(|| {
+            ConfigError::invalid("ca", "required (PEM file of the collector's CA)")
+        })?;
         if raw.paths.is_empty() {
-            return Err(ConfigError::invalid("paths", "at least one glob is required"));
+            return Err(ConfigError::invalid(
+                "paths",
+                "at least one glob is required",
+            ));
         }
         for (key, globs) in [("paths", &raw.paths), ("exclude", &raw.exclude)] {
             for g in globs {
@@ -242,10 +266,16 @@ impl TryFrom<RawConfig> for AgentConfig {
             Some(h) => h,
             None => hostname(),
         };
-        let buffer_max_bytes =
-            nonzero("buffer.max_bytes", raw.buffer.max_bytes, DEFAULT_BUFFER_MAX_BYTES)?;
-        let batch_max_bytes =
-            nonzero("batch.max_bytes", raw.batch.max_bytes, DEFAULT_BATCH_MAX_BYTES)?;
+        let buffer_max_bytes = nonzero(
+            "buffer.max_bytes",
+            raw.buffer.max_bytes,
+            DEFAULT_BUFFER_MAX_BYTES,
+        )?;
+        let batch_max_bytes = nonzero(
+            "batch.max_bytes",
+            raw.batch.max_bytes,
+            DEFAULT_BATCH_MAX_BYTES,
+        )?;
         if batch_max_bytes > 8 * 1024 * 1024 {
             return Err(ConfigError::invalid("batch.max_bytes", "at most 8 MiB"));
         }
@@ -258,8 +288,9 @@ impl TryFrom<RawConfig> for AgentConfig {
         let metrics_listen = raw
             .metrics_listen
             .map(|s| {
-                s.parse()
-                    .map_err(|_| ConfigError::invalid("metrics_listen", format!("bad address `{s}`")))
+                s.parse().map_err(|_| {
+                    ConfigError::invalid("metrics_listen", format!("bad address `{s}`"))
+                })
             })
             .transpose()?;
         Ok(AgentConfig {
@@ -267,7 +298,9 @@ impl TryFrom<RawConfig> for AgentConfig {
             server_name,
             token_file,
             ca,
-            data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir: raw
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             host_name,
             labels: raw.labels.into_iter().collect(),
             paths: raw.paths,
@@ -289,8 +322,11 @@ impl TryFrom<RawConfig> for AgentConfig {
                 raw.batch.max_wait_ms,
                 DEFAULT_BATCH_MAX_WAIT_MS,
             )?),
-            max_in_flight: nonzero("batch.max_in_flight", raw.batch.max_in_flight, DEFAULT_MAX_IN_FLIGHT)?
-                as usize,
+            max_in_flight: nonzero(
+                "batch.max_in_flight",
+                raw.batch.max_in_flight,
+                DEFAULT_MAX_IN_FLIGHT,
+            )? as usize,
         })
     }
 }
@@ -347,14 +383,22 @@ paths = ["/var/log/*.log"]"#,
         assert_eq!(cfg.paths, ["/a/*.log", "/b/*.log"]);
         // A flag beats the environment.
         let mut flags = toml::Table::new();
-        set_key(&mut flags, "paths", toml::Value::Array(vec!["/c/*.log".into()]));
+        set_key(
+            &mut flags,
+            "paths",
+            toml::Value::Array(vec!["/c/*.log".into()]),
+        );
         assert_eq!(load(Some(&file), env, flags).unwrap().paths, ["/c/*.log"]);
     }
 
     #[test]
     fn bad_policy_names_key() {
         let mut t = minimal();
-        set_key(&mut t, "buffer.when_full", toml::Value::String("yolo".into()));
+        set_key(
+            &mut t,
+            "buffer.when_full",
+            toml::Value::String("yolo".into()),
+        );
         let err = load(None, |_| None, t).unwrap_err().to_string();
         assert!(err.contains("buffer.when_full"), "{err}");
     }

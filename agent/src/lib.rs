@@ -41,7 +41,11 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         .with_context(|| format!("reading token file {}", config.token_file.display()))?
         .trim()
         .to_owned();
-    anyhow::ensure!(!token.is_empty(), "token file {} is empty", config.token_file.display());
+    anyhow::ensure!(
+        !token.is_empty(),
+        "token file {} is empty",
+        config.token_file.display()
+    );
     let client = ship::client_config(&config.ca)?;
     let buffer_path = config.data_dir.join("buffer.redb");
     let buffer = Arc::new(
@@ -51,7 +55,12 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     let saved = buffer
         .checkpoints()?
         .into_iter()
-        .filter_map(|(k, v)| Some((serde_json::from_slice(&k).ok()?, serde_json::from_slice(&v).ok()?)))
+        .filter_map(|(k, v)| {
+            Some((
+                serde_json::from_slice(&k).ok()?,
+                serde_json::from_slice(&v).ok()?,
+            ))
+        })
         .collect();
     let tail_config = tail::TailConfig {
         include: config.paths.clone(),

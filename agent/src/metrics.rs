@@ -26,22 +26,66 @@ impl Metrics {
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut r = Registry::with_prefix("fleetlog_agent");
-        r.register("lines_read", "Lines read from files", self.lines_read.clone());
-        r.register("read_bytes", "Bytes of log lines read", self.bytes_read.clone());
-        r.register("buffer_lines", "Lines committed to the durable buffer", self.lines_buffered.clone());
-        r.register("buffer_batches", "Batches committed to the durable buffer", self.batches_buffered.clone());
-        r.register("acked_batches", "Batches acknowledged by the collector", self.batches_acked.clone());
+        r.register(
+            "lines_read",
+            "Lines read from files",
+            self.lines_read.clone(),
+        );
+        r.register(
+            "read_bytes",
+            "Bytes of log lines read",
+            self.bytes_read.clone(),
+        );
+        r.register(
+            "buffer_lines",
+            "Lines committed to the durable buffer",
+            self.lines_buffered.clone(),
+        );
+        r.register(
+            "buffer_batches",
+            "Batches committed to the durable buffer",
+            self.batches_buffered.clone(),
+        );
+        r.register(
+            "acked_batches",
+            "Batches acknowledged by the collector",
+            self.batches_acked.clone(),
+        );
         r.register(
             "duplicate_acked_batches",
             "Acks for batches the collector already had (re-sends)",
             self.duplicate_acks.clone(),
         );
-        r.register("buffer_dropped_lines", "Lines dropped by the buffer-full policy", self.dropped_lines.clone());
-        r.register("reconnects", "Connection attempts after a failure", self.reconnects.clone());
-        r.register("buffer_used_bytes", "Bytes held in the durable buffer", self.buffer_bytes.clone());
-        r.register("buffer_pending_batches", "Batches waiting for an ack", self.pending_batches.clone());
-        r.register("connected", "1 when connected to the collector", self.connected.clone());
-        r.register("watched_files", "Files currently tailed", self.watched_files.clone());
+        r.register(
+            "buffer_dropped_lines",
+            "Lines dropped by the buffer-full policy",
+            self.dropped_lines.clone(),
+        );
+        r.register(
+            "reconnects",
+            "Connection attempts after a failure",
+            self.reconnects.clone(),
+        );
+        r.register(
+            "buffer_used_bytes",
+            "Bytes held in the durable buffer",
+            self.buffer_bytes.clone(),
+        );
+        r.register(
+            "buffer_pending_batches",
+            "Batches waiting for an ack",
+            self.pending_batches.clone(),
+        );
+        r.register(
+            "connected",
+            "1 when connected to the collector",
+            self.connected.clone(),
+        );
+        r.register(
+            "watched_files",
+            "Files currently tailed",
+            self.watched_files.clone(),
+        );
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &r);

@@ -36,7 +36,11 @@ struct Pending {
 impl Pending {
     fn source_index(&mut self, source: &Arc<str>) -> u32 {
         // Few sources per batch: a linear scan beats hashing.
-        if let Some(i) = self.sources.iter().position(|s| Arc::ptr_eq(s, source) || s == source) {
+        if let Some(i) = self
+            .sources
+            .iter()
+            .position(|s| Arc::ptr_eq(s, source) || s == source)
+        {
             return i as u32;
         }
         self.sources.push(source.clone());
@@ -77,7 +81,9 @@ impl Reader {
             }
             if last_rescan.elapsed() >= RESCAN_EVERY {
                 tokio::task::block_in_place(|| self.tailer.rescan())?;
-                self.metrics.watched_files.set(self.tailer.watched_files() as i64);
+                self.metrics
+                    .watched_files
+                    .set(self.tailer.watched_files() as i64);
                 last_rescan = Instant::now();
             }
             let budget = self.batch_max_bytes.saturating_sub(pending.bytes).max(1);
@@ -118,7 +124,9 @@ impl Reader {
             }
             let due = pending.bytes >= self.batch_max_bytes
                 || !pending.priority.is_empty()
-                || pending.since.is_some_and(|t| t.elapsed() >= self.batch_max_wait);
+                || pending
+                    .since
+                    .is_some_and(|t| t.elapsed() >= self.batch_max_wait);
             if due && !pending.is_empty() {
                 self.commit(&mut pending, &mut shutdown).await?;
             } else if !got_lines {
@@ -136,7 +144,12 @@ impl Reader {
         // Commit what was read before stopping, so a clean stop re-reads nothing.
         if !pending.is_empty() {
             let (_tx, mut never) = watch::channel(false);
-            if let Err(err) = tokio::time::timeout(Duration::from_secs(2), self.commit(&mut pending, &mut never)).await {
+            if let Err(err) = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.commit(&mut pending, &mut never),
+            )
+            .await
+            {
                 debug!(error = %err, "Final commit skipped; lines will be re-read from files.");
             }
         }
@@ -156,7 +169,10 @@ impl Reader {
             if entries.is_empty() {
                 continue;
             }
-            let payload = BatchPayload { sources: sources.clone(), entries: std::mem::take(entries) };
+            let payload = BatchPayload {
+                sources: sources.clone(),
+                entries: std::mem::take(entries),
+            };
             let lines = payload.entries.len() as u32;
             let (compressed, raw_len) = codec::encode_payload(&payload)?;
             let frame = codec::encode(&Frame::Batch(Batch {
@@ -167,14 +183,22 @@ impl Reader {
                 raw_len,
                 payload: compressed,
             }))?;
-            batches.push(NewBatch { seq, priority, frame, lines });
+            batches.push(NewBatch {
+                seq,
+                priority,
+                frame,
+                lines,
+            });
             seq += 1;
         }
-        let checkpoints: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut pending.checkpoints).into_iter().collect();
+        let checkpoints: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut pending.checkpoints)
+            .into_iter()
+            .collect();
         let forget = std::mem::take(&mut pending.forget);
         let mut warned = false;
         loop {
-            let result = tokio::task::block_in_place(|| self.buffer.append(&batches, &checkpoints, &forget));
+            let result =
+                tokio::task::block_in_place(|| self.buffer.append(&batches, &checkpoints, &forget));
             match result {
                 Ok(Appended::Stored) => break,
                 Ok(Appended::Dropped { lines }) => {
@@ -184,7 +208,11 @@ impl Reader {
                 }
                 Err(BufferError::Full { used, cap, .. }) => {
                     if !warned {
-                        info!(used, cap, "Buffer full: pausing reads until the collector acks (backpressure).");
+                        info!(
+                            used,
+                            cap,
+                            "Buffer full: pausing reads until the collector acks (backpressure)."
+                        );
                         warned = true;
                     }
                     tokio::select! {
@@ -200,10 +228,14 @@ impl Reader {
             }
         }
         self.metrics.batches_buffered.inc_by(batches.len() as u64);
-        self.metrics.lines_buffered.inc_by(batches.iter().map(|b| u64::from(b.lines)).sum());
+        self.metrics
+            .lines_buffered
+            .inc_by(batches.iter().map(|b| u64::from(b.lines)).sum());
         let stats = self.buffer.stats();
         self.metrics.buffer_bytes.set(stats.used_bytes as i64);
-        self.metrics.pending_batches.set(stats.pending_batches as i64);
+        self.metrics
+            .pending_batches
+            .set(stats.pending_batches as i64);
         *pending = Pending::default();
         if !batches.is_empty() {
             self.signals.batch_ready.notify_one();

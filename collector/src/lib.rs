@@ -62,12 +62,25 @@ impl Bound {
     pub async fn bind(config: CollectorConfig, startup: Startup) -> anyhow::Result<Bound> {
         let Startup { creds, store } = startup;
         let server_config = tls::server_config(&creds)?;
-        let endpoint = quinn::Endpoint::server(server_config, config.quic_listen)
+        let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
+        let endpoint = quinn::Endpoint::new(
+            tls::endpoint_config(&creds),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .with_context(|| format!("starting QUIC on {}", config.quic_listen))?;
         let listener = tokio::net::TcpListener::bind(config.http_listen)
             .await
             .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
-        Ok(Bound { config, store, creds, endpoint, listener })
+        Ok(Bound {
+            config,
+            store,
+            creds,
+            endpoint,
+            listener,
+        })
     }
 
     pub fn quic_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -80,7 +93,13 @@ impl Bound {
 
     /// Serves until `shutdown` turns true.
     pub async fn serve(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Bound { config, store, creds, endpoint, listener } = self;
+        let Bound {
+            config,
+            store,
+            creds,
+            endpoint,
+            listener,
+        } = self;
         let metrics = Arc::new(Metrics::default());
         info!(quic = ?endpoint.local_addr().ok(), http = ?listener.local_addr().ok(), "Collector listening.");
         let ingest = ingest::Ingest {

@@ -21,6 +21,9 @@ pub const CERT_FILE: &str = "server.pem";
 pub const KEY_FILE: &str = "server-key.pem";
 pub const AGENT_TOKEN_FILE: &str = "agent-token";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Key for QUIC stateless resets; kept across restarts so that after a crash the new
+/// process can reset agents' stale connections at once instead of letting them idle out.
+pub const RESET_KEY_FILE: &str = "quic-reset-key";
 
 /// Secrets and certificates the collector runs with.
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub struct Credentials {
     pub ca_path: Option<PathBuf>,
     pub agent_token: String,
     pub admin_token: String,
+    /// Secret for QUIC stateless resets (hex in the file).
+    pub reset_key: [u8; 32],
     /// True when something was generated on this start (first run).
     pub generated: bool,
 }
@@ -170,14 +175,29 @@ pub fn load_or_create(data_dir: &Path, source: &TlsSource) -> anyhow::Result<Cre
     };
     let agent_token = load_or_create_token(&data_dir.join(AGENT_TOKEN_FILE), &mut generated)?;
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE), &mut generated)?;
+    let reset_hex = load_or_create_token(&data_dir.join(RESET_KEY_FILE), &mut generated)?;
+    let mut reset_key = [0u8; 32];
+    for (i, byte) in reset_key.iter_mut().enumerate() {
+        *byte = reset_hex
+            .get(i * 2..i * 2 + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .with_context(|| format!("{} is not 64 hex digits", data_dir.join(RESET_KEY_FILE).display()))?;
+    }
     Ok(Credentials {
         certs: read_certs(&cert_path)?,
         key: Arc::new(read_key(&key_path)?),
         ca_path,
         agent_token,
         admin_token,
+        reset_key,
         generated,
     })
+}
+
+/// Endpoint configuration with the persistent stateless-reset key.
+pub fn endpoint_config(creds: &Credentials) -> quinn::EndpointConfig {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &creds.reset_key);
+    quinn::EndpointConfig::new(Arc::new(key))
 }
 
 /// QUIC server configuration: TLS 1.3, ALPN `fleetlog/1`.

@@ -1,6 +1,9 @@
 //! The collector's QUIC ingest against a real quinn client on loopback: admission,
 //! exactly-once storage, and hostile frames that close one connection and nothing else.
 
+// Helpers outside #[test] fns panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,7 +24,11 @@ struct Running {
 async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut flags = toml::Table::new();
-    set_key(&mut flags, "data_dir", dir.path().display().to_string().into());
+    set_key(
+        &mut flags,
+        "data_dir",
+        dir.path().display().to_string().into(),
+    );
     set_key(&mut flags, "quic_listen", "127.0.0.1:0".into());
     set_key(&mut flags, "http_listen", "127.0.0.1:0".into());
     let cfg = config::load(None, |_| None, flags).unwrap();
@@ -30,12 +37,21 @@ async fn start() -> Running {
     let (quic, http) = (bound.quic_addr().unwrap(), bound.http_addr().unwrap());
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(bound.serve(rx));
-    Running { quic, http, dir, stop, task }
+    Running {
+        quic,
+        http,
+        dir,
+        stop,
+        task,
+    }
 }
 
 impl Running {
     fn token(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap().trim().to_owned()
+        std::fs::read_to_string(self.dir.path().join(name))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     async fn connect(&self) -> quinn::Connection {
@@ -48,17 +64,27 @@ impl Running {
     async fn admitted(&self, agent_id: &str) -> (quinn::Connection, quinn::SendStream) {
         let conn = self.connect().await;
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        send.write_all(&codec::encode(&Frame::Hello(hello(agent_id, &self.token("agent-token")))).unwrap())
-            .await
-            .unwrap();
-        assert!(matches!(read_frame(&mut recv).await.unwrap(), Frame::Welcome(_)));
+        send.write_all(
+            &codec::encode(&Frame::Hello(hello(agent_id, &self.token("agent-token")))).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            read_frame(&mut recv).await.unwrap(),
+            Frame::Welcome(_)
+        ));
         (conn, send)
     }
 
     async fn lines_received(&self) -> u64 {
         let body = reqwest_get(self.http, "/api/v1/hosts", &self.token("admin-token")).await;
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        v["hosts"].as_array().unwrap().iter().map(|h| h["lines_received"].as_u64().unwrap()).sum()
+        v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["lines_received"].as_u64().unwrap())
+            .sum()
     }
 
     async fn stop(self) {
@@ -77,7 +103,9 @@ async fn reqwest_get(addr: SocketAddr, path: &str, token: &str) -> String {
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 fn hello(agent_id: &str, token: &str) -> Hello {
@@ -128,11 +156,29 @@ async fn resent_batch_is_acked_and_stored_once() {
     let c = start().await;
     let (conn, _ctl) = c.admitted("agent-a").await;
     let frame = batch("agent-a", 1, 10);
-    assert_eq!(send_raw(&conn, &frame).await.unwrap(), Frame::Ack(Ack { seq: 1, duplicate: false }));
-    assert_eq!(send_raw(&conn, &frame).await.unwrap(), Frame::Ack(Ack { seq: 1, duplicate: true }));
+    assert_eq!(
+        send_raw(&conn, &frame).await.unwrap(),
+        Frame::Ack(Ack {
+            seq: 1,
+            duplicate: false
+        })
+    );
+    assert_eq!(
+        send_raw(&conn, &frame).await.unwrap(),
+        Frame::Ack(Ack {
+            seq: 1,
+            duplicate: true
+        })
+    );
     // Also across a new connection (the agent reconnected before seeing the ack).
     let (conn2, _ctl2) = c.admitted("agent-a").await;
-    assert_eq!(send_raw(&conn2, &frame).await.unwrap(), Frame::Ack(Ack { seq: 1, duplicate: true }));
+    assert_eq!(
+        send_raw(&conn2, &frame).await.unwrap(),
+        Frame::Ack(Ack {
+            seq: 1,
+            duplicate: true
+        })
+    );
     assert_eq!(c.lines_received().await, 10);
     c.stop().await;
 }
@@ -142,7 +188,9 @@ async fn wrong_token_is_rejected_with_reason() {
     let c = start().await;
     let conn = c.connect().await;
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    send.write_all(&codec::encode(&Frame::Hello(hello("agent-x", "wrong"))).unwrap()).await.unwrap();
+    send.write_all(&codec::encode(&Frame::Hello(hello("agent-x", "wrong"))).unwrap())
+        .await
+        .unwrap();
     match read_frame(&mut recv).await.unwrap() {
         Frame::Reject(r) => assert_eq!(r.reason, RejectReason::Unauthorized),
         other => panic!("expected reject, got {other:?}"),
@@ -158,7 +206,10 @@ async fn wrong_token_is_rejected_with_reason() {
 async fn malformed_and_oversized_frames_close_only_their_connection() {
     let c = start().await;
     let (good, _good_ctl) = c.admitted("agent-good").await;
-    assert!(matches!(send_raw(&good, &batch("agent-good", 1, 5)).await.unwrap(), Frame::Ack(_)));
+    assert!(matches!(
+        send_raw(&good, &batch("agent-good", 1, 5)).await.unwrap(),
+        Frame::Ack(_)
+    ));
 
     // Garbage body with a plausible length.
     let (bad, _ctl) = c.admitted("agent-bad").await;
@@ -168,25 +219,38 @@ async fn malformed_and_oversized_frames_close_only_their_connection() {
         Ok(Frame::Reject(r)) => assert_eq!(r.reason, RejectReason::Malformed),
         other => panic!("expected a malformed reject, got {other:?}"),
     }
-    tokio::time::timeout(Duration::from_secs(5), bad.closed()).await.expect("bad connection closed");
+    tokio::time::timeout(Duration::from_secs(5), bad.closed())
+        .await
+        .expect("bad connection closed");
 
     // A header announcing more than the frame limit: refused before allocation.
     let (huge, _ctl) = c.admitted("agent-huge").await;
     let header = ((fleetlog_protocol::MAX_FRAME_LEN + 1) as u32).to_le_bytes();
     let _ = send_raw(&huge, &header).await;
-    tokio::time::timeout(Duration::from_secs(5), huge.closed()).await.expect("huge connection closed");
+    tokio::time::timeout(Duration::from_secs(5), huge.closed())
+        .await
+        .expect("huge connection closed");
 
     // A batch whose payload lies about its size.
     let (liar, _ctl) = c.admitted("agent-liar").await;
-    let Frame::Batch(mut b) = codec::decode(&batch("agent-liar", 1, 3)).unwrap().unwrap().0 else {
+    let Frame::Batch(mut b) = codec::decode(&batch("agent-liar", 1, 3))
+        .unwrap()
+        .unwrap()
+        .0
+    else {
         unreachable!()
     };
     b.raw_len += 100;
     let _ = send_raw(&liar, &codec::encode(&Frame::Batch(b)).unwrap()).await;
-    tokio::time::timeout(Duration::from_secs(5), liar.closed()).await.expect("liar connection closed");
+    tokio::time::timeout(Duration::from_secs(5), liar.closed())
+        .await
+        .expect("liar connection closed");
 
     // The good connection is unaffected.
-    assert!(matches!(send_raw(&good, &batch("agent-good", 2, 5)).await.unwrap(), Frame::Ack(_)));
+    assert!(matches!(
+        send_raw(&good, &batch("agent-good", 2, 5)).await.unwrap(),
+        Frame::Ack(_)
+    ));
     assert_eq!(c.lines_received().await, 10);
     c.stop().await;
 }
@@ -213,6 +277,9 @@ async fn unknown_ca_fails_the_handshake() {
     ep.set_default_client_config(client_config(&other.path().join("ca.pem")).unwrap());
     let err = ep.connect(c.quic, "localhost").unwrap().await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("certificate") || msg.contains("UnknownIssuer"), "{msg}");
+    assert!(
+        msg.contains("certificate") || msg.contains("UnknownIssuer"),
+        "{msg}"
+    );
     c.stop().await;
 }

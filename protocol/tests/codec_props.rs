@@ -1,5 +1,8 @@
 //! Property tests: every frame round-trips, and no byte string panics the decoder.
 
+// Strategy helpers outside #[test] fns unwrap on purpose: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use fleetlog_protocol::codec::{self, FrameDecoder};
 use fleetlog_protocol::messages::*;
 use proptest::prelude::*;

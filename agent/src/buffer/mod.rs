@@ -13,7 +13,9 @@ mod policy;
 use std::path::Path;
 use std::sync::Mutex;
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 pub use policy::FullPolicy;
 
@@ -33,7 +35,11 @@ const IDENTITY: TableDefinition<&str, &str> = TableDefinition::new("identity");
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
     #[error("buffer full: {used} of {cap} bytes used, policy `{policy}`")]
-    Full { used: u64, cap: u64, policy: FullPolicy },
+    Full {
+        used: u64,
+        cap: u64,
+        policy: FullPolicy,
+    },
     #[error("batch of {len} bytes can never fit a buffer of {cap} bytes")]
     TooLarge { len: u64, cap: u64 },
     #[error("sequence {got} appended while {expected} was expected")]
@@ -59,6 +65,9 @@ storage_from!(
     redb::CommitError,
     redb::SetDurabilityError
 );
+
+/// A checkpoint as stored: (file identity, position), both serialized by `tail`.
+pub type CheckpointEntry = (Vec<u8>, Vec<u8>);
 
 /// A batch ready to be buffered.
 #[derive(Debug)]
@@ -122,8 +131,13 @@ fn entry(lines: u32, frame: &[u8]) -> Vec<u8> {
 }
 
 fn split_entry(seq: u64, bytes: &[u8]) -> Result<(u32, &[u8]), BufferError> {
-    let (head, frame) = bytes.split_at_checked(4).ok_or(BufferError::Corrupt { seq })?;
-    Ok((u32::from_le_bytes([head[0], head[1], head[2], head[3]]), frame))
+    let (head, frame) = bytes
+        .split_at_checked(4)
+        .ok_or(BufferError::Corrupt { seq })?;
+    Ok((
+        u32::from_le_bytes([head[0], head[1], head[2], head[3]]),
+        frame,
+    ))
 }
 
 impl Buffer {
@@ -135,7 +149,10 @@ impl Buffer {
         {
             let meta = txn.open_table(META)?;
             next_seq = meta.get(META_NEXT_SEQ)?.map(|v| v.value()).unwrap_or(1);
-            dropped_lines = meta.get(META_DROPPED_LINES)?.map(|v| v.value()).unwrap_or(0);
+            dropped_lines = meta
+                .get(META_DROPPED_LINES)?
+                .map(|v| v.value())
+                .unwrap_or(0);
             txn.open_table(CHECKPOINTS)?;
             let mut used_sum = 0u64;
             let mut count = 0u64;
@@ -166,7 +183,12 @@ impl Buffer {
             cap,
             policy,
             agent_id,
-            state: Mutex::new(State { next_seq, used, pending, dropped_lines }),
+            state: Mutex::new(State {
+                next_seq,
+                used,
+                pending,
+                dropped_lines,
+            }),
         })
     }
 
@@ -193,24 +215,34 @@ impl Buffer {
     pub fn append(
         &self,
         batches: &[NewBatch],
-        checkpoints: &[(Vec<u8>, Vec<u8>)],
+        checkpoints: &[CheckpointEntry],
         forget: &[Vec<u8>],
     ) -> Result<Appended, BufferError> {
         let mut state = self.state();
         let mut expected = state.next_seq;
         for b in batches {
             if b.seq != expected {
-                return Err(BufferError::OutOfOrder { got: b.seq, expected });
+                return Err(BufferError::OutOfOrder {
+                    got: b.seq,
+                    expected,
+                });
             }
             expected += 1;
         }
         let incoming: u64 = batches.iter().map(|b| 4 + b.frame.len() as u64).sum();
         if incoming > self.cap {
-            return Err(BufferError::TooLarge { len: incoming, cap: self.cap });
+            return Err(BufferError::TooLarge {
+                len: incoming,
+                cap: self.cap,
+            });
         }
         let fits = state.used + incoming <= self.cap;
         if !fits && self.policy == FullPolicy::Block {
-            return Err(BufferError::Full { used: state.used, cap: self.cap, policy: self.policy });
+            return Err(BufferError::Full {
+                used: state.used,
+                cap: self.cap,
+                policy: self.policy,
+            });
         }
 
         let mut txn = self.db.begin_write()?;
@@ -225,7 +257,9 @@ impl Buffer {
                     // Evict the oldest normal-lane batches; the priority lane is never evicted.
                     let mut normal = txn.open_table(NORMAL)?;
                     while used + incoming > self.cap {
-                        let Some((k, v)) = normal.pop_first()? else { break };
+                        let Some((k, v)) = normal.pop_first()? else {
+                            break;
+                        };
                         let (lines, _) = split_entry(k.value(), v.value())?;
                         used -= v.value().len() as u64;
                         pending -= 1;
@@ -264,7 +298,11 @@ impl Buffer {
         state.used = used;
         state.pending = pending;
         state.dropped_lines += dropped;
-        Ok(if dropped == 0 { Appended::Stored } else { Appended::Dropped { lines: dropped } })
+        Ok(if dropped == 0 {
+            Appended::Stored
+        } else {
+            Appended::Dropped { lines: dropped }
+        })
     }
 
     /// Batches waiting for an ack, oldest first, priority lane before normal lane,
@@ -288,7 +326,12 @@ impl Buffer {
                     continue;
                 }
                 let (lines, frame) = split_entry(seq, v.value())?;
-                out.push(Pending { seq, priority, frame: frame.to_vec(), lines });
+                out.push(Pending {
+                    seq,
+                    priority,
+                    frame: frame.to_vec(),
+                    lines,
+                });
             }
         }
         Ok(out)
@@ -322,7 +365,7 @@ impl Buffer {
     }
 
     /// All saved checkpoints, as opaque (key, value) bytes.
-    pub fn checkpoints(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BufferError> {
+    pub fn checkpoints(&self) -> Result<Vec<CheckpointEntry>, BufferError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(CHECKPOINTS)?;
         let mut out = Vec::new();

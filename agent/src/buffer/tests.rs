@@ -1,7 +1,12 @@
 use super::*;
 
 fn batch(seq: u64, priority: bool, len: usize, lines: u32) -> NewBatch {
-    NewBatch { seq, priority, frame: vec![seq as u8; len], lines }
+    NewBatch {
+        seq,
+        priority,
+        frame: vec![seq as u8; len],
+        lines,
+    }
 }
 
 fn cp(file: &str, offset: u64) -> (Vec<u8>, Vec<u8>) {
@@ -16,14 +21,22 @@ fn batch_and_checkpoint_survive_reopen_together() {
     {
         let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
         id = buf.agent_id().to_owned();
-        buf.append(&[batch(1, false, 100, 10)], &[cp("a", 500)], &[]).unwrap();
-        buf.append(&[batch(2, true, 50, 1)], &[cp("a", 600)], &[]).unwrap();
+        buf.append(&[batch(1, false, 100, 10)], &[cp("a", 500)], &[])
+            .unwrap();
+        buf.append(&[batch(2, true, 50, 1)], &[cp("a", 600)], &[])
+            .unwrap();
     }
     let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
     assert_eq!(buf.agent_id(), id, "agent identity is stable");
     assert_eq!(buf.next_seq(), 3);
     let pending = buf.pending(10, |_| false).unwrap();
-    assert_eq!(pending.iter().map(|p| (p.seq, p.priority)).collect::<Vec<_>>(), [(2, true), (1, false)]);
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (p.seq, p.priority))
+            .collect::<Vec<_>>(),
+        [(2, true), (1, false)]
+    );
     assert_eq!(buf.checkpoints().unwrap(), vec![cp("a", 600)]);
     assert_eq!(buf.stats().used_bytes, 104 + 54);
 }
@@ -32,9 +45,15 @@ fn batch_and_checkpoint_survive_reopen_together() {
 fn ack_removes_only_acked_batches() {
     let dir = tempfile::tempdir().unwrap();
     let buf = Buffer::open(&dir.path().join("b.redb"), 1 << 20, FullPolicy::Block).unwrap();
-    buf.append(&[batch(1, false, 10, 1), batch(2, false, 10, 1)], &[], &[]).unwrap();
+    buf.append(&[batch(1, false, 10, 1), batch(2, false, 10, 1)], &[], &[])
+        .unwrap();
     buf.ack(&[(1, false)]).unwrap();
-    let seqs: Vec<u64> = buf.pending(10, |_| false).unwrap().iter().map(|p| p.seq).collect();
+    let seqs: Vec<u64> = buf
+        .pending(10, |_| false)
+        .unwrap()
+        .iter()
+        .map(|p| p.seq)
+        .collect();
     assert_eq!(seqs, [2]);
     assert_eq!(buf.stats().pending_batches, 1);
 }
@@ -43,14 +62,18 @@ fn ack_removes_only_acked_batches() {
 fn full_buffer_blocks_without_committing() {
     let dir = tempfile::tempdir().unwrap();
     let buf = Buffer::open(&dir.path().join("b.redb"), 100, FullPolicy::Block).unwrap();
-    buf.append(&[batch(1, false, 60, 1)], &[cp("a", 1)], &[]).unwrap();
-    let err = buf.append(&[batch(2, false, 60, 1)], &[cp("a", 2)], &[]).unwrap_err();
+    buf.append(&[batch(1, false, 60, 1)], &[cp("a", 1)], &[])
+        .unwrap();
+    let err = buf
+        .append(&[batch(2, false, 60, 1)], &[cp("a", 2)], &[])
+        .unwrap_err();
     assert!(matches!(err, BufferError::Full { .. }), "{err}");
     // Nothing moved: the checkpoint still points after batch 1.
     assert_eq!(buf.checkpoints().unwrap(), vec![cp("a", 1)]);
     assert_eq!(buf.next_seq(), 2);
     buf.ack(&[(1, false)]).unwrap();
-    buf.append(&[batch(2, false, 60, 1)], &[cp("a", 2)], &[]).unwrap();
+    buf.append(&[batch(2, false, 60, 1)], &[cp("a", 2)], &[])
+        .unwrap();
     assert_eq!(buf.stats().dropped_lines, 0);
 }
 
@@ -58,8 +81,11 @@ fn full_buffer_blocks_without_committing() {
 fn drop_newest_counts_and_advances() {
     let dir = tempfile::tempdir().unwrap();
     let buf = Buffer::open(&dir.path().join("b.redb"), 100, FullPolicy::DropNewest).unwrap();
-    buf.append(&[batch(1, false, 60, 5)], &[cp("a", 1)], &[]).unwrap();
-    let out = buf.append(&[batch(2, false, 60, 7)], &[cp("a", 2)], &[]).unwrap();
+    buf.append(&[batch(1, false, 60, 5)], &[cp("a", 1)], &[])
+        .unwrap();
+    let out = buf
+        .append(&[batch(2, false, 60, 7)], &[cp("a", 2)], &[])
+        .unwrap();
     assert_eq!(out, Appended::Dropped { lines: 7 });
     assert_eq!(buf.checkpoints().unwrap(), vec![cp("a", 2)]);
     assert_eq!(buf.stats().dropped_lines, 7);
@@ -70,10 +96,16 @@ fn drop_newest_counts_and_advances() {
 fn drop_oldest_evicts_normal_lane_only() {
     let dir = tempfile::tempdir().unwrap();
     let buf = Buffer::open(&dir.path().join("b.redb"), 130, FullPolicy::DropOldest).unwrap();
-    buf.append(&[batch(1, true, 40, 1), batch(2, false, 40, 3)], &[], &[]).unwrap();
+    buf.append(&[batch(1, true, 40, 1), batch(2, false, 40, 3)], &[], &[])
+        .unwrap();
     let out = buf.append(&[batch(3, false, 40, 2)], &[], &[]).unwrap();
     assert_eq!(out, Appended::Dropped { lines: 3 });
-    let seqs: Vec<u64> = buf.pending(10, |_| false).unwrap().iter().map(|p| p.seq).collect();
+    let seqs: Vec<u64> = buf
+        .pending(10, |_| false)
+        .unwrap()
+        .iter()
+        .map(|p| p.seq)
+        .collect();
     assert_eq!(seqs, [1, 3]);
     // dropped counter persists
     drop(buf);
@@ -86,5 +118,11 @@ fn out_of_order_seq_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let buf = Buffer::open(&dir.path().join("b.redb"), 1000, FullPolicy::Block).unwrap();
     let err = buf.append(&[batch(5, false, 1, 1)], &[], &[]).unwrap_err();
-    assert!(matches!(err, BufferError::OutOfOrder { got: 5, expected: 1 }));
+    assert!(matches!(
+        err,
+        BufferError::OutOfOrder {
+            got: 5,
+            expected: 1
+        }
+    ));
 }

@@ -21,13 +21,20 @@ impl Default for Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, max: Duration) -> Self {
-        Backoff { base, max, attempt: 0 }
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+        }
     }
 
     /// Delay before the next attempt: uniform in [ceiling/2, ceiling] where the ceiling
     /// doubles per failure up to `max` ("equal jitter": never hammers, never stalls long).
     pub fn next_delay(&mut self, rand01: f64) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32 << self.attempt.min(16)).min(self.max);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let half = ceiling / 2;
         half + half.mul_f64(rand01.clamp(0.0, 1.0))
@@ -66,7 +73,10 @@ mod tests {
             let r = (i as f64) / 20.0;
             let d = b.next_delay(r);
             b.attempt -= 1;
-            assert!(d >= Duration::from_millis(500) && d <= Duration::from_secs(1), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(500) && d <= Duration::from_secs(1),
+                "{d:?}"
+            );
         }
     }
 }

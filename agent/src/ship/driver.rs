@@ -76,7 +76,11 @@ pub async fn run(
         }
         metrics.reconnects.inc();
         let delay = backoff.next_delay(fastrand::f64());
-        debug!(?delay, attempt = backoff.attempts(), "Reconnecting after backoff.");
+        debug!(
+            ?delay,
+            attempt = backoff.attempts(),
+            "Reconnecting after backoff."
+        );
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => break,
@@ -110,7 +114,9 @@ async fn session(
     backoff: &mut Backoff,
 ) -> Result<(), ShipError> {
     let addr = resolve(&cfg.collector).await?;
-    let conn = endpoint.connect_with(cfg.client.clone(), addr, &cfg.server_name)?.await?;
+    let conn = endpoint
+        .connect_with(cfg.client.clone(), addr, &cfg.server_name)?
+        .await?;
     let (mut ctl_send, mut ctl_recv) = conn.open_bi().await?;
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
@@ -124,9 +130,16 @@ async fn session(
     let welcome = match read_frame(&mut ctl_recv).await? {
         Frame::Welcome(w) => w,
         Frame::Reject(r) => {
-            return Err(ShipError::Rejected { reason: r.reason, message: r.message });
+            return Err(ShipError::Rejected {
+                reason: r.reason,
+                message: r.message,
+            });
         }
-        other => return Err(ShipError::Protocol(format!("expected welcome, got {other:?}"))),
+        other => {
+            return Err(ShipError::Protocol(format!(
+                "expected welcome, got {other:?}"
+            )));
+        }
     };
     info!(
         collector = %cfg.collector,
@@ -147,9 +160,10 @@ async fn session(
             let want = cfg.max_in_flight - in_flight.len();
             let buf = buffer.clone();
             let skip = in_flight.clone();
-            let next = tokio::task::spawn_blocking(move || buf.pending(want, |s| skip.contains(&s)))
-                .await
-                .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+            let next =
+                tokio::task::spawn_blocking(move || buf.pending(want, |s| skip.contains(&s)))
+                    .await
+                    .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
             for p in next {
                 in_flight.insert(p.seq);
                 let conn = conn.clone();

@@ -36,7 +36,10 @@ pub enum ShipError {
     #[error("collector sent a bad frame: {0}")]
     Codec(#[from] codec::CodecError),
     #[error("collector rejected the agent: {reason}: {message}")]
-    Rejected { reason: fleetlog_protocol::RejectReason, message: String },
+    Rejected {
+        reason: fleetlog_protocol::RejectReason,
+        message: String,
+    },
     #[error("protocol: {0}")]
     Protocol(String),
     #[error("buffer: {0}")]
@@ -45,7 +48,10 @@ pub enum ShipError {
 
 /// Builds the QUIC client configuration trusting only the CA in `ca_path`.
 pub fn client_config(ca_path: &Path) -> Result<quinn::ClientConfig, ShipError> {
-    let ca_err = |message: String| ShipError::Ca { path: ca_path.display().to_string(), message };
+    let ca_err = |message: String| ShipError::Ca {
+        path: ca_path.display().to_string(),
+        message,
+    };
     let file = std::fs::File::open(ca_path).map_err(|e| ca_err(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
@@ -66,9 +72,10 @@ pub fn client_config(ca_path: &Path) -> Result<quinn::ClientConfig, ShipError> {
         .map_err(|e| ShipError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    transport.keep_alive_interval(Some(Duration::from_secs(3)));
     transport.max_idle_timeout(Some(
-        quinn::IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| ShipError::Tls(e.to_string()))?,
+        quinn::IdleTimeout::try_from(Duration::from_secs(15))
+            .map_err(|e| ShipError::Tls(e.to_string()))?,
     ));
     config.transport_config(Arc::new(transport));
     Ok(config)

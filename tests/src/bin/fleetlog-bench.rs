@@ -13,7 +13,7 @@
 //!
 //! CPU seconds come from /proc/PID/stat, peak RSS from VmHWM, idle RSS from VmRSS.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,6 +204,7 @@ fn lines_received(c: &Collector, token: &str) -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let a = args()?;
+    let mut out = std::io::stdout().lock();
     let work = tempfile::tempdir()?;
     let input_dir = work.path().join("input");
     std::fs::create_dir_all(&input_dir)?;
@@ -228,12 +229,13 @@ fn main() -> anyhow::Result<()> {
         lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
     }
     let glob = format!("{}/*.log", input_dir.display());
-    println!(
+    writeln!(
+        out,
         "input: {:.0} MiB, {lines} lines, {:.0} B/line, {} runs",
         size as f64 / MIB,
         size as f64 / lines as f64,
         a.runs
-    );
+    )?;
 
     // Baseline: read the (cached) file with 256 KiB reads.
     let mut read_rates = Vec::new();
@@ -244,7 +246,7 @@ fn main() -> anyhow::Result<()> {
         read_rates.push(size as f64 / MIB / t.elapsed().as_secs_f64());
     }
     let read = median(read_rates);
-    println!("read      baseline  {read:>8.0} MiB/s");
+    writeln!(out, "read      baseline  {read:>8.0} MiB/s")?;
 
     // The agent alone: tail + classify + durable append (nothing listens on the collector port).
     let dummy_ca = work.path().join("dummy");
@@ -273,14 +275,15 @@ fn main() -> anyhow::Result<()> {
         cpu_per_gib.push(cpu / (size as f64 / (1024.0 * MIB)));
     }
     let append = median(rates.clone());
-    println!(
+    writeln!(
+        out,
         "append    agent     {append:>8.0} MiB/s  {:>10.0} lines/s  {:.2} CPU-s/GiB  ({:.0} MiB per CPU-s)  peak RSS {:.0} MiB  [{:.3}x read]",
         median(lps),
         median(cpu_per_gib.clone()),
         1024.0 / median(cpu_per_gib),
         median(rss),
         append / read
-    );
+    )?;
 
     // End to end: agent -> collector on loopback.
     let (mut rates, mut lps, mut agent_cpu, mut a_rss, mut c_rss, mut c_cpu) =
@@ -315,7 +318,8 @@ fn main() -> anyhow::Result<()> {
         lps.push(lines as f64 / secs);
     }
     let e2e = median(rates);
-    println!(
+    writeln!(
+        out,
         "e2e       loopback  {e2e:>8.0} MiB/s  {:>10.0} lines/s  agent {:.2} CPU-s/GiB, collector {:.2} CPU-s/GiB  peak RSS agent {:.0} MiB, collector {:.0} MiB  [{:.3}x read]",
         median(lps),
         median(agent_cpu),
@@ -323,7 +327,7 @@ fn main() -> anyhow::Result<()> {
         median(a_rss),
         median(c_rss),
         e2e / read
-    );
+    )?;
 
     // Idle: 100 watched files.
     let idle_dir = work.path().join("idle");
@@ -354,8 +358,9 @@ fn main() -> anyhow::Result<()> {
     let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.child.id()))?.count();
     kill(&mut agent.child);
     kill(&mut c.child);
-    println!(
+    writeln!(
+        out,
         "idle      agent     RSS {idle_rss:.1} MiB with {watched:.0} watched files, {fds} open fds"
-    );
+    )?;
     Ok(())
 }
