@@ -181,7 +181,12 @@ pub fn load_or_create(data_dir: &Path, source: &TlsSource) -> anyhow::Result<Cre
         *byte = reset_hex
             .get(i * 2..i * 2 + 2)
             .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .with_context(|| format!("{} is not 64 hex digits", data_dir.join(RESET_KEY_FILE).display()))?;
+            .with_context(|| {
+                format!(
+                    "{} is not 64 hex digits",
+                    data_dir.join(RESET_KEY_FILE).display()
+                )
+            })?;
     }
     Ok(Credentials {
         certs: read_certs(&cert_path)?,
