@@ -17,6 +17,8 @@ pub const DEFAULT_MAX_BATCH_BYTES: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_RETENTION_MAX_AGE_HOURS: u64 = 30 * 24;
 pub const DEFAULT_RETENTION_MAX_BYTES: u64 = 20 * 1024 * 1024 * 1024;
 pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 60;
+/// Model file used when `model` is not set, relative to `data_dir`, if it exists.
+pub const DEFAULT_MODEL_FILE: &str = "baseline.json";
 
 /// Every leaf key, for environment overrides: `retention.max_bytes` ← `FLEETLOG_RETENTION_MAX_BYTES`.
 pub const KEYS: &[&str] = &[
@@ -25,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "http_listen",
     "store_url",
     "max_batch_bytes",
+    "model",
     "tls.cert",
     "tls.key",
     "tls.ca",
@@ -63,6 +66,7 @@ struct RawConfig {
     http_listen: Option<String>,
     store_url: Option<String>,
     max_batch_bytes: Option<u64>,
+    model: Option<PathBuf>,
     #[serde(default)]
     tls: RawTls,
     #[serde(default)]
@@ -107,11 +111,26 @@ pub struct CollectorConfig {
     /// `sqlite://…` or `postgres://…`.
     pub store_url: String,
     pub max_batch_bytes: u32,
+    /// Baseline model (JSON from `fleetlog-collector train --out`) pushed to every agent.
+    /// `None` means the default, `<data_dir>/baseline.json`, used only if it exists
+    /// (see [`CollectorConfig::model_path`]).
+    pub model: Option<PathBuf>,
     pub tls: TlsSource,
     /// `None` keeps segments forever.
     pub retention_max_age: Option<Duration>,
     pub retention_max_bytes: Option<u64>,
     pub retention_interval: Duration,
+}
+
+impl CollectorConfig {
+    /// The model file to load at start: the `model` key, else `<data_dir>/baseline.json` when
+    /// that file exists, else none. Read once at start: a changed file is picked up on restart.
+    pub fn model_path(&self) -> Option<PathBuf> {
+        self.model.clone().or_else(|| {
+            let default = self.data_dir.join(DEFAULT_MODEL_FILE);
+            default.is_file().then_some(default)
+        })
+    }
 }
 
 /// Sets `value` at dotted `key` inside `table`, creating intermediate tables.
@@ -261,6 +280,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             store_url,
             // Checked above: fits in u32 because MAX_FRAME_LEN does.
             max_batch_bytes: max_batch_bytes as u32,
+            model: raw.model,
             tls,
             retention_max_age: (hours > 0).then(|| Duration::from_secs(hours * 3600)),
             retention_max_bytes: (bytes > 0).then_some(bytes),
@@ -280,6 +300,24 @@ mod tests {
         assert_eq!(cfg.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
         assert!(cfg.store_url.starts_with("sqlite://"));
         assert!(matches!(cfg.tls, TlsSource::Development));
+        assert_eq!(cfg.model, None);
+    }
+
+    #[test]
+    fn model_defaults_to_the_data_dir_file_only_if_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = toml::Table::new();
+        set_key(&mut t, "data_dir", dir.path().display().to_string().into());
+        let cfg = load(None, |_| None, t.clone()).unwrap();
+        assert_eq!(cfg.model_path(), None);
+        std::fs::write(dir.path().join(DEFAULT_MODEL_FILE), "{}").unwrap();
+        assert_eq!(cfg.model_path(), Some(dir.path().join(DEFAULT_MODEL_FILE)));
+        let env = |k: &str| (k == "FLEETLOG_MODEL").then(|| "/etc/fleetlog/m.json".to_owned());
+        let cfg = load(None, env, t).unwrap();
+        assert_eq!(
+            cfg.model_path(),
+            Some(PathBuf::from("/etc/fleetlog/m.json"))
+        );
     }
 
     #[test]

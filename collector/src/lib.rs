@@ -35,17 +35,32 @@ pub fn now_ms() -> i64 {
 pub struct Startup {
     pub creds: tls::Credentials,
     pub store: Store,
+    /// The baseline model pushed to agents (`model` key), if configured or present.
+    pub model: Option<Arc<ingest::model::PushModel>>,
 }
 
 /// Creates the data dir, loads or creates credentials and opens the store.
 pub async fn prepare(config: &CollectorConfig) -> anyhow::Result<Startup> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let model = match config.model_path() {
+        Some(path) => {
+            let m = ingest::model::PushModel::load(&path)
+                .with_context(|| format!("config key `model` ({})", path.display()))?;
+            info!(path = %m.path.display(), version = m.version, templates = m.templates, "Baseline model loaded; pushed to agents on connect.");
+            Some(Arc::new(m))
+        }
+        None => None,
+    };
     let creds = tls::load_or_create(&config.data_dir, &config.tls)?;
     let store = Store::open(&config.store_url, config.data_dir.join("archive"))
         .await
         .with_context(|| "opening the store".to_string())?;
-    Ok(Startup { creds, store })
+    Ok(Startup {
+        creds,
+        store,
+        model,
+    })
 }
 
 /// A collector with its sockets bound, ready to serve.
@@ -55,12 +70,17 @@ pub struct Bound {
     creds: tls::Credentials,
     endpoint: quinn::Endpoint,
     listener: tokio::net::TcpListener,
+    model: Option<Arc<ingest::model::PushModel>>,
 }
 
 impl Bound {
     /// Binds the QUIC and HTTP sockets (port 0 picks a free port).
     pub async fn bind(config: CollectorConfig, startup: Startup) -> anyhow::Result<Bound> {
-        let Startup { creds, store } = startup;
+        let Startup {
+            creds,
+            store,
+            model,
+        } = startup;
         let server_config = tls::server_config(&creds)?;
         let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
@@ -80,6 +100,7 @@ impl Bound {
             creds,
             endpoint,
             listener,
+            model,
         })
     }
 
@@ -99,6 +120,7 @@ impl Bound {
             creds,
             endpoint,
             listener,
+            model,
         } = self;
         let metrics = Arc::new(Metrics::default());
         info!(quic = ?endpoint.local_addr().ok(), http = ?listener.local_addr().ok(), "Collector listening.");
@@ -107,6 +129,7 @@ impl Bound {
             metrics: metrics.clone(),
             agent_token: creds.agent_token.as_str().into(),
             max_batch_bytes: config.max_batch_bytes,
+            model,
         };
         let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
         let retention_task = tokio::spawn(retention_loop(

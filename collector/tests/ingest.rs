@@ -1,5 +1,6 @@
 //! The collector's QUIC ingest against a real quinn client on loopback: admission,
-//! exactly-once storage, and hostile frames that close one connection and nothing else.
+//! exactly-once storage, hostile frames that close one connection and nothing else, and the
+//! model push after `Welcome`.
 
 // Helpers outside #[test] fns panic on purpose: a failed setup is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use fleetlog_agent::ship::{client_config, read_frame};
 use fleetlog_collector::config::{self, set_key};
+use fleetlog_collector::ingest::model::content_hash;
+use fleetlog_lines::baseline::Baseline;
 use fleetlog_protocol::codec;
 use fleetlog_protocol::messages::*;
 use tokio::sync::watch;
@@ -22,6 +25,11 @@ struct Running {
 }
 
 async fn start() -> Running {
+    start_with(|_, _| {}).await
+}
+
+/// Starts a collector after `setup` has seen its data dir and config flags.
+async fn start_with(setup: impl FnOnce(&std::path::Path, &mut toml::Table)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut flags = toml::Table::new();
     set_key(
@@ -31,6 +39,7 @@ async fn start() -> Running {
     );
     set_key(&mut flags, "quic_listen", "127.0.0.1:0".into());
     set_key(&mut flags, "http_listen", "127.0.0.1:0".into());
+    setup(dir.path(), &mut flags);
     let cfg = config::load(None, |_| None, flags).unwrap();
     let startup = fleetlog_collector::prepare(&cfg).await.unwrap();
     let bound = fleetlog_collector::Bound::bind(cfg, startup).await.unwrap();
@@ -62,6 +71,15 @@ impl Running {
 
     /// Connects and completes the hello; returns the connection and the control stream.
     async fn admitted(&self, agent_id: &str) -> (quinn::Connection, quinn::SendStream) {
+        let (conn, send, _recv) = self.admitted_ctl(agent_id).await;
+        (conn, send)
+    }
+
+    /// Like `admitted`, also returning the control stream's receive half.
+    async fn admitted_ctl(
+        &self,
+        agent_id: &str,
+    ) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
         let conn = self.connect().await;
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
         send.write_all(
@@ -73,7 +91,7 @@ impl Running {
             read_frame(&mut recv).await.unwrap(),
             Frame::Welcome(_)
         ));
-        (conn, send)
+        (conn, send, recv)
     }
 
     async fn lines_received(&self) -> u64 {
@@ -282,4 +300,104 @@ async fn unknown_ca_fails_the_handshake() {
         "{msg}"
     );
     c.stop().await;
+}
+
+/// A small healthy baseline, as `fleetlog-collector train --out` writes it.
+fn write_model(path: &std::path::Path) -> Vec<u8> {
+    let lines: Vec<String> = (0..20)
+        .map(|i| format!("register {i} txn approved total={i}.50 EUR"))
+        .collect();
+    let model = Baseline::train(lines.iter().map(|l| (l.as_str(), None)));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fleetlog_collector::analyze::model::save(path, &model).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test]
+async fn configured_model_is_pushed_after_welcome() {
+    let mut file_bytes = Vec::new();
+    let c = start_with(|dir, flags| {
+        let path = dir.join("models/store.json");
+        file_bytes = write_model(&path);
+        set_key(flags, "model", path.display().to_string().into());
+    })
+    .await;
+    let mut versions = Vec::new();
+    for _ in 0..2 {
+        let (conn, _ctl, mut recv) = c.admitted_ctl("agent-m").await;
+        let frame = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut recv))
+            .await
+            .expect("model frame after welcome")
+            .unwrap();
+        let Frame::Model(push) = frame else {
+            panic!("expected a model push, got {frame:?}");
+        };
+        let raw = codec::decode_model(&push).unwrap();
+        assert_eq!(raw, file_bytes);
+        let baseline: Baseline = serde_json::from_slice(&raw).unwrap();
+        assert!(baseline.templates() >= 1);
+        assert_eq!(push.version, content_hash(&file_bytes));
+        versions.push(push.version);
+        // Batches still flow on the same connection.
+        assert!(matches!(
+            send_raw(&conn, &batch("agent-m", versions.len() as u64, 2))
+                .await
+                .unwrap(),
+            Frame::Ack(_)
+        ));
+    }
+    assert_eq!(versions[0], versions[1], "one model, one version");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn default_model_file_in_the_data_dir_is_pushed() {
+    let c = start_with(|dir, _| {
+        write_model(&dir.join(config::DEFAULT_MODEL_FILE));
+    })
+    .await;
+    let (_conn, _ctl, mut recv) = c.admitted_ctl("agent-d").await;
+    let frame = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut recv))
+        .await
+        .expect("model frame after welcome")
+        .unwrap();
+    assert!(matches!(frame, Frame::Model(_)), "{frame:?}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn no_model_means_nothing_after_welcome() {
+    let c = start().await;
+    let (conn, _ctl, mut recv) = c.admitted_ctl("agent-n").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), read_frame(&mut recv))
+            .await
+            .is_err(),
+        "nothing follows the welcome without a model"
+    );
+    assert!(matches!(
+        send_raw(&conn, &batch("agent-n", 1, 2)).await.unwrap(),
+        Frame::Ack(_)
+    ));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_model_fails_start_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, b"{not a model").unwrap();
+    let mut flags = toml::Table::new();
+    set_key(
+        &mut flags,
+        "data_dir",
+        dir.path().display().to_string().into(),
+    );
+    set_key(&mut flags, "model", path.display().to_string().into());
+    let cfg = config::load(None, |_| None, flags).unwrap();
+    let err = format!("{:#}", fleetlog_collector::prepare(&cfg).await.unwrap_err());
+    assert!(
+        err.contains("`model`") && err.contains("broken.json"),
+        "{err}"
+    );
 }

@@ -550,6 +550,48 @@ async fn events_hold_only_warn_and_worse() {
 }
 
 #[tokio::test]
+async fn event_rows_get_an_error_class() {
+    on_all_backends(|env: Env| async move {
+        let store = &env.store;
+        let entries = vec![
+            entry(
+                1,
+                0,
+                "ERROR payment terminal TIMEOUT after 30s",
+                Level::Error,
+            ),
+            entry(
+                2,
+                0,
+                "write failed: No space left on device",
+                Level::Critical,
+            ),
+            entry(3, 0, "WARN something odd but unnamed", Level::Warn),
+            // Not an event row: never classified, never stored in `events`.
+            entry(4, 0, "INFO payment terminal paired", Level::Info),
+        ];
+        let (batch, payload) = make_batch("agent-a", 1, entries);
+        store.ingest("h1", &batch, &payload, 1_000).await.unwrap();
+        let rows: Vec<(i64, Option<String>)> =
+            sqlx::query_as("SELECT line_no, class FROM events ORDER BY line_no")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (0, Some("payment_terminal".to_owned())),
+                (1, Some("disk_full".to_owned())),
+                (2, None),
+            ],
+            "{}",
+            env.backend
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn hosts_and_agents_keep_counters() {
     on_all_backends(|env: Env| async move {
         let store = &env.store;
@@ -919,7 +961,7 @@ async fn migrations_have_identical_tables_and_columns() {
         ("hosts", "host last_seen_ms lines_received"),
         (
             "events",
-            "id host source ts_ms level score line segment_id line_no",
+            "id host source ts_ms level score line segment_id line_no class",
         ),
     ]
     .iter()

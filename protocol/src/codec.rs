@@ -3,12 +3,14 @@
 //! A frame is a 4-byte little-endian body length followed by the bincode encoding of
 //! a `Frame`. Lengths are checked against `MAX_FRAME_LEN` before anything is
 //! allocated, and payload decompression stops at `MAX_DECOMPRESSED_LEN`.
+//! Model pushes (`encode_model`, `decode_model`) follow the same discipline: the declared
+//! length is checked first and decompression never inflates past it.
 
 use std::io::Read;
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 
-use crate::messages::{Batch, BatchPayload, Frame};
+use crate::messages::{Batch, BatchPayload, Frame, ModelPush};
 
 /// Length of the frame header (the body length as `u32` LE).
 pub const HEADER_LEN: usize = 4;
@@ -35,6 +37,8 @@ pub enum CodecError {
     Malformed(String),
     #[error("malformed batch payload: {0}")]
     Payload(String),
+    #[error("malformed model push: {0}")]
+    Model(String),
     #[error("encoding failed: {0}")]
     Encode(String),
 }
@@ -178,23 +182,69 @@ pub fn decode_compressed_payload(
     compressed: &[u8],
     declared_len: usize,
 ) -> Result<BatchPayload, CodecError> {
+    let raw = inflate(compressed, declared_len, "payload", CodecError::Payload)?;
+    let (payload, used) = bincode::serde::decode_from_slice(&raw, PAYLOAD_CONFIG)
+        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    if used != raw.len() {
+        return Err(CodecError::Payload("trailing bytes after payload".into()));
+    }
+    Ok(payload)
+}
+
+/// Compresses a serialized model for `ModelPush::model`; returns the compressed bytes and
+/// the raw length for `ModelPush::raw_len`.
+pub fn encode_model(raw: &[u8]) -> Result<(Vec<u8>, u32), CodecError> {
+    if raw.len() > MAX_DECOMPRESSED_LEN {
+        return Err(CodecError::TooLarge {
+            len: raw.len(),
+            max: MAX_DECOMPRESSED_LEN,
+        });
+    }
+    // Pushed rarely and read by every agent: a higher level than batches is worth it.
+    let compressed = zstd::bulk::compress(raw, MODEL_ZSTD_LEVEL)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    // Cast is lossless: raw.len() <= MAX_DECOMPRESSED_LEN < u32::MAX.
+    Ok((compressed, raw.len() as u32))
+}
+
+/// Decompresses a pushed model, never inflating past `raw_len` or `MAX_DECOMPRESSED_LEN`.
+/// The bytes are the serialized model; parsing them is the receiver's business.
+pub fn decode_model(push: &ModelPush) -> Result<Vec<u8>, CodecError> {
+    inflate(
+        &push.model,
+        push.raw_len as usize,
+        "model",
+        CodecError::Model,
+    )
+}
+
+/// zstd level for model pushes.
+const MODEL_ZSTD_LEVEL: i32 = 9;
+
+/// Decompresses `compressed`, which must inflate to exactly `declared_len` bytes (itself at
+/// most `MAX_DECOMPRESSED_LEN`); reads at most one byte past it.
+fn inflate(
+    compressed: &[u8],
+    declared_len: usize,
+    what: &str,
+    err: fn(String) -> CodecError,
+) -> Result<Vec<u8>, CodecError> {
     if declared_len > MAX_DECOMPRESSED_LEN {
         return Err(CodecError::TooLarge {
             len: declared_len,
             max: MAX_DECOMPRESSED_LEN,
         });
     }
-    let decoder = zstd::stream::read::Decoder::new(compressed)
-        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    let decoder = zstd::stream::read::Decoder::new(compressed).map_err(|e| err(e.to_string()))?;
     let mut raw = Vec::with_capacity(declared_len.min(1024 * 1024));
-    // Read one byte past the declared length to notice a payload that lies about its size.
+    // Read one byte past the declared length to notice data that lies about its size.
     decoder
         .take(declared_len as u64 + 1)
         .read_to_end(&mut raw)
-        .map_err(|e| CodecError::Payload(e.to_string()))?;
+        .map_err(|e| err(e.to_string()))?;
     if raw.len() != declared_len {
-        return Err(CodecError::Payload(format!(
-            "payload inflates to {}{} bytes, declared {declared_len}",
+        return Err(err(format!(
+            "{what} inflates to {}{} bytes, declared {declared_len}",
             if raw.len() > declared_len {
                 "more than "
             } else {
@@ -203,12 +253,7 @@ pub fn decode_compressed_payload(
             raw.len().min(declared_len)
         )));
     }
-    let (payload, used) = bincode::serde::decode_from_slice(&raw, PAYLOAD_CONFIG)
-        .map_err(|e| CodecError::Payload(e.to_string()))?;
-    if used != raw.len() {
-        return Err(CodecError::Payload("trailing bytes after payload".into()));
-    }
-    Ok(payload)
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -296,5 +341,46 @@ mod tests {
             decode_payload(&batch),
             Err(CodecError::Payload(_))
         ));
+    }
+
+    #[test]
+    fn model_round_trips_and_lies_are_caught() {
+        let raw = br#"{"version":1,"lines":3}"#.repeat(50);
+        let (model, raw_len) = encode_model(&raw).unwrap();
+        let push = ModelPush {
+            version: 7,
+            model,
+            raw_len,
+        };
+        assert_eq!(decode_model(&push).unwrap(), raw);
+        let short = ModelPush {
+            raw_len: raw_len - 1,
+            ..push.clone()
+        };
+        assert!(matches!(decode_model(&short), Err(CodecError::Model(_))));
+        let huge = ModelPush {
+            raw_len: (MAX_DECOMPRESSED_LEN + 1) as u32,
+            ..push.clone()
+        };
+        assert!(matches!(
+            decode_model(&huge),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let garbage = ModelPush {
+            model: vec![0xFF; 32],
+            ..push
+        };
+        assert!(matches!(decode_model(&garbage), Err(CodecError::Model(_))));
+    }
+
+    #[test]
+    fn model_bomb_stops_at_the_limit() {
+        let bomb = zstd::bulk::compress(&vec![b'{'; 8 * 1024 * 1024], 19).unwrap();
+        let push = ModelPush {
+            version: 1,
+            model: bomb,
+            raw_len: 1024,
+        };
+        assert!(matches!(decode_model(&push), Err(CodecError::Model(_))));
     }
 }

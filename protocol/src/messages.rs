@@ -1,6 +1,7 @@
 //! Messages that cross the wire.
 //!
-//! The control stream carries `Hello`, `Welcome`, `Heartbeat` and `Reject`.
+//! The control stream carries `Hello`, `Welcome`, `Heartbeat` and `Reject`, and, after
+//! `Welcome`, the collector's `Model` push (a trained healthy baseline for the agent).
 //! Each batch travels on its own bidirectional stream: the agent writes one
 //! `Frame::Batch` and the collector answers with one `Frame::Ack` (or `Reject`).
 //! A batch's entries travel zstd-compressed in `Batch::payload`, so the collector
@@ -17,6 +18,8 @@ pub enum Frame {
     Ack(Ack),
     Heartbeat(Heartbeat),
     Reject(Reject),
+    /// Appended last so that every earlier variant keeps its v1 encoding.
+    Model(ModelPush),
 }
 
 /// First frame an agent sends on its control stream.
@@ -144,6 +147,20 @@ pub struct Heartbeat {
     pub dropped_lines: u64,
     /// Files currently tailed.
     pub watched_files: u32,
+}
+
+/// A trained model pushed by the collector on the control stream after `Welcome`.
+///
+/// `model` is the serialized `fleetlog_lines::baseline::Baseline` (serde JSON), compressed
+/// by `codec::encode_model`; the protocol treats it as opaque bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPush {
+    /// Content hash of the uncompressed model: equal versions are equal models.
+    pub version: u64,
+    /// zstd-compressed model bytes (see `codec::encode_model`).
+    pub model: Vec<u8>,
+    /// Uncompressed size of `model`, checked before decompression.
+    pub raw_len: u32,
 }
 
 /// Refusal, with a reason the other side can log and act on.

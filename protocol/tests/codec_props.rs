@@ -118,6 +118,14 @@ fn frame() -> impl Strategy<Value = Frame> {
             ),
         (reason(), ".{0,60}")
             .prop_map(|(reason, message)| Frame::Reject(Reject { reason, message })),
+        (any::<u64>(), prop::collection::vec(any::<u8>(), 0..512)).prop_map(|(version, raw)| {
+            let (model, raw_len) = codec::encode_model(&raw).unwrap();
+            Frame::Model(ModelPush {
+                version,
+                model,
+                raw_len,
+            })
+        }),
         (".{1,20}", any::<u64>(), any::<bool>(), payload()).prop_map(
             |(agent_id, seq, priority, p)| {
                 let (payload, raw_len) = codec::encode_payload(&p).unwrap();
@@ -164,6 +172,7 @@ proptest! {
         let _ = codec::decode(&bytes);
         let _ = codec::decode_body(&bytes);
         let _ = codec::decode_compressed_payload(&bytes, bytes.len());
+        let _ = codec::decode_model(&ModelPush { version: 0, raw_len: bytes.len() as u32, model: bytes });
     }
 
     #[test]
@@ -173,8 +182,10 @@ proptest! {
             let i = i.index(wire.len());
             wire[i] ^= b;
         }
-        if let Ok(Some((Frame::Batch(batch), _))) = codec::decode(&wire) {
-            let _ = codec::decode_payload(&batch);
+        match codec::decode(&wire) {
+            Ok(Some((Frame::Batch(batch), _))) => { let _ = codec::decode_payload(&batch); }
+            Ok(Some((Frame::Model(push), _))) => { let _ = codec::decode_model(&push); }
+            _ => {}
         }
     }
 }

@@ -4,6 +4,8 @@
 //! `PROTOCOL_VERSION`, add a `tests/data/v2/` directory and keep decoding v1,
 //! or regenerate with `FLEETLOG_BLESS=1 cargo test -p fleetlog-protocol --test golden`
 //! only when no agent in the field speaks the old encoding.
+//! A frame kind appended to `Frame` (which leaves every earlier encoding unchanged) gets its
+//! file with `FLEETLOG_BLESS=new`, which writes only files that do not exist yet.
 
 use std::path::PathBuf;
 
@@ -39,9 +41,43 @@ fn payload() -> BatchPayload {
     }
 }
 
+/// The serialized model carried by the golden `model` frame (opaque to the protocol).
+fn model_raw() -> Vec<u8> {
+    br#"{"version":1,"lines":2,"active_minutes":1,"templates":["user <*> logged in"]}"#.to_vec()
+}
+
+/// How `FLEETLOG_BLESS` is set.
+#[derive(Clone, Copy, PartialEq)]
+enum Bless {
+    Off,
+    /// Write only missing files.
+    New,
+    /// Rewrite everything.
+    All,
+}
+
+fn bless() -> Bless {
+    match std::env::var("FLEETLOG_BLESS").as_deref() {
+        Err(_) => Bless::Off,
+        Ok("new") => Bless::New,
+        Ok(_) => Bless::All,
+    }
+}
+
+fn write_if_blessed(mode: Bless, path: &std::path::Path, bytes: &[u8]) {
+    if mode == Bless::All || (mode == Bless::New && !path.exists()) {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
 /// Frames whose encodings are frozen. The batch payload bytes come from a frozen file
 /// too, because zstd output may differ between zstd versions while staying decodable.
-fn frames(batch_payload: Vec<u8>, raw_len: u32) -> Vec<(&'static str, Frame)> {
+fn frames(
+    batch_payload: Vec<u8>,
+    raw_len: u32,
+    model: Vec<u8>,
+    model_raw_len: u32,
+) -> Vec<(&'static str, Frame)> {
     vec![
         (
             "hello",
@@ -102,19 +138,34 @@ fn frames(batch_payload: Vec<u8>, raw_len: u32) -> Vec<(&'static str, Frame)> {
                 message: "enrollment token not accepted".into(),
             }),
         ),
+        (
+            "model",
+            Frame::Model(ModelPush {
+                version: 0x5eed_f00d_cafe_0001,
+                model,
+                raw_len: model_raw_len,
+            }),
+        ),
     ]
 }
 
 #[test]
 fn golden_frames_are_frozen() {
     let dir = data_dir();
-    let bless = std::env::var_os("FLEETLOG_BLESS").is_some();
+    let bless = bless();
     let payload_path = dir.join("batch-payload.zst");
-    if bless {
+    let model_path = dir.join("model.zst");
+    if bless != Bless::Off {
         std::fs::create_dir_all(&dir).unwrap();
         let (bytes, raw_len) = codec::encode_payload(&payload()).unwrap();
-        std::fs::write(&payload_path, &bytes).unwrap();
-        std::fs::write(dir.join("batch-payload.len"), raw_len.to_string()).unwrap();
+        write_if_blessed(bless, &payload_path, &bytes);
+        write_if_blessed(
+            bless,
+            &dir.join("batch-payload.len"),
+            raw_len.to_string().as_bytes(),
+        );
+        let (bytes, _) = codec::encode_model(&model_raw()).unwrap();
+        write_if_blessed(bless, &model_path, &bytes);
     }
     let payload_bytes = std::fs::read(&payload_path).expect("frozen payload; see module docs");
     let raw_len: u32 = std::fs::read_to_string(dir.join("batch-payload.len"))
@@ -127,13 +178,20 @@ fn golden_frames_are_frozen() {
         codec::decode_compressed_payload(&payload_bytes, raw_len as usize).unwrap(),
         payload()
     );
+    // The frozen model bytes still inflate to the same model.
+    let model_bytes = std::fs::read(&model_path).expect("frozen model; see module docs");
+    let model_raw_len = model_raw().len() as u32;
+    let push = ModelPush {
+        version: 1,
+        model: model_bytes.clone(),
+        raw_len: model_raw_len,
+    };
+    assert_eq!(codec::decode_model(&push).unwrap(), model_raw());
 
-    for (name, frame) in frames(payload_bytes, raw_len) {
+    for (name, frame) in frames(payload_bytes, raw_len, model_bytes, model_raw_len) {
         let path = dir.join(format!("{name}.bin"));
         let encoded = codec::encode(&frame).unwrap();
-        if bless {
-            std::fs::write(&path, &encoded).unwrap();
-        }
+        write_if_blessed(bless, &path, &encoded);
         let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(
             encoded, frozen,

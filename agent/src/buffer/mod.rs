@@ -7,6 +7,9 @@
 //! A batch is removed only by `ack`, which the shipper calls after the collector's ack.
 //!
 //! `policy` decides what happens when the buffer is full (see `FullPolicy`).
+//!
+//! The database also keeps the latest model the collector pushed (`save_model`,
+//! `load_model`), so that a restarted agent classifies with it before it reconnects.
 
 mod policy;
 
@@ -29,6 +32,8 @@ const CHECKPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("checkpo
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_NEXT_SEQ: &str = "next_seq";
 const META_DROPPED_LINES: &str = "dropped_lines";
+/// The latest pushed model: version → serialized baseline; at most one row.
+const MODEL: TableDefinition<u64, &[u8]> = TableDefinition::new("model");
 /// Stable agent identity, generated on first open.
 const IDENTITY: TableDefinition<&str, &str> = TableDefinition::new("identity");
 
@@ -154,6 +159,7 @@ impl Buffer {
                 .map(|v| v.value())
                 .unwrap_or(0);
             txn.open_table(CHECKPOINTS)?;
+            txn.open_table(MODEL)?;
             let mut used_sum = 0u64;
             let mut count = 0u64;
             for def in [NORMAL, PRIORITY] {
@@ -362,6 +368,28 @@ impl Buffer {
         state.used -= freed.min(state.used);
         state.pending -= removed.min(state.pending);
         Ok(())
+    }
+
+    /// Replaces the saved model with `bytes` (the serialized baseline) at `version`, durably.
+    pub fn save_model(&self, version: u64, bytes: &[u8]) -> Result<(), BufferError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut table = txn.open_table(MODEL)?;
+            while table.pop_first()?.is_some() {}
+            table.insert(version, bytes)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The saved model as (version, serialized baseline), if the collector ever pushed one.
+    pub fn load_model(&self) -> Result<Option<(u64, Vec<u8>)>, BufferError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MODEL)?;
+        Ok(table
+            .last()?
+            .map(|(k, v)| (k.value(), v.value().to_vec())))
     }
 
     /// All saved checkpoints, as opaque (key, value) bytes.

@@ -126,3 +126,17 @@ fn out_of_order_seq_is_refused() {
         }
     ));
 }
+
+#[test]
+fn saved_model_survives_reopen_and_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("buffer.redb");
+    {
+        let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+        assert_eq!(buf.load_model().unwrap(), None);
+        buf.save_model(7, b"{\"old\":1}").unwrap();
+        buf.save_model(9, b"{\"new\":2}").unwrap();
+    }
+    let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+    assert_eq!(buf.load_model().unwrap(), Some((9, b"{\"new\":2}".to_vec())));
+}

@@ -48,7 +48,12 @@ pub fn load(path: &Path) -> Result<Baseline, ModelError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let model: Baseline = serde_json::from_slice(&bytes).map_err(|source| ModelError::Corrupt {
+    parse(path, &bytes)
+}
+
+/// Parses and checks model bytes read from `path` (named in errors).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Baseline, ModelError> {
+    let model: Baseline = serde_json::from_slice(bytes).map_err(|source| ModelError::Corrupt {
         path: path.to_path_buf(),
         source,
     })?;

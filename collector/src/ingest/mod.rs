@@ -4,6 +4,12 @@
 //! The per-frame decisions live in `fleetlog_protocol::session::collector`; this module
 //! does the I/O. A malformed or oversized frame closes that one connection; nothing
 //! else is affected. Ingest never awaits anything but the store.
+//!
+//! After `Welcome`, when a model is configured (`model`), the collector pushes it once per
+//! connection as `Frame::Model` on the control stream, from its own task, so that an agent
+//! that never reads the control stream (flow control) cannot hold up its batches.
+
+pub mod model;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +48,8 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     pub agent_token: Arc<str>,
     pub max_batch_bytes: u32,
+    /// The model pushed after `Welcome`, if one is configured.
+    pub model: Option<Arc<model::PushModel>>,
 }
 
 async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Frame, StreamError> {
@@ -79,6 +87,23 @@ fn reason_label(r: RejectReason) -> &'static str {
     }
 }
 
+/// Writes the model (if any) on the control stream, then keeps the stream's send half open
+/// as long as the connection lives.
+async fn push_model(
+    conn: quinn::Connection,
+    mut ctl_send: quinn::SendStream,
+    model: Option<Arc<model::PushModel>>,
+) {
+    if let Some(m) = model {
+        match ctl_send.write_all(&m.frame).await {
+            Ok(()) => debug!(version = m.version, "Model pushed."),
+            Err(err) => debug!(error = %err, "Model push not delivered."),
+        }
+    }
+    conn.closed().await;
+    drop(ctl_send);
+}
+
 impl Ingest {
     /// Accepts connections until `shutdown` turns true.
     pub async fn serve(self, endpoint: quinn::Endpoint, mut shutdown: watch::Receiver<bool>) {
@@ -111,11 +136,12 @@ impl Ingest {
         match result {
             Ok((agent_id, host, ctl_send, ctl_recv)) => {
                 let span = info_span!("agent", %agent_id, %host);
+                tokio::spawn(
+                    push_model(conn.clone(), ctl_send, self.model.clone()).instrument(span.clone()),
+                );
                 self.run_agent(conn, agent_id, host, ctl_recv)
                     .instrument(span)
                     .await;
-                // The control stream's send half lives as long as the connection.
-                drop(ctl_send);
             }
             Err(msg) => {
                 warn!(%remote, reason = %msg, "Agent connection refused.");

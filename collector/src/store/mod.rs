@@ -8,7 +8,8 @@
 //! 2. The payload is written to a fresh segment file and made durable
 //!    (temp file, fsync, rename, fsync directory).
 //! 3. One transaction inserts the `segments` row, the `batches` row (the arbiter:
-//!    `ON CONFLICT DO NOTHING` on its primary key), the `events` rows and the `hosts`
+//!    `ON CONFLICT DO NOTHING` on its primary key), the `events` rows (each with its
+//!    error class from `fleetlog_lines::classes::ClassTable`) and the `hosts`
 //!    counters. If the `batches` insert loses to a concurrent copy (another task or
 //!    another replica), the transaction rolls back, the fresh file is deleted, and the
 //!    outcome is `Duplicate`.
@@ -31,6 +32,9 @@
 //! crash; a lost commit after an ack would orphan the segment and lose acked lines.
 //! The cost is one WAL fsync per batch, which batching at the agent amortises.
 //!
+//! Only event rows (warn and worse) are classified, never every line: ingest stays one
+//! keyword-automaton pass per event row on top of the SQL work it already does.
+//!
 //! Text from agents is stored with NUL characters replaced by U+FFFD, because
 //! PostgreSQL `TEXT` rejects NUL and a batch that can never be stored would block its
 //! agent forever.
@@ -42,7 +46,10 @@ mod sql;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use fleetlog_lines::classes::ClassTable;
 
 use fleetlog_protocol::codec::decode_compressed_payload;
 use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
@@ -185,6 +192,8 @@ pub struct Store {
     pool: AnyPool,
     archive: Archive,
     dialect: Dialect,
+    /// Sorts event rows into error classes (the built-in table).
+    classes: Arc<ClassTable>,
 }
 
 impl Store {
@@ -215,6 +224,7 @@ impl Store {
             pool,
             archive,
             dialect,
+            classes: Arc::new(ClassTable::default()),
         })
     }
 
@@ -382,7 +392,8 @@ impl Store {
                     .bind(finite_score(entry.score))
                     .bind(clean(&entry.line).into_owned())
                     .bind(segment_id)
-                    .bind(i64::from(line_no));
+                    .bind(i64::from(line_no))
+                    .bind(self.classes.classify(&entry.line).map(|c| c.id.clone()));
             }
             query.execute(&mut *tx).await?;
         }

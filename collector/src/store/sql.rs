@@ -84,15 +84,16 @@ pub(super) const UPSERT_AGENT: &str = "INSERT INTO agents \
         THEN excluded.last_seen_ms ELSE agents.last_seen_ms END";
 
 /// Columns of one event row, in `insert_events` order.
-pub(super) const EVENT_COLUMNS: usize = 8;
-/// Event rows per INSERT: 8 columns x 400 rows stays far below both databases'
+pub(super) const EVENT_COLUMNS: usize = 9;
+/// Event rows per INSERT: 9 columns x 400 rows stays far below both databases'
 /// parameter limits (SQLite 32766, PostgreSQL 65535).
 pub(super) const EVENTS_PER_INSERT: usize = 400;
 
 /// A multi-row event INSERT for `rows` rows (1..=EVENTS_PER_INSERT).
 pub(super) fn insert_events(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no) VALUES ",
+        "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no, class) \
+         VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
@@ -140,8 +141,9 @@ mod tests {
     fn event_insert_numbers_placeholders_in_order() {
         assert_eq!(
             insert_events(2),
-            "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8), ($9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no, class) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9), \
+             ($10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
     }
 

@@ -1,6 +1,30 @@
 //! Agent half: how to read the collector's answers.
+//!
+//! Batch streams carry one answer each (`on_batch_answer`). The control stream carries, after
+//! `Welcome`, the collector's model push (`on_control_frame`); anything else there is logged
+//! and ignored, so that a newer collector never costs an older agent its batches.
 
-use crate::messages::{Frame, RejectReason};
+use crate::messages::{Frame, ModelPush, RejectReason};
+
+/// What the agent does with a frame read from the control stream after `Welcome`.
+#[derive(Debug, PartialEq)]
+pub enum ControlAction {
+    /// Decode, check and adopt this model; a bad one is logged and the old model kept.
+    ApplyModel(ModelPush),
+    /// The collector is closing the connection for this reason.
+    Closing(RejectReason, String),
+    /// Not meant for the agent on this stream: log it and keep reading.
+    Ignore(&'static str),
+}
+
+/// Interprets a frame the collector sent on the control stream.
+pub fn on_control_frame(frame: Frame) -> ControlAction {
+    match frame {
+        Frame::Model(push) => ControlAction::ApplyModel(push),
+        Frame::Reject(r) => ControlAction::Closing(r.reason, r.message),
+        other => ControlAction::Ignore(super::collector::frame_name(&other)),
+    }
+}
 
 /// What the agent learns from the collector's answer on a batch stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,6 +83,26 @@ mod tests {
             ),
             BatchOutcome::Fatal(..)
         ));
+    }
+
+    #[test]
+    fn control_stream_applies_models_and_ignores_the_rest() {
+        let push = ModelPush {
+            version: 1,
+            model: vec![1, 2],
+            raw_len: 2,
+        };
+        assert_eq!(
+            on_control_frame(Frame::Model(push.clone())),
+            ControlAction::ApplyModel(push)
+        );
+        assert_eq!(
+            on_control_frame(Frame::Ack(Ack {
+                seq: 1,
+                duplicate: false
+            })),
+            ControlAction::Ignore("ack")
+        );
     }
 
     #[test]

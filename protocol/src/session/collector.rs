@@ -1,4 +1,8 @@
 //! Collector half: what to answer to a `Hello` and to each frame after it.
+//!
+//! After `Welcome` the collector may push its trained model once per connection
+//! (`Frame::Model` on the control stream); the agent never sends one, so a `Model` from an
+//! agent is a protocol violation like any other unexpected control frame.
 
 use crate::messages::{Frame, Hello, Reject, RejectReason, Welcome};
 use crate::version::{PROTOCOL_VERSION, is_supported};
@@ -95,6 +99,7 @@ pub fn frame_name(frame: &Frame) -> &'static str {
         Frame::Ack(_) => "ack",
         Frame::Heartbeat(_) => "heartbeat",
         Frame::Reject(_) => "reject",
+        Frame::Model(_) => "model",
     }
 }
 
