@@ -3,7 +3,8 @@
 //!
 //! `run` wires three tasks: the reader (`reader`: tail → classify → durable buffer),
 //! the shipper (`ship::driver`: buffer → QUIC → ack → delete) and, when configured,
-//! the metrics endpoint.
+//! the metrics endpoint. The shipper hands models pushed by the collector to the reader's
+//! classifier through `Signals::model`; the latest one is kept in the buffer across restarts.
 
 pub mod buffer;
 pub mod classify;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::routing::get;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::buffer::Buffer;
 use crate::config::AgentConfig;
@@ -72,6 +73,24 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     let watcher = tail::Watcher::new(&tail_config)?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
+    // The last model the collector pushed classifies from the first line on.
+    match buffer.load_model() {
+        Ok(Some((version, bytes))) => match classify::Model::from_json(version, &bytes) {
+            Ok(model) => {
+                info!(
+                    version,
+                    templates = model.baseline.templates(),
+                    "Saved model loaded."
+                );
+                signals.model.send_replace(Some(Arc::new(model)));
+            }
+            Err(err) => {
+                warn!(version, error = %err, "Saved model unusable; classifying without one until the collector pushes one.");
+            }
+        },
+        Ok(None) => {}
+        Err(err) => warn!(error = %err, "Reading the saved model failed; classifying without one."),
+    }
     let stats = buffer.stats();
     info!(
         agent_id = %buffer.agent_id(),
@@ -120,7 +139,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         tailer,
         watcher,
         buffer,
-        classifier: classify::Classifier::default(),
+        classifier: classify::Classifier::following(signals.model.subscribe()),
         signals,
         metrics,
         batch_max_bytes: config.batch_max_bytes,

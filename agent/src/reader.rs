@@ -88,6 +88,8 @@ impl Reader {
             }
             let budget = self.batch_max_bytes.saturating_sub(pending.bytes).max(1);
             let chunk = tokio::task::block_in_place(|| self.tailer.poll(budget))?;
+            // A model pushed meanwhile applies from this chunk on (one atomic load when not).
+            self.classifier.refresh();
             let got_lines = !chunk.lines.is_empty();
             let now = crate::now_ms();
             for line in chunk.lines {

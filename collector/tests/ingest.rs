@@ -401,3 +401,60 @@ async fn corrupt_model_fails_start_naming_file_and_key() {
         "{err}"
     );
 }
+
+/// The real agent shipper adopts the pushed model and keeps it in its buffer.
+#[tokio::test]
+async fn agent_shipper_adopts_and_saves_the_pushed_model() {
+    use fleetlog_agent::buffer::{Buffer, FullPolicy};
+    use fleetlog_agent::metrics::Metrics;
+    use fleetlog_agent::ship::driver::{self, ShipConfig, Signals};
+    use std::sync::Arc;
+
+    let mut file_bytes = Vec::new();
+    let c = start_with(|dir, _| {
+        file_bytes = write_model(&dir.join(config::DEFAULT_MODEL_FILE));
+    })
+    .await;
+    let agent_dir = tempfile::tempdir().unwrap();
+    let buffer = Arc::new(
+        Buffer::open(
+            &agent_dir.path().join("buffer.redb"),
+            1 << 20,
+            FullPolicy::Block,
+        )
+        .unwrap(),
+    );
+    let signals = Arc::new(Signals::default());
+    let mut models = signals.model.subscribe();
+    let (stop, stopped) = watch::channel(false);
+    let shipper = tokio::spawn(driver::run(
+        ShipConfig {
+            collector: c.quic.to_string(),
+            server_name: "localhost".into(),
+            client: client_config(&c.dir.path().join("ca.pem")).unwrap(),
+            token: c.token("agent-token"),
+            host_name: "store-1".into(),
+            labels: vec![],
+            heartbeat: Duration::from_secs(1),
+            max_in_flight: 4,
+        },
+        buffer.clone(),
+        signals.clone(),
+        Arc::new(Metrics::default()),
+        stopped,
+    ));
+    let version = tokio::time::timeout(Duration::from_secs(10), models.wait_for(Option::is_some))
+        .await
+        .expect("model adopted")
+        .unwrap()
+        .as_ref()
+        .map(|m| m.version);
+    assert_eq!(version, Some(content_hash(&file_bytes)));
+    assert_eq!(
+        buffer.load_model().unwrap(),
+        Some((content_hash(&file_bytes), file_bytes))
+    );
+    stop.send(true).unwrap();
+    shipper.await.unwrap();
+    c.stop().await;
+}

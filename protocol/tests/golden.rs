@@ -66,7 +66,7 @@ fn bless() -> Bless {
 
 fn write_if_blessed(mode: Bless, path: &std::path::Path, bytes: &[u8]) {
     if mode == Bless::All || (mode == Bless::New && !path.exists()) {
-        std::fs::write(path, bytes).unwrap();
+        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
 

@@ -387,9 +387,7 @@ impl Buffer {
     pub fn load_model(&self) -> Result<Option<(u64, Vec<u8>)>, BufferError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(MODEL)?;
-        Ok(table
-            .last()?
-            .map(|(k, v)| (k.value(), v.value().to_vec())))
+        Ok(table.last()?.map(|(k, v)| (k.value(), v.value().to_vec())))
     }
 
     /// All saved checkpoints, as opaque (key, value) bytes.

@@ -138,5 +138,8 @@ fn saved_model_survives_reopen_and_is_replaced() {
         buf.save_model(9, b"{\"new\":2}").unwrap();
     }
     let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
-    assert_eq!(buf.load_model().unwrap(), Some((9, b"{\"new\":2}".to_vec())));
+    assert_eq!(
+        buf.load_model().unwrap(),
+        Some((9, b"{\"new\":2}".to_vec()))
+    );
 }

@@ -1,20 +1,27 @@
 //! The shipper task: connect, say hello, stream buffered batches, apply acks, reconnect.
+//!
+//! After `Welcome` a second task reads the control stream (`read_control`): a pushed model is
+//! decompressed, parsed, saved in the buffer and published to the reader's classifier. A bad
+//! push is logged and the previous model kept; it never costs the connection its batches.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetlog_protocol::messages::{Frame, Heartbeat, Hello};
-use fleetlog_protocol::session::agent::{BatchOutcome, on_batch_answer};
-use fleetlog_protocol::{PROTOCOL_VERSION, RejectReason, codec};
+use fleetlog_protocol::messages::{Frame, Heartbeat, Hello, ModelPush};
+use fleetlog_protocol::session::agent::{
+    BatchOutcome, ControlAction, on_batch_answer, on_control_frame,
+};
+use fleetlog_protocol::{CodecError, PROTOCOL_VERSION, RejectReason, codec};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
 use super::{ShipError, read_frame};
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, BufferError};
+use crate::classify::{Model, ModelError, ModelSender};
 use crate::metrics::Metrics;
 
 /// Everything the shipper needs.
@@ -37,6 +44,9 @@ pub struct Signals {
     pub batch_ready: Notify,
     /// Raised by the shipper when acks freed buffer space.
     pub space_freed: Notify,
+    /// The model in use: set at start from the buffer, replaced by the shipper on a push,
+    /// followed by the reader's classifier.
+    pub model: ModelSender,
 }
 
 /// Runs until `shutdown` becomes true.
@@ -149,6 +159,9 @@ async fn session(
     );
     backoff.reset();
     metrics.connected.set(1);
+    // Dropped (and so aborted) when this connection's session ends.
+    let mut control = JoinSet::new();
+    control.spawn(read_control(ctl_recv, buffer.clone(), signals.clone()));
 
     let mut in_flight: HashSet<u64> = HashSet::new();
     let mut tasks: JoinSet<(u64, bool, Result<BatchOutcome, ShipError>)> = JoinSet::new();
@@ -228,6 +241,89 @@ async fn session(
     }
 }
 
+/// Reads the collector's frames on the control stream until it ends.
+async fn read_control(mut recv: quinn::RecvStream, buffer: Arc<Buffer>, signals: Arc<Signals>) {
+    loop {
+        let frame = match read_frame(&mut recv).await {
+            Ok(frame) => frame,
+            // The whole body was read, so the stream is still in step: skip the frame.
+            Err(ShipError::Codec(err @ CodecError::Malformed(_))) => {
+                warn!(error = %err, "Malformed frame on the control stream; ignored.");
+                continue;
+            }
+            Err(ShipError::Codec(err)) => {
+                warn!(error = %err, "Unreadable control stream; no more model pushes on this connection.");
+                return;
+            }
+            Err(err) => {
+                debug!(error = %err, "Control stream ended.");
+                return;
+            }
+        };
+        match on_control_frame(frame) {
+            ControlAction::ApplyModel(push) => apply_model(push, &buffer, &signals).await,
+            ControlAction::Closing(reason, message) => {
+                info!(%reason, %message, "Collector is closing the connection.");
+                return;
+            }
+            ControlAction::Ignore(frame) => {
+                warn!(frame, "Unexpected frame on the control stream; ignored.");
+            }
+        }
+    }
+}
+
+/// Why a pushed model was not adopted.
+#[derive(Debug, thiserror::Error)]
+enum ApplyModelError {
+    #[error("{0}")]
+    Codec(#[from] CodecError),
+    #[error("{0}")]
+    Model(#[from] ModelError),
+}
+
+/// Decodes, checks, saves and publishes a pushed model; a bad one keeps the previous model.
+async fn apply_model(push: ModelPush, buffer: &Arc<Buffer>, signals: &Arc<Signals>) {
+    let version = push.version;
+    if signals
+        .model
+        .borrow()
+        .as_ref()
+        .is_some_and(|m| m.version == version)
+    {
+        debug!(version, "Pushed model already in use.");
+        return;
+    }
+    let buf = buffer.clone();
+    let decoded = tokio::task::spawn_blocking(
+        move || -> Result<(Model, Result<(), BufferError>), ApplyModelError> {
+            let raw = codec::decode_model(&push)?;
+            let model = Model::from_json(version, &raw)?;
+            Ok((model, buf.save_model(version, &raw)))
+        },
+    )
+    .await;
+    match decoded {
+        Ok(Ok((model, saved))) => {
+            if let Err(err) = saved {
+                warn!(version, error = %err, "Saving the pushed model failed; it is used until restart.");
+            }
+            info!(
+                version,
+                templates = model.baseline.templates(),
+                "Model received from the collector; classifying with it."
+            );
+            signals.model.send_replace(Some(Arc::new(model)));
+        }
+        Ok(Err(err)) => {
+            warn!(version, error = %err, "Pushed model rejected; keeping the previous one.");
+        }
+        Err(err) => {
+            warn!(version, error = %err, "Model task failed; keeping the previous one.");
+        }
+    }
+}
+
 /// Sends one batch on its own stream and waits for the collector's answer.
 async fn send_batch(
     conn: &quinn::Connection,
@@ -242,4 +338,41 @@ async fn send_batch(
     send.finish()?;
     let answer = read_frame(&mut recv).await?;
     Ok(on_batch_answer(seq, answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::FullPolicy;
+    use fleetlog_lines::baseline::Baseline;
+
+    fn push(version: u64, raw: &[u8]) -> ModelPush {
+        let (model, raw_len) = codec::encode_model(raw).unwrap();
+        ModelPush {
+            version,
+            model,
+            raw_len,
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_push_keeps_the_old_model_and_good_one_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let buffer =
+            Arc::new(Buffer::open(&dir.path().join("b.redb"), 1 << 20, FullPolicy::Block).unwrap());
+        let signals = Arc::new(Signals::default());
+        let json = serde_json::to_vec(&Baseline::train([("user 1 logged in", None)])).unwrap();
+
+        apply_model(push(1, &json), &buffer, &signals).await;
+        assert_eq!(signals.model.borrow().as_ref().map(|m| m.version), Some(1));
+        assert_eq!(buffer.load_model().unwrap(), Some((1, json.clone())));
+
+        // Not a baseline, then bytes that lie about their length: both ignored.
+        apply_model(push(2, b"{\"not\":\"a model\"}"), &buffer, &signals).await;
+        let mut lying = push(3, &json);
+        lying.raw_len += 5;
+        apply_model(lying, &buffer, &signals).await;
+        assert_eq!(signals.model.borrow().as_ref().map(|m| m.version), Some(1));
+        assert_eq!(buffer.load_model().unwrap(), Some((1, json)));
+    }
 }
