@@ -139,6 +139,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         tailer,
         watcher,
         buffer,
+        encoder: fleetlog_protocol::codec::PayloadEncoder::new()?,
         classifier: classify::Classifier::following(signals.model.subscribe()),
         signals,
         metrics,

@@ -60,6 +60,7 @@ pub(crate) struct Reader {
     pub watcher: Watcher,
     pub buffer: Arc<Buffer>,
     pub classifier: crate::classify::Classifier,
+    pub encoder: codec::PayloadEncoder,
     pub signals: Arc<Signals>,
     pub metrics: Arc<Metrics>,
     pub batch_max_bytes: usize,
@@ -71,7 +72,16 @@ fn key_bytes(key: &FileKey) -> Vec<u8> {
     serde_json::to_vec(key).unwrap_or_default()
 }
 
+/// Wire batches committed together at most, when the files have a backlog: one fsync
+/// per several batches keeps the disk from setting the pace.
+const BATCHES_PER_COMMIT: usize = 8;
+
 impl Reader {
+    /// Lines held before a commit is due regardless of `batch_max_wait`.
+    fn commit_max_bytes(&self) -> usize {
+        self.batch_max_bytes * BATCHES_PER_COMMIT
+    }
+
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut pending = Pending::default();
         let mut last_rescan = Instant::now();
@@ -86,7 +96,7 @@ impl Reader {
                     .set(self.tailer.watched_files() as i64);
                 last_rescan = Instant::now();
             }
-            let budget = self.batch_max_bytes.saturating_sub(pending.bytes).max(1);
+            let budget = self.commit_max_bytes().saturating_sub(pending.bytes).max(1);
             let chunk = tokio::task::block_in_place(|| self.tailer.poll(budget))?;
             // A model pushed meanwhile applies from this chunk on (one atomic load when not).
             self.classifier.refresh();
@@ -124,7 +134,7 @@ impl Reader {
             if !pending.is_empty() && pending.since.is_none() {
                 pending.since = Some(Instant::now());
             }
-            let due = pending.bytes >= self.batch_max_bytes
+            let due = pending.bytes >= self.commit_max_bytes()
                 || !pending.priority.is_empty()
                 || pending
                     .since
@@ -168,30 +178,40 @@ impl Reader {
         let mut batches = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
         for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
-            if entries.is_empty() {
-                continue;
+            let mut entries = std::mem::take(entries);
+            // One wire batch per `batch_max_bytes` of lines; all of them share this commit.
+            while !entries.is_empty() {
+                let mut size = 0usize;
+                let cut = entries
+                    .iter()
+                    .position(|e| {
+                        size += e.line.len() + 1;
+                        size > self.batch_max_bytes
+                    })
+                    .map_or(entries.len(), |i| i.max(1));
+                let rest = entries.split_off(cut);
+                let payload = BatchPayload {
+                    sources: sources.clone(),
+                    entries: std::mem::replace(&mut entries, rest),
+                };
+                let lines = payload.entries.len() as u32;
+                let (compressed, raw_len) = self.encoder.encode(&payload)?;
+                let frame = codec::encode(&Frame::Batch(Batch {
+                    agent_id: self.buffer.agent_id().to_owned(),
+                    seq,
+                    priority,
+                    entry_count: lines,
+                    raw_len,
+                    payload: compressed,
+                }))?;
+                batches.push(NewBatch {
+                    seq,
+                    priority,
+                    frame,
+                    lines,
+                });
+                seq += 1;
             }
-            let payload = BatchPayload {
-                sources: sources.clone(),
-                entries: std::mem::take(entries),
-            };
-            let lines = payload.entries.len() as u32;
-            let (compressed, raw_len) = codec::encode_payload(&payload)?;
-            let frame = codec::encode(&Frame::Batch(Batch {
-                agent_id: self.buffer.agent_id().to_owned(),
-                seq,
-                priority,
-                entry_count: lines,
-                raw_len,
-                payload: compressed,
-            }))?;
-            batches.push(NewBatch {
-                seq,
-                priority,
-                frame,
-                lines,
-            });
-            seq += 1;
         }
         let checkpoints: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut pending.checkpoints)
             .into_iter()

@@ -138,18 +138,51 @@ impl FrameDecoder {
 
 /// Serializes and compresses a payload; returns the compressed bytes and the raw length.
 pub fn encode_payload(payload: &BatchPayload) -> Result<(Vec<u8>, u32), CodecError> {
-    let raw = bincode::serde::encode_to_vec(payload, PAYLOAD_CONFIG)
-        .map_err(|e| CodecError::Encode(e.to_string()))?;
-    if raw.len() > MAX_DECOMPRESSED_LEN {
-        return Err(CodecError::TooLarge {
-            len: raw.len(),
-            max: MAX_DECOMPRESSED_LEN,
-        });
+    PayloadEncoder::new()?.encode(payload)
+}
+
+/// Reusable payload encoder: keeps its zstd context and scratch buffer between batches,
+/// which saves re-allocating (and page-faulting) them for every batch on the agent's
+/// hot path.
+pub struct PayloadEncoder {
+    compressor: zstd::bulk::Compressor<'static>,
+    raw: Vec<u8>,
+}
+
+impl std::fmt::Debug for PayloadEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadEncoder").finish_non_exhaustive()
     }
-    let compressed =
-        zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| CodecError::Encode(e.to_string()))?;
-    // Cast is lossless: raw.len() <= MAX_DECOMPRESSED_LEN < u32::MAX.
-    Ok((compressed, raw.len() as u32))
+}
+
+impl PayloadEncoder {
+    pub fn new() -> Result<Self, CodecError> {
+        let compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
+            .map_err(|e| CodecError::Encode(e.to_string()))?;
+        Ok(PayloadEncoder {
+            compressor,
+            raw: Vec::new(),
+        })
+    }
+
+    /// Serializes and compresses a payload; returns the compressed bytes and the raw length.
+    pub fn encode(&mut self, payload: &BatchPayload) -> Result<(Vec<u8>, u32), CodecError> {
+        self.raw.clear();
+        bincode::serde::encode_into_std_write(payload, &mut self.raw, PAYLOAD_CONFIG)
+            .map_err(|e| CodecError::Encode(e.to_string()))?;
+        if self.raw.len() > MAX_DECOMPRESSED_LEN {
+            return Err(CodecError::TooLarge {
+                len: self.raw.len(),
+                max: MAX_DECOMPRESSED_LEN,
+            });
+        }
+        let compressed = self
+            .compressor
+            .compress(&self.raw)
+            .map_err(|e| CodecError::Encode(e.to_string()))?;
+        // Cast is lossless: raw.len() <= MAX_DECOMPRESSED_LEN < u32::MAX.
+        Ok((compressed, self.raw.len() as u32))
+    }
 }
 
 /// Decompresses and decodes a batch's payload, enforcing the declared and absolute limits.

@@ -61,6 +61,9 @@ pub struct Batch {
     /// Uncompressed size of the payload, checked before decompression.
     pub raw_len: u32,
     /// zstd-compressed encoding of a `BatchPayload` (see `codec::encode_payload`).
+    // Encoded as one byte string (same bytes on the wire as a sequence of u8, but
+    // serialized in one copy instead of one call per byte).
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 
@@ -158,6 +161,7 @@ pub struct ModelPush {
     /// Content hash of the uncompressed model: equal versions are equal models.
     pub version: u64,
     /// zstd-compressed model bytes (see `codec::encode_model`).
+    #[serde(with = "serde_bytes")]
     pub model: Vec<u8>,
     /// Uncompressed size of `model`, checked before decompression.
     pub raw_len: u32,

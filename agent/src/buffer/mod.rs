@@ -28,6 +28,8 @@ const NORMAL: TableDefinition<u64, &[u8]> = TableDefinition::new("batches_normal
 const PRIORITY: TableDefinition<u64, &[u8]> = TableDefinition::new("batches_priority");
 /// File identity → checkpoint, both opaque serialized bytes owned by `tail`.
 const CHECKPOINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("checkpoints");
+/// redb page cache size.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Counters that must survive restarts.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_NEXT_SEQ: &str = "next_seq";
@@ -148,7 +150,11 @@ fn split_entry(seq: u64, bytes: &[u8]) -> Result<(u32, &[u8]), BufferError> {
 impl Buffer {
     /// Opens (or creates) the buffer at `path`.
     pub fn open(path: &Path, cap: u64, policy: FullPolicy) -> Result<Buffer, BufferError> {
-        let db = Database::create(path)?;
+        // The buffer is written once and read once per batch: a small page cache is
+        // enough, and redb's default (up to 1 GiB) would dominate the agent's memory.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         let txn = db.begin_write()?;
         let (next_seq, dropped_lines, used, pending, agent_id);
         {
