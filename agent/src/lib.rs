@@ -135,11 +135,14 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         metrics.clone(),
         shutdown.clone(),
     ));
+    let next_seq = buffer.next_seq();
     let reader = reader::Reader {
+        next_seq,
         tailer,
         watcher,
         buffer,
         encoder: fleetlog_protocol::codec::PayloadEncoder::new()?,
+        in_flight: None,
         classifier: classify::Classifier::following(signals.model.subscribe()),
         signals,
         metrics,

@@ -61,6 +61,10 @@ pub(crate) struct Reader {
     pub buffer: Arc<Buffer>,
     pub classifier: crate::classify::Classifier,
     pub encoder: codec::PayloadEncoder,
+    /// The commit running in the background while the next lines are read and encoded.
+    pub in_flight: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Sequence number of the next batch; ahead of the buffer's while a commit runs.
+    pub next_seq: u64,
     pub signals: Arc<Signals>,
     pub metrics: Arc<Metrics>,
     pub batch_max_bytes: usize,
@@ -165,6 +169,12 @@ impl Reader {
                 debug!(error = %err, "Final commit skipped; lines will be re-read from files.");
             }
         }
+        if let Some(handle) = self.in_flight.take() {
+            match tokio::time::timeout(Duration::from_secs(5), handle).await {
+                Ok(joined) => joined??,
+                Err(_) => debug!("Final commit still running at exit; lines will be re-read."),
+            }
+        }
         Ok(())
     }
 
@@ -174,7 +184,7 @@ impl Reader {
         pending: &mut Pending,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut seq = self.buffer.next_seq();
+        let mut seq = self.next_seq;
         let mut batches = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
         for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
@@ -217,10 +227,46 @@ impl Reader {
             .into_iter()
             .collect();
         let forget = std::mem::take(&mut pending.forget);
+        self.next_seq = seq;
+        *pending = Pending::default();
+        // One commit runs while the next lines are read and encoded: the fsync overlaps
+        // the CPU work, and commits still land in sequence order.
+        if let Some(previous) = self.in_flight.take() {
+            previous.await??;
+        }
+        let job = CommitJob {
+            batches,
+            checkpoints,
+            forget,
+            buffer: self.buffer.clone(),
+            metrics: self.metrics.clone(),
+            signals: self.signals.clone(),
+            shutdown: shutdown.clone(),
+        };
+        self.in_flight = Some(tokio::spawn(job.run()));
+        Ok(())
+    }
+}
+
+/// One durable commit: batches plus the checkpoints after their lines.
+struct CommitJob {
+    batches: Vec<NewBatch>,
+    checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
+    forget: Vec<Vec<u8>>,
+    buffer: Arc<Buffer>,
+    metrics: Arc<Metrics>,
+    signals: Arc<Signals>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl CommitJob {
+    async fn run(mut self) -> anyhow::Result<()> {
+        let job = Arc::new((self.batches, self.checkpoints, self.forget));
         let mut warned = false;
         loop {
+            let (buffer, j) = (self.buffer.clone(), job.clone());
             let result =
-                tokio::task::block_in_place(|| self.buffer.append(&batches, &checkpoints, &forget));
+                tokio::task::spawn_blocking(move || buffer.append(&j.0, &j.1, &j.2)).await?;
             match result {
                 Ok(Appended::Stored) => break,
                 Ok(Appended::Dropped { lines }) => {
@@ -240,7 +286,7 @@ impl Reader {
                     tokio::select! {
                         _ = self.signals.space_freed.notified() => {}
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = shutdown.changed() => {
+                        _ = self.shutdown.changed() => {
                             // Nothing committed: the lines are re-read from the files on restart.
                             return Ok(());
                         }
@@ -249,6 +295,7 @@ impl Reader {
                 Err(err) => return Err(err.into()),
             }
         }
+        let batches = &job.0;
         self.metrics.batches_buffered.inc_by(batches.len() as u64);
         self.metrics
             .lines_buffered
@@ -258,7 +305,6 @@ impl Reader {
         self.metrics
             .pending_batches
             .set(stats.pending_batches as i64);
-        *pending = Pending::default();
         if !batches.is_empty() {
             self.signals.batch_ready.notify_one();
         }
