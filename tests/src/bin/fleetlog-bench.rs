@@ -9,7 +9,8 @@
 //! - `read`: reading the input file with 256 KiB reads (the baseline, same run);
 //! - `append`: the agent alone (no collector reachable): tail + classify + durable append;
 //! - `e2e`: agent → collector on loopback until the collector has stored every line;
-//! - `idle`: agent RSS with 100 small watched files, after it has read them.
+//! - `idle`: agent RSS and open descriptors with 100 small watched files, 15 s after it
+//!   has shipped them.
 //!
 //! CPU seconds come from /proc/PID/stat, peak RSS from VmHWM, idle RSS from VmRSS.
 
@@ -352,7 +353,8 @@ fn main() -> anyhow::Result<()> {
     wait_for(Duration::from_secs(60), || {
         metric(port, "fleetlog_agent_acked_batches_total").unwrap_or(0.0) >= 1.0
     })?;
-    std::thread::sleep(Duration::from_secs(5));
+    // Long enough for the tailer to close the descriptors of idle, fully read files.
+    std::thread::sleep(Duration::from_secs(15));
     let idle_rss = status_kib(agent.child.id(), "VmRSS")? as f64 / 1024.0;
     let watched = metric(port, "fleetlog_agent_watched_files").unwrap_or(0.0);
     let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.child.id()))?.count();
