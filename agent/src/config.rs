@@ -14,7 +14,7 @@ use crate::buffer::FullPolicy;
 
 pub const DEFAULT_DATA_DIR: &str = "./fleetlog-agent-data";
 pub const DEFAULT_BUFFER_MAX_BYTES: u64 = 512 * 1024 * 1024;
-pub const DEFAULT_BATCH_MAX_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_BATCH_MAX_BYTES: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_BATCH_MAX_WAIT_MS: u64 = 500;
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024;
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;

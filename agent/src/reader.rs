@@ -76,14 +76,18 @@ fn key_bytes(key: &FileKey) -> Vec<u8> {
     serde_json::to_vec(key).unwrap_or_default()
 }
 
-/// Wire batches committed together at most, when the files have a backlog: one fsync
-/// per several batches keeps the disk from setting the pace.
-const BATCHES_PER_COMMIT: usize = 8;
+/// Lines committed together at most when the files have a backlog: one fsync per
+/// several wire batches keeps the disk from setting the pace, and the bound keeps the
+/// lines held in memory small.
+const COMMIT_GROUP_BYTES: usize = 16 * 1024 * 1024;
 
 impl Reader {
     /// Lines held before a commit is due regardless of `batch_max_wait`.
     fn commit_max_bytes(&self) -> usize {
-        self.batch_max_bytes * BATCHES_PER_COMMIT
+        // At most a quarter of the buffer, so even incompressible lines always fit one
+        // commit (config validation guarantees the buffer holds 4 batches).
+        let quarter = usize::try_from(self.buffer.stats().capacity_bytes / 4).unwrap_or(usize::MAX);
+        self.batch_max_bytes.max(COMMIT_GROUP_BYTES.min(quarter))
     }
 
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
