@@ -141,7 +141,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         tailer,
         watcher,
         buffer,
-        encoder: fleetlog_protocol::codec::PayloadEncoder::new()?,
+        encoder: Some(fleetlog_protocol::codec::PayloadEncoder::new()?),
         in_flight: None,
         classifier: classify::Classifier::following(signals.model.subscribe()),
         signals,

@@ -60,9 +60,10 @@ pub(crate) struct Reader {
     pub watcher: Watcher,
     pub buffer: Arc<Buffer>,
     pub classifier: crate::classify::Classifier,
-    pub encoder: codec::PayloadEncoder,
+    /// Lent to the running commit, which encodes off the reader's thread.
+    pub encoder: Option<codec::PayloadEncoder>,
     /// The commit running in the background while the next lines are read and encoded.
-    pub in_flight: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub in_flight: Option<tokio::task::JoinHandle<anyhow::Result<codec::PayloadEncoder>>>,
     /// Sequence number of the next batch; ahead of the buffer's while a commit runs.
     pub next_seq: u64,
     pub signals: Arc<Signals>,
@@ -79,7 +80,7 @@ fn key_bytes(key: &FileKey) -> Vec<u8> {
 /// Lines committed together at most when the files have a backlog: one fsync per
 /// several wire batches keeps the disk from setting the pace, and the bound keeps the
 /// lines held in memory small.
-const COMMIT_GROUP_BYTES: usize = 16 * 1024 * 1024;
+const COMMIT_GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 impl Reader {
     /// Lines held before a commit is due regardless of `batch_max_wait`.
@@ -175,7 +176,9 @@ impl Reader {
         }
         if let Some(handle) = self.in_flight.take() {
             match tokio::time::timeout(Duration::from_secs(5), handle).await {
-                Ok(joined) => joined??,
+                Ok(joined) => {
+                    joined??;
+                }
                 Err(_) => debug!("Final commit still running at exit; lines will be re-read."),
             }
         }
@@ -189,7 +192,7 @@ impl Reader {
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let mut seq = self.next_seq;
-        let mut batches = Vec::new();
+        let mut payloads = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
         for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
             let mut entries = std::mem::take(entries);
@@ -208,22 +211,7 @@ impl Reader {
                     sources: sources.clone(),
                     entries: std::mem::replace(&mut entries, rest),
                 };
-                let lines = payload.entries.len() as u32;
-                let (compressed, raw_len) = self.encoder.encode(&payload)?;
-                let frame = codec::encode(&Frame::Batch(Batch {
-                    agent_id: self.buffer.agent_id().to_owned(),
-                    seq,
-                    priority,
-                    entry_count: lines,
-                    raw_len,
-                    payload: compressed,
-                }))?;
-                batches.push(NewBatch {
-                    seq,
-                    priority,
-                    frame,
-                    lines,
-                });
+                payloads.push((seq, priority, payload));
                 seq += 1;
             }
         }
@@ -236,10 +224,16 @@ impl Reader {
         // One commit runs while the next lines are read and encoded: the fsync overlaps
         // the CPU work, and commits still land in sequence order.
         if let Some(previous) = self.in_flight.take() {
-            previous.await??;
+            self.encoder = Some(previous.await??);
         }
+        let encoder = match self.encoder.take() {
+            Some(e) => e,
+            None => codec::PayloadEncoder::new()?,
+        };
         let job = CommitJob {
-            batches,
+            payloads,
+            encoder,
+            agent_id: self.buffer.agent_id().to_owned(),
             checkpoints,
             forget,
             buffer: self.buffer.clone(),
@@ -254,7 +248,10 @@ impl Reader {
 
 /// One durable commit: batches plus the checkpoints after their lines.
 struct CommitJob {
-    batches: Vec<NewBatch>,
+    /// Wire batches to encode: (seq, priority lane, lines).
+    payloads: Vec<(u64, bool, BatchPayload)>,
+    encoder: codec::PayloadEncoder,
+    agent_id: String,
     checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
     forget: Vec<Vec<u8>>,
     buffer: Arc<Buffer>,
@@ -264,8 +261,33 @@ struct CommitJob {
 }
 
 impl CommitJob {
-    async fn run(mut self) -> anyhow::Result<()> {
-        let job = Arc::new((self.batches, self.checkpoints, self.forget));
+    /// Encodes (off the reader's thread), commits, and hands the encoder back.
+    async fn run(mut self) -> anyhow::Result<codec::PayloadEncoder> {
+        let (payloads, mut encoder, agent_id) = (self.payloads, self.encoder, self.agent_id);
+        let (batches, encoder) = tokio::task::spawn_blocking(move || {
+            let mut batches = Vec::with_capacity(payloads.len());
+            for (seq, priority, payload) in payloads {
+                let lines = payload.entries.len() as u32;
+                let (compressed, raw_len) = encoder.encode(&payload)?;
+                let frame = codec::encode(&Frame::Batch(Batch {
+                    agent_id: agent_id.clone(),
+                    seq,
+                    priority,
+                    entry_count: lines,
+                    raw_len,
+                    payload: compressed,
+                }))?;
+                batches.push(NewBatch {
+                    seq,
+                    priority,
+                    frame,
+                    lines,
+                });
+            }
+            Ok::<_, codec::CodecError>((batches, encoder))
+        })
+        .await??;
+        let job = Arc::new((batches, self.checkpoints, self.forget));
         let mut warned = false;
         loop {
             let (buffer, j) = (self.buffer.clone(), job.clone());
@@ -292,7 +314,7 @@ impl CommitJob {
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = self.shutdown.changed() => {
                             // Nothing committed: the lines are re-read from the files on restart.
-                            return Ok(());
+                            return Ok(encoder);
                         }
                     }
                 }
@@ -312,6 +334,6 @@ impl CommitJob {
         if !batches.is_empty() {
             self.signals.batch_ready.notify_one();
         }
-        Ok(())
+        Ok(encoder)
     }
 }
