@@ -83,15 +83,12 @@ fn key_bytes(key: &FileKey) -> Vec<u8> {
 const COMMIT_GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 impl Reader {
-    /// Lines held before a commit is due regardless of `batch_max_wait`.
-    fn commit_max_bytes(&self) -> usize {
-        // At most a quarter of the buffer, so even incompressible lines always fit one
-        // commit (config validation guarantees the buffer holds 4 batches).
-        let quarter = usize::try_from(self.buffer.stats().capacity_bytes / 4).unwrap_or(usize::MAX);
-        self.batch_max_bytes.max(COMMIT_GROUP_BYTES.min(quarter))
-    }
-
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        // Lines held before a commit is due regardless of `batch_max_wait`: at most a
+        // quarter of the buffer, so even incompressible lines always fit one commit
+        // (config validation guarantees the buffer holds 4 batches).
+        let quarter = usize::try_from(self.buffer.stats().capacity_bytes / 4).unwrap_or(usize::MAX);
+        let commit_max_bytes = self.batch_max_bytes.max(COMMIT_GROUP_BYTES.min(quarter));
         let mut pending = Pending::default();
         let mut last_rescan = Instant::now();
         loop {
@@ -105,7 +102,7 @@ impl Reader {
                     .set(self.tailer.watched_files() as i64);
                 last_rescan = Instant::now();
             }
-            let budget = self.commit_max_bytes().saturating_sub(pending.bytes).max(1);
+            let budget = commit_max_bytes.saturating_sub(pending.bytes).max(1);
             let chunk = tokio::task::block_in_place(|| self.tailer.poll(budget))?;
             // A model pushed meanwhile applies from this chunk on (one atomic load when not).
             self.classifier.refresh();
@@ -143,7 +140,7 @@ impl Reader {
             if !pending.is_empty() && pending.since.is_none() {
                 pending.since = Some(Instant::now());
             }
-            let due = pending.bytes >= self.commit_max_bytes()
+            let due = pending.bytes >= commit_max_bytes
                 || !pending.priority.is_empty()
                 || pending
                     .since
