@@ -1,3 +1,5 @@
+//! Buffer tests: crash-consistency of batches with checkpoints, acks, full-buffer policies.
+
 use super::*;
 
 fn batch(seq: u64, priority: bool, len: usize, lines: u32) -> NewBatch {
