@@ -80,6 +80,10 @@ pub async fn run(
                 // Operator action needed: the token or version is wrong.
                 error!(%reason, %message, collector = %cfg.collector, "Collector rejected this agent.");
             }
+            Err(err) if is_tls_failure(&err) => {
+                // Operator action needed: wrong CA file or server name; retrying won't fix it.
+                error!(error = %err, collector = %cfg.collector, server_name = %cfg.server_name, "TLS handshake with collector failed; check the CA file and server name.");
+            }
             Err(err) => {
                 warn!(error = %err, collector = %cfg.collector, "Connection to collector failed.");
             }
@@ -99,6 +103,18 @@ pub async fn run(
     endpoint.close(0u32.into(), b"agent shutting down");
     // Give the close frame a moment to leave.
     let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
+}
+
+/// Whether a connection failed in the TLS handshake (QUIC crypto error codes 0x100-0x1ff).
+fn is_tls_failure(err: &ShipError) -> bool {
+    let transport = match err {
+        ShipError::Connection(quinn::ConnectionError::TransportError(t)) => t,
+        ShipError::Connection(quinn::ConnectionError::ConnectionClosed(c)) => {
+            return (0x100..0x200).contains(&u64::from(c.error_code));
+        }
+        _ => return false,
+    };
+    (0x100..0x200).contains(&u64::from(transport.code))
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr, ShipError> {
