@@ -3,69 +3,24 @@
 //! Each iteration learns the whole corpus into a fresh miner, so it measures the
 //! realistic mix of template creation and matching; lines/s = corpus lines / time.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fleetlog_lines::drain::{Drain, DrainConfig};
 
-const SYSTEMS: [&str; 10] = [
-    "Apache",
-    "BGL",
-    "HDFS",
-    "HPC",
-    "Hadoop",
-    "Linux",
-    "OpenSSH",
-    "OpenStack",
-    "Spark",
-    "Zookeeper",
-];
-
-/// The `Content` field of each data row, using the column named in the header.
-fn contents(csv: &str) -> Vec<String> {
-    let mut rows = Vec::new();
-    let (mut row, mut field) = (Vec::new(), String::new());
-    let (mut quoted, mut chars) = (false, csv.chars().peekable());
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    let mut rows = rows.into_iter();
-    let Some(header) = rows.next() else {
-        return Vec::new();
-    };
-    let Some(col) = header.iter().position(|h| h == "Content") else {
-        return Vec::new();
-    };
-    rows.filter(|r| r.len() == header.len())
-        .map(|mut r| r.swap_remove(col))
-        .collect()
-}
-
 fn corpus() -> (Vec<String>, &'static str) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/loghub");
     let mut lines = Vec::new();
-    for s in SYSTEMS {
-        let path = dir
-            .join(s)
-            .join(format!("{s}_2k.log_structured_corrected.csv"));
-        if let Ok(text) = std::fs::read_to_string(path) {
-            lines.extend(contents(&text));
+    if let Some(dir) = support::loghub() {
+        for s in support::SYSTEMS {
+            let path = dir
+                .join(s)
+                .join(format!("{s}_2k.log_structured_corrected.csv"));
+            if let Ok(text) = std::fs::read_to_string(path) {
+                lines.extend(support::column(&support::csv(&text), "Content"));
+            }
         }
     }
     if !lines.is_empty() {

@@ -3,8 +3,9 @@
 //! Run with `--nocapture` to see the table; set `FLEETLOG_GA_DEBUG=<System>` to
 //! print that system's mis-grouped events.
 
+mod support;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use fleetlog_lines::drain::{Drain, DrainConfig, TemplateId};
 
@@ -12,68 +13,6 @@ use fleetlog_lines::drain::{Drain, DrainConfig, TemplateId};
 const ACHIEVED: f64 = 0.941;
 /// No single system may fall below this.
 const FLOOR: f64 = 0.60;
-const SYSTEMS: [&str; 10] = [
-    "Apache",
-    "BGL",
-    "HDFS",
-    "HPC",
-    "Hadoop",
-    "Linux",
-    "OpenSSH",
-    "OpenStack",
-    "Spark",
-    "Zookeeper",
-];
-
-/// Parses RFC 4180-style CSV: quoted fields may hold commas, newlines and `""`.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    let mut at_start = true;
-    while let Some(c) = chars.next() {
-        if quoted {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    quoted = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if at_start => {
-                quoted = true;
-                at_start = false;
-            }
-            ',' => {
-                row.push(std::mem::take(&mut field));
-                at_start = true;
-            }
-            '\r' => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-                at_start = true;
-            }
-            _ => {
-                field.push(c);
-                at_start = false;
-            }
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
-}
 
 /// One system's (content, ground-truth event id, ground-truth template) rows.
 struct Labelled {
@@ -88,7 +27,7 @@ fn load(dir: &std::path::Path, system: &str) -> Labelled {
         .join(format!("{system}_2k.log_structured_corrected.csv"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let mut rows = parse_csv(&text).into_iter();
+    let mut rows = support::csv(&text).into_iter();
     let header = rows.next().expect("header row");
     let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let (c, e, t) = (col("Content"), col("EventId"), col("EventTemplate"));
@@ -161,14 +100,13 @@ fn debug_dump(system: &str, data: &Labelled, pred: &[TemplateId], drain: &Drain)
 
 #[test]
 fn loghub_grouping_accuracy() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/loghub");
-    if !dir.is_dir() {
+    let Some(dir) = support::loghub() else {
         eprintln!("SKIP: ../shared/datasets not found");
         return;
-    }
+    };
     let debug = std::env::var("FLEETLOG_GA_DEBUG").ok();
     let mut scores = Vec::new();
-    for system in SYSTEMS {
+    for system in support::SYSTEMS {
         let data = load(&dir, system);
         let mut drain = Drain::new(DrainConfig::default());
         let pred: Vec<TemplateId> = data.content.iter().map(|c| drain.add(c)).collect();

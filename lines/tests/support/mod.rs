@@ -3,6 +3,20 @@
 
 use std::path::PathBuf;
 
+/// The ten Loghub 2k systems in `shared/datasets/loghub`.
+pub const SYSTEMS: [&str; 10] = [
+    "Apache",
+    "BGL",
+    "HDFS",
+    "HPC",
+    "Hadoop",
+    "Linux",
+    "OpenSSH",
+    "OpenStack",
+    "Spark",
+    "Zookeeper",
+];
+
 /// `CARGO_MANIFEST_DIR/../../shared/datasets/loghub`, if present.
 pub fn loghub() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/loghub");
