@@ -17,6 +17,24 @@ pub const DEFAULT_MAX_BATCH_BYTES: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_RETENTION_MAX_AGE_HOURS: u64 = 30 * 24;
 pub const DEFAULT_RETENTION_MAX_BYTES: u64 = 20 * 1024 * 1024 * 1024;
 pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 60;
+/// Largest request body the API accepts.
+pub const DEFAULT_API_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// Longest an API request may take before it gets 503.
+pub const DEFAULT_API_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// API requests served at once; more wait, and are refused with 503 once the wait is long.
+pub const DEFAULT_API_MAX_CONCURRENT_REQUESTS: u64 = 64;
+/// Sustained requests per second per token (or session user).
+pub const DEFAULT_API_RATE_LIMIT_PER_SECOND: u64 = 20;
+/// Requests a token may burst above its sustained rate.
+pub const DEFAULT_API_RATE_LIMIT_BURST: u64 = 200;
+pub const DEFAULT_API_SESSION_TTL_HOURS: u64 = 12;
+pub const DEFAULT_API_LOGIN_MAX_FAILURES_PER_USER: u64 = 5;
+pub const DEFAULT_API_LOGIN_MAX_FAILURES_PER_ADDRESS: u64 = 20;
+pub const DEFAULT_API_LOGIN_WINDOW_SECS: u64 = 15 * 60;
+pub const DEFAULT_API_LOGIN_LOCKOUT_SECS: u64 = 15 * 60;
+/// Largest page any list endpoint serves (lines have their own, `store::MAX_PAGE_LINES`).
+pub const DEFAULT_API_MAX_PAGE: u64 = 1000;
+
 /// Model file used when `model` is not set, relative to `data_dir`, if it exists.
 pub const DEFAULT_MODEL_FILE: &str = "baseline.json";
 
@@ -34,6 +52,18 @@ pub const KEYS: &[&str] = &[
     "retention.max_age_hours",
     "retention.max_bytes",
     "retention.interval_secs",
+    "api.max_body_bytes",
+    "api.request_timeout_secs",
+    "api.max_concurrent_requests",
+    "api.rate_limit_per_second",
+    "api.rate_limit_burst",
+    "api.session_ttl_hours",
+    "api.secure_cookies",
+    "api.login_max_failures_per_user",
+    "api.login_max_failures_per_address",
+    "api.login_window_secs",
+    "api.login_lockout_secs",
+    "api.max_page",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +101,127 @@ struct RawConfig {
     tls: RawTls,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    api: RawApi,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    max_body_bytes: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    max_concurrent_requests: Option<u64>,
+    rate_limit_per_second: Option<u64>,
+    rate_limit_burst: Option<u64>,
+    session_ttl_hours: Option<u64>,
+    secure_cookies: Option<BoolOrInt>,
+    login_max_failures_per_user: Option<u64>,
+    login_max_failures_per_address: Option<u64>,
+    login_window_secs: Option<u64>,
+    login_lockout_secs: Option<u64>,
+    max_page: Option<u64>,
+}
+
+/// A boolean key that also accepts `0`/`1` (how an environment variable arrives).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+enum BoolOrInt {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+/// Limits and policies of the HTTP API (`[api]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (set this behind a TLS-terminating proxy; the
+    /// cookie is also marked `Secure` when a request says `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    pub login_max_failures_per_user: u32,
+    pub login_max_failures_per_address: u32,
+    pub login_window: Duration,
+    pub login_lockout: Duration,
+    pub max_page: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        // The defaults are valid by construction.
+        #[allow(clippy::expect_used)]
+        ApiConfig::try_from(RawApi::default()).expect("default API config")
+    }
+}
+
+/// `value` or `default`, checked to lie in `min..=max`; errors name `key`.
+fn bounded(key: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be between {min} and {max}, got {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+impl TryFrom<RawApi> for ApiConfig {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawApi) -> Result<Self, ConfigError> {
+        let u32_of = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(ApiConfig {
+            max_body_bytes: bounded("api.max_body_bytes", raw.max_body_bytes, DEFAULT_API_MAX_BODY_BYTES, 1024, 1 << 30)? as usize,
+            request_timeout: Duration::from_secs(bounded("api.request_timeout_secs", raw.request_timeout_secs, DEFAULT_API_REQUEST_TIMEOUT_SECS, 1, 3600)?),
+            max_concurrent_requests: bounded("api.max_concurrent_requests", raw.max_concurrent_requests, DEFAULT_API_MAX_CONCURRENT_REQUESTS, 1, 100_000)? as usize,
+            rate_limit_per_second: u32_of(bounded("api.rate_limit_per_second", raw.rate_limit_per_second, DEFAULT_API_RATE_LIMIT_PER_SECOND, 1, 1_000_000)?),
+            rate_limit_burst: u32_of(bounded("api.rate_limit_burst", raw.rate_limit_burst, DEFAULT_API_RATE_LIMIT_BURST, 1, 1_000_000)?),
+            session_ttl: Duration::from_secs(3600 * bounded("api.session_ttl_hours", raw.session_ttl_hours, DEFAULT_API_SESSION_TTL_HOURS, 1, 24 * 365)?),
+            secure_cookies: match raw.secure_cookies {
+                None => false,
+                Some(BoolOrInt::Bool(b)) => b,
+                Some(BoolOrInt::Int(0)) => false,
+                Some(BoolOrInt::Int(1)) => true,
+                Some(BoolOrInt::Str(s)) if s.eq_ignore_ascii_case("true") => true,
+                Some(BoolOrInt::Str(s)) if s.eq_ignore_ascii_case("false") => false,
+                Some(BoolOrInt::Int(_) | BoolOrInt::Str(_)) => {
+                    return Err(ConfigError::invalid("api.secure_cookies", "must be true or false"));
+                }
+            },
+            login_max_failures_per_user: u32_of(bounded("api.login_max_failures_per_user", raw.login_max_failures_per_user, DEFAULT_API_LOGIN_MAX_FAILURES_PER_USER, 1, 1000)?),
+            login_max_failures_per_address: u32_of(bounded("api.login_max_failures_per_address", raw.login_max_failures_per_address, DEFAULT_API_LOGIN_MAX_FAILURES_PER_ADDRESS, 1, 100_000)?),
+            login_window: Duration::from_secs(bounded("api.login_window_secs", raw.login_window_secs, DEFAULT_API_LOGIN_WINDOW_SECS, 1, 86_400)?),
+            login_lockout: Duration::from_secs(bounded("api.login_lockout_secs", raw.login_lockout_secs, DEFAULT_API_LOGIN_LOCKOUT_SECS, 1, 86_400)?),
+            max_page: u32_of(bounded("api.max_page", raw.max_page, DEFAULT_API_MAX_PAGE, 10, 100_000)?),
+        })
+    }
+}
+
+/// `url` with any password replaced by `***`, safe to show in an error or a log line.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split(':').next().unwrap_or_default();
+    let mut out = format!("{scheme}://{user}:***@{host}{tail}");
+    // A password passed as a query parameter (`?password=...`) is hidden too.
+    if let Some(i) = out.find("password=") {
+        let end = out[i..].find('&').map_or(out.len(), |j| i + j);
+        out.replace_range(i + "password=".len()..end, "***");
+    }
+    out
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -120,6 +271,7 @@ pub struct CollectorConfig {
     pub retention_max_age: Option<Duration>,
     pub retention_max_bytes: Option<u64>,
     pub retention_interval: Duration,
+    pub api: ApiConfig,
 }
 
 impl CollectorConfig {
@@ -223,7 +375,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             Some(u) => {
                 return Err(ConfigError::invalid(
                     "store_url",
-                    format!("`{u}` must start with sqlite: or postgres://"),
+                    format!("`{}` must start with sqlite: or postgres://", redact_url(&u)),
                 ));
             }
             None => format!("sqlite://{}", data_dir.join("fleetlog.db").display()),
@@ -285,6 +437,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             retention_max_age: (hours > 0).then(|| Duration::from_secs(hours * 3600)),
             retention_max_bytes: (bytes > 0).then_some(bytes),
             retention_interval: Duration::from_secs(interval),
+            api: ApiConfig::try_from(raw.api)?,
         })
     }
 }
@@ -333,6 +486,33 @@ mod tests {
         set_key(&mut t, "http_lisen", toml::Value::String("x".into()));
         let err = load(None, |_| None, t).unwrap_err().to_string();
         assert!(err.contains("http_lisen"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        for (url, shown) in [
+            ("postgres://fleet:s3cret@db:5432/x", "postgres://fleet:***@db:5432/x"),
+            ("mysql://u:p@h/db?sslmode=x", "mysql://u:***@h/db?sslmode=x"),
+            ("postgres://db/x", "postgres://db/x"),
+            ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let mut t = toml::Table::new();
+        set_key(&mut t, "store_url", "mysql://u:hunter22@h/db".into());
+        let err = load(None, |_| None, t).unwrap_err().to_string();
+        assert!(err.contains("store_url") && !err.contains("hunter22"), "{err}");
+    }
+
+    #[test]
+    fn api_limits_are_validated_by_key() {
+        let mut t = toml::Table::new();
+        set_key(&mut t, "api.max_page", toml::Value::Integer(0));
+        let err = load(None, |_| None, t).unwrap_err().to_string();
+        assert!(err.contains("api.max_page"), "{err}");
+        let env = |k: &str| (k == "FLEETLOG_API_SECURE_COOKIES").then(|| "1".to_owned());
+        assert!(load(None, env, toml::Table::new()).unwrap().api.secure_cookies);
+        assert_eq!(ApiConfig::default().max_page, 1000);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod ingest;
 pub mod metrics;
@@ -124,12 +125,13 @@ impl Bound {
         } = self;
         let metrics = Arc::new(Metrics::default());
         info!(quic = ?endpoint.local_addr().ok(), http = ?listener.local_addr().ok(), "Collector listening.");
+        let model = ingest::model::ModelSlot::new(model);
         let ingest = ingest::Ingest {
             store: store.clone(),
             metrics: metrics.clone(),
-            agent_token: creds.agent_token.as_str().into(),
+            agent_token: auth::secret::SecretStr::new(creds.agent_token.as_str()),
             max_batch_bytes: config.max_batch_bytes,
-            model,
+            model: model.clone(),
         };
         let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
         let retention_task = tokio::spawn(retention_loop(
@@ -138,13 +140,18 @@ impl Bound {
             config.clone(),
             shutdown.clone(),
         ));
-        let app = api::router(api::AppState {
-            store: store.clone(),
+        let app = api::router(api::AppState::new(
+            store.clone(),
             metrics,
-            admin_token: creds.admin_token.as_str().into(),
-        });
+            auth::secret::SecretStr::new(creds.admin_token.as_str()),
+            Arc::new(config.clone()),
+            model,
+        ));
         let mut sd = shutdown.clone();
-        axum::serve(listener, app)
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
             .with_graceful_shutdown(async move {
                 let _ = sd.changed().await;
             })

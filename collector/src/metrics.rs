@@ -29,6 +29,9 @@ pub struct Metrics {
     pub connections: Gauge,
     pub heartbeats: Counter,
     pub retention_segments_deleted: Counter,
+    /// API requests refused before a handler ran, by reason (unauthorized, forbidden,
+    /// csrf, rate_limited, login_failed, login_locked, timeout).
+    pub api_rejects: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -65,10 +68,19 @@ impl Metrics {
             "Segments deleted by retention",
             self.retention_segments_deleted.clone(),
         );
+        r.register(
+            "api_rejects",
+            "API requests refused, by reason",
+            self.api_rejects.clone(),
+        );
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &r);
         out
+    }
+
+    pub fn api_reject(&self, reason: &'static str) {
+        self.api_rejects.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     pub fn reject(&self, reason: &'static str) {

@@ -23,7 +23,8 @@ pub enum Frame {
 }
 
 /// First frame an agent sends on its control stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     pub protocol_version: u16,
     /// Stable identity of the agent installation (survives restarts).
@@ -35,6 +36,19 @@ pub struct Hello {
     /// Static labels from the agent's config (store, site, ...).
     pub labels: Vec<(String, String)>,
     pub agent_version: String,
+}
+
+impl std::fmt::Debug for Hello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hello")
+            .field("protocol_version", &self.protocol_version)
+            .field("agent_id", &self.agent_id)
+            .field("host", &self.host)
+            .field("token", &"<redacted>")
+            .field("labels", &self.labels)
+            .field("agent_version", &self.agent_version)
+            .finish()
+    }
 }
 
 /// The collector's answer to an accepted `Hello`.

@@ -24,8 +24,8 @@ use crate::buffer::{Buffer, BufferError};
 use crate::classify::{Model, ModelError, ModelSender};
 use crate::metrics::Metrics;
 
-/// Everything the shipper needs.
-#[derive(Debug, Clone)]
+/// Everything the shipper needs. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct ShipConfig {
     pub collector: String,
     pub server_name: String,
@@ -35,6 +35,20 @@ pub struct ShipConfig {
     pub labels: Vec<(String, String)>,
     pub heartbeat: Duration,
     pub max_in_flight: usize,
+}
+
+impl std::fmt::Debug for ShipConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShipConfig")
+            .field("collector", &self.collector)
+            .field("server_name", &self.server_name)
+            .field("token", &"<redacted>")
+            .field("host_name", &self.host_name)
+            .field("labels", &self.labels)
+            .field("heartbeat", &self.heartbeat)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared handles between the reader and the shipper.

@@ -1,15 +1,16 @@
-//! Fleet endpoints: hosts and their lines.
+//! Fleet endpoints: hosts and their raw lines.
 
-use axum::Json;
-use axum::extract::{Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::{Auth, Viewer};
 use super::error::ApiError;
+use super::events::Severity;
+use super::extract::Query;
+use crate::store::{LineRecord, MAX_PAGE_LINES};
 
-/// Largest page `GET /api/v1/lines` serves.
-pub(super) const MAX_LIMIT: u32 = 10_000;
 const DEFAULT_LIMIT: u32 = 1_000;
 
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
@@ -17,61 +18,119 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str
     Ok("ready")
 }
 
-pub(super) async fn hosts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let hosts: Vec<Value> = state
+/// A host that has sent lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostDto {
+    pub name: String,
+    /// When its last batch arrived (epoch ms).
+    pub last_seen_ms: i64,
+    pub lines_received: u64,
+}
+
+/// Every host, by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostList {
+    pub hosts: Vec<HostDto>,
+}
+
+/// Hosts that have sent lines.
+#[utoipa::path(
+    get, path = "/hosts", tag = "fleet",
+    responses((status = 200, description = "Every host, by name", body = HostList)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(super) async fn hosts(
+    State(state): State<AppState>,
+    _auth: Auth<Viewer>,
+) -> Result<axum::Json<HostList>, ApiError> {
+    let hosts = state
         .store
         .hosts()
         .await?
         .into_iter()
-        .map(|h| {
-            json!({
-                "name": h.host,
-                "last_seen_ms": h.last_seen_ms,
-                "lines_received": h.lines_received,
-            })
+        .map(|h| HostDto {
+            name: h.host,
+            last_seen_ms: h.last_seen_ms,
+            lines_received: h.lines_received,
         })
         .collect();
-    Ok(Json(json!({ "hosts": hosts })))
+    Ok(axum::Json(HostList { hosts }))
 }
 
-#[derive(Debug, Deserialize)]
+/// One raw line from the archive.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineDto {
+    /// The agent's batch sequence number.
+    pub seq: u64,
+    /// Position within the batch.
+    pub line_no: u32,
+    pub ts_ms: i64,
+    pub source: String,
+    pub line: String,
+    pub level: Severity,
+    pub score: f32,
+}
+
+impl From<LineRecord> for LineDto {
+    fn from(l: LineRecord) -> Self {
+        LineDto {
+            seq: l.seq,
+            line_no: l.line_no,
+            ts_ms: l.ts_ms,
+            source: l.source,
+            line: l.line,
+            level: l.level.into(),
+            score: if l.score.is_finite() { l.score } else { 0.0 },
+        }
+    }
+}
+
+/// A page of a host's lines, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinePage {
+    pub lines: Vec<LineDto>,
+    /// Pass as `cursor` for the next page; absent when no more lines are stored yet
+    /// (tail by polling with the last line's position later).
+    pub next_cursor: Option<String>,
+}
+
+/// Which lines `GET /api/v1/lines` returns.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub(super) struct LinesQuery {
-    host: String,
-    limit: Option<u32>,
-    cursor: Option<String>,
+#[into_params(parameter_in = Query)]
+pub struct LinesQuery {
+    /// Host name.
+    pub host: String,
+    /// Lines per page, 1-10000 (default 1000); a page also stops at 8 MiB of text.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
+/// A host's raw lines in arrival order.
+#[utoipa::path(
+    get, path = "/lines", tag = "fleet",
+    params(LinesQuery),
+    responses((status = 200, description = "A page of lines", body = LinePage)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub(super) async fn lines(
     State(state): State<AppState>,
+    _auth: Auth<Viewer>,
     Query(q): Query<LinesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::Json<LinePage>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
+    if limit == 0 || limit > MAX_PAGE_LINES {
         return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
+            "limit must be between 1 and {MAX_PAGE_LINES}"
         )));
     }
     let page = state
         .store
         .lines(&q.host, q.cursor.as_deref(), limit)
         .await?;
-    let lines: Vec<Value> = page
-        .lines
-        .into_iter()
-        .map(|l| {
-            json!({
-                "seq": l.seq,
-                "line_no": l.line_no,
-                "ts_ms": l.ts_ms,
-                "source": l.source,
-                "line": l.line,
-                "level": l.level.as_str(),
-                "score": l.score,
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({ "lines": lines, "next_cursor": page.next_cursor }),
-    ))
+    Ok(axum::Json(LinePage {
+        lines: page.lines.into_iter().map(LineDto::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }

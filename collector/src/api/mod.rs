@@ -1,46 +1,138 @@
-//! HTTP API (axum): `/healthz`, `/readyz`, `/metrics`, and the REST API under `/api/v1`
-//! behind `Authorization: Bearer <admin token>`.
+//! HTTP API (axum): `/healthz`, `/readyz`, `/metrics`, and the REST API under `/api/v1`,
+//! documented by the OpenAPI document at `/api/v1/openapi.json`.
+//!
+//! Conventions every `/api/v1` endpoint follows (see ARCHITECTURE.md):
+//! - the first extractor is [`auth::Auth<R>`], naming the least role `R` (one place per
+//!   route); public routes are login and the OpenAPI document only;
+//! - routes are registered only through `routes!` on an `OpenApiRouter` (never plain
+//!   `.route`), so the document lists every route; `tests/api_auth.rs` checks both ways;
+//! - bodies, queries and paths use [`extract`]'s wrappers and DTOs with explicit types;
+//!   errors are [`error::ApiError`] → `{"error": {"code", "message"}}`;
+//! - lists are cursor-paged (`limit` ≤ `api.max_page`, `cursor` → `next_cursor`) and
+//!   time bounds are RFC 3339 or epoch ms ([`paging`]);
+//! - every request is bounded: body size, time, global concurrency, and a rate per token.
 
+pub mod audit;
+pub mod auth;
+pub mod commands;
 pub mod error;
-mod fleet;
+pub mod events;
+pub mod extract;
+pub mod fleet;
+pub mod openapi;
+pub mod paging;
+pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::{Next, from_fn_with_state};
-use axum::response::Response;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
-use fleetlog_protocol::session::collector::constant_time_eq;
+use tower::ServiceBuilder;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::auth::secret::SecretStr;
+use crate::config::{ApiConfig, CollectorConfig};
+use crate::ingest::model::ModelSlot;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use error::ApiError;
+
+pub use openapi::openapi;
 
 /// Everything handlers need.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
-    pub admin_token: Arc<str>,
+    /// The bootstrap `admin-token` (an admin API token that cannot be revoked from the API).
+    pub admin_token: SecretStr,
+    pub config: Arc<CollectorConfig>,
+    pub api: Arc<ApiConfig>,
+    pub guard: Arc<auth::AuthGuard>,
+    /// The model pushed to agents (`/reload` replaces it).
+    pub model: ModelSlot,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        metrics: Arc<Metrics>,
+        admin_token: SecretStr,
+        config: Arc<CollectorConfig>,
+        model: ModelSlot,
+    ) -> AppState {
+        let api = Arc::new(config.api.clone());
+        AppState {
+            guard: Arc::new(auth::AuthGuard::new(&api)),
+            store,
+            metrics,
+            admin_token,
+            config,
+            api,
+            model,
+        }
+    }
+}
+
+/// Every `/api/v1` route, each with its OpenAPI operation.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(commands::run))
+        .routes(routes!(fleet::hosts))
+        .routes(routes!(fleet::lines))
+        .routes(routes!(openapi::document));
+    OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)
 }
 
 /// Built as a function so tests can `oneshot` it without a listener.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/hosts", get(fleet::hosts))
-        .route("/lines", get(fleet::lines))
-        .route_layer(from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .nest("/api/v1", api)
+    let (api, _) = api_routes().split_for_parts();
+    let metrics = state.metrics.clone();
+    let limits = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |err: tower::BoxError| {
+            let metrics = metrics.clone();
+            async move {
+                if err.is::<tower::timeout::error::Elapsed>() {
+                    metrics.api_reject("timeout");
+                    ApiError::Unavailable("the request took too long and was abandoned".into())
+                } else {
+                    ApiError::Internal(anyhow::anyhow!("middleware: {err}"))
+                }
+            }
+        }))
+        .layer(tower::timeout::TimeoutLayer::new(state.api.request_timeout))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            state.api.max_concurrent_requests,
+        ));
+    api.fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.api.max_body_bytes))
+        .layer(limits)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(fleet::readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics_text))
         .with_state(state)
 }
 
-async fn metrics(
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route".to_owned())
+}
+
+async fn metrics_text(
     State(state): State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
@@ -50,21 +142,4 @@ async fn metrics(
         )],
         state.metrics.render(),
     )
-}
-
-async fn require_token(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    if !constant_time_eq(presented.trim().as_bytes(), state.admin_token.as_bytes()) {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(next.run(req).await)
 }

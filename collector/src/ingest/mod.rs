@@ -46,10 +46,10 @@ enum StreamError {
 pub struct Ingest {
     pub store: Store,
     pub metrics: Arc<Metrics>,
-    pub agent_token: Arc<str>,
+    pub agent_token: crate::auth::secret::SecretStr,
     pub max_batch_bytes: u32,
-    /// The model pushed after `Welcome`, if one is configured.
-    pub model: Option<Arc<model::PushModel>>,
+    /// The model pushed after `Welcome`, if one is configured (`/reload` swaps it).
+    pub model: model::ModelSlot,
 }
 
 async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Frame, StreamError> {
@@ -137,7 +137,7 @@ impl Ingest {
             Ok((agent_id, host, ctl_send, ctl_recv)) => {
                 let span = info_span!("agent", %agent_id, %host);
                 tokio::spawn(
-                    push_model(conn.clone(), ctl_send, self.model.clone()).instrument(span.clone()),
+                    push_model(conn.clone(), ctl_send, self.model.get()).instrument(span.clone()),
                 );
                 self.run_agent(conn, agent_id, host, ctl_recv)
                     .instrument(span)
@@ -176,7 +176,7 @@ impl Ingest {
         let last = self.store.last_seq(&hello.agent_id).await.ok().flatten();
         match admit(
             &hello,
-            &self.agent_token,
+            self.agent_token.expose(),
             last,
             self.max_batch_bytes,
             env!("CARGO_PKG_VERSION"),

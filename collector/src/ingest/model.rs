@@ -30,6 +30,27 @@ pub enum PushModelError {
     },
 }
 
+/// The model in force, shared by ingest (read per connection) and `/reload` (swaps it).
+#[derive(Debug, Clone, Default)]
+pub struct ModelSlot(Arc<std::sync::RwLock<Option<Arc<PushModel>>>>);
+
+impl ModelSlot {
+    pub fn new(model: Option<Arc<PushModel>>) -> ModelSlot {
+        ModelSlot(Arc::new(std::sync::RwLock::new(model)))
+    }
+
+    /// The model new connections get.
+    pub fn get(&self) -> Option<Arc<PushModel>> {
+        // A poisoned lock still holds a whole `Option<Arc<_>>`: writers only assign.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the model for connections from now on.
+    pub fn set(&self, model: Option<Arc<PushModel>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = model;
+    }
+}
+
 /// A model ready to push: checked, hashed and encoded.
 #[derive(Debug, Clone)]
 pub struct PushModel {

@@ -40,7 +40,10 @@
 //! agent forever.
 
 mod archive;
+pub mod audit;
+pub mod auth;
 mod cursor;
+pub mod events;
 mod retention;
 mod sql;
 
@@ -71,6 +74,10 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
 pub const INDEX_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most lines one [`Store::lines`] page returns.
 pub const MAX_PAGE_LINES: u32 = 10_000;
+/// Most line bytes one [`Store::lines`] page holds: with lines of up to 64 KiB, 10,000
+/// of them could need 640 MiB; a page stops early (with a cursor) at this budget, so a
+/// request costs at most one decoded segment plus this much.
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// How long a SQLite connection waits for the write lock.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
@@ -111,6 +118,10 @@ pub enum StoreError {
     },
     #[error("ingest transaction took longer than {0:?} and was abandoned")]
     Timeout(Duration),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -393,7 +404,8 @@ impl Store {
                     .bind(clean(&entry.line).into_owned())
                     .bind(segment_id)
                     .bind(i64::from(line_no))
-                    .bind(self.classes.classify(&entry.line).map(|c| c.id.clone()));
+                    .bind(self.classes.classify(&entry.line).map(|c| c.id.clone()))
+                    .bind(events::service_of(source));
             }
             query.execute(&mut *tx).await?;
         }
@@ -472,6 +484,7 @@ impl Store {
         let limit = limit.clamp(1, MAX_PAGE_LINES) as usize;
         let host = clean(host);
         let mut out: Vec<LineRecord> = Vec::new();
+        let mut page_bytes = 0usize;
         let mut from_id = after.map_or(0, |c| c.segment_id);
         loop {
             let rows = sqlx::query(sql::HOST_SEGMENTS)
@@ -502,7 +515,7 @@ impl Store {
                 if skip >= seg.line_count {
                     continue;
                 }
-                if out.len() == limit {
+                if out.len() == limit || page_bytes >= MAX_PAGE_BYTES {
                     // The index says more lines exist: no need to read this file now.
                     return Ok(LinePage {
                         next_cursor: last_cursor(&out),
@@ -515,7 +528,13 @@ impl Store {
                 let want = limit - out.len();
                 let skip = usize::try_from(skip).unwrap_or(usize::MAX);
                 let seq = u64::try_from(seg.seq).unwrap_or(0);
+                let mut taken = 0usize;
                 for (line_no, entry) in (0u32..).zip(payload.entries).skip(skip).take(want) {
+                    if page_bytes >= MAX_PAGE_BYTES && !out.is_empty() {
+                        break;
+                    }
+                    page_bytes += entry.line.len();
+                    taken += 1;
                     let source = payload
                         .sources
                         .get(entry.source as usize)
@@ -532,8 +551,8 @@ impl Store {
                         score: entry.score,
                     });
                 }
-                let consumed = skip.saturating_add(want);
-                if out.len() == limit
+                let consumed = skip.saturating_add(taken);
+                if (out.len() == limit || page_bytes >= MAX_PAGE_BYTES)
                     && i64::try_from(consumed).unwrap_or(i64::MAX) < seg.line_count
                 {
                     return Ok(LinePage {
