@@ -159,7 +159,13 @@ impl Default for ApiConfig {
 }
 
 /// `value` or `default`, checked to lie in `min..=max`; errors name `key`.
-fn bounded(key: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+fn bounded(
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
     let v = value.unwrap_or(default);
     if v < min || v > max {
         return Err(ConfigError::invalid(
@@ -176,12 +182,50 @@ impl TryFrom<RawApi> for ApiConfig {
     fn try_from(raw: RawApi) -> Result<Self, ConfigError> {
         let u32_of = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         Ok(ApiConfig {
-            max_body_bytes: bounded("api.max_body_bytes", raw.max_body_bytes, DEFAULT_API_MAX_BODY_BYTES, 1024, 1 << 30)? as usize,
-            request_timeout: Duration::from_secs(bounded("api.request_timeout_secs", raw.request_timeout_secs, DEFAULT_API_REQUEST_TIMEOUT_SECS, 1, 3600)?),
-            max_concurrent_requests: bounded("api.max_concurrent_requests", raw.max_concurrent_requests, DEFAULT_API_MAX_CONCURRENT_REQUESTS, 1, 100_000)? as usize,
-            rate_limit_per_second: u32_of(bounded("api.rate_limit_per_second", raw.rate_limit_per_second, DEFAULT_API_RATE_LIMIT_PER_SECOND, 1, 1_000_000)?),
-            rate_limit_burst: u32_of(bounded("api.rate_limit_burst", raw.rate_limit_burst, DEFAULT_API_RATE_LIMIT_BURST, 1, 1_000_000)?),
-            session_ttl: Duration::from_secs(3600 * bounded("api.session_ttl_hours", raw.session_ttl_hours, DEFAULT_API_SESSION_TTL_HOURS, 1, 24 * 365)?),
+            max_body_bytes: bounded(
+                "api.max_body_bytes",
+                raw.max_body_bytes,
+                DEFAULT_API_MAX_BODY_BYTES,
+                1024,
+                1 << 30,
+            )? as usize,
+            request_timeout: Duration::from_secs(bounded(
+                "api.request_timeout_secs",
+                raw.request_timeout_secs,
+                DEFAULT_API_REQUEST_TIMEOUT_SECS,
+                1,
+                3600,
+            )?),
+            max_concurrent_requests: bounded(
+                "api.max_concurrent_requests",
+                raw.max_concurrent_requests,
+                DEFAULT_API_MAX_CONCURRENT_REQUESTS,
+                1,
+                100_000,
+            )? as usize,
+            rate_limit_per_second: u32_of(bounded(
+                "api.rate_limit_per_second",
+                raw.rate_limit_per_second,
+                DEFAULT_API_RATE_LIMIT_PER_SECOND,
+                1,
+                1_000_000,
+            )?),
+            rate_limit_burst: u32_of(bounded(
+                "api.rate_limit_burst",
+                raw.rate_limit_burst,
+                DEFAULT_API_RATE_LIMIT_BURST,
+                1,
+                1_000_000,
+            )?),
+            session_ttl: Duration::from_secs(
+                3600 * bounded(
+                    "api.session_ttl_hours",
+                    raw.session_ttl_hours,
+                    DEFAULT_API_SESSION_TTL_HOURS,
+                    1,
+                    24 * 365,
+                )?,
+            ),
             secure_cookies: match raw.secure_cookies {
                 None => false,
                 Some(BoolOrInt::Bool(b)) => b,
@@ -190,14 +234,47 @@ impl TryFrom<RawApi> for ApiConfig {
                 Some(BoolOrInt::Str(s)) if s.eq_ignore_ascii_case("true") => true,
                 Some(BoolOrInt::Str(s)) if s.eq_ignore_ascii_case("false") => false,
                 Some(BoolOrInt::Int(_) | BoolOrInt::Str(_)) => {
-                    return Err(ConfigError::invalid("api.secure_cookies", "must be true or false"));
+                    return Err(ConfigError::invalid(
+                        "api.secure_cookies",
+                        "must be true or false",
+                    ));
                 }
             },
-            login_max_failures_per_user: u32_of(bounded("api.login_max_failures_per_user", raw.login_max_failures_per_user, DEFAULT_API_LOGIN_MAX_FAILURES_PER_USER, 1, 1000)?),
-            login_max_failures_per_address: u32_of(bounded("api.login_max_failures_per_address", raw.login_max_failures_per_address, DEFAULT_API_LOGIN_MAX_FAILURES_PER_ADDRESS, 1, 100_000)?),
-            login_window: Duration::from_secs(bounded("api.login_window_secs", raw.login_window_secs, DEFAULT_API_LOGIN_WINDOW_SECS, 1, 86_400)?),
-            login_lockout: Duration::from_secs(bounded("api.login_lockout_secs", raw.login_lockout_secs, DEFAULT_API_LOGIN_LOCKOUT_SECS, 1, 86_400)?),
-            max_page: u32_of(bounded("api.max_page", raw.max_page, DEFAULT_API_MAX_PAGE, 10, 100_000)?),
+            login_max_failures_per_user: u32_of(bounded(
+                "api.login_max_failures_per_user",
+                raw.login_max_failures_per_user,
+                DEFAULT_API_LOGIN_MAX_FAILURES_PER_USER,
+                1,
+                1000,
+            )?),
+            login_max_failures_per_address: u32_of(bounded(
+                "api.login_max_failures_per_address",
+                raw.login_max_failures_per_address,
+                DEFAULT_API_LOGIN_MAX_FAILURES_PER_ADDRESS,
+                1,
+                100_000,
+            )?),
+            login_window: Duration::from_secs(bounded(
+                "api.login_window_secs",
+                raw.login_window_secs,
+                DEFAULT_API_LOGIN_WINDOW_SECS,
+                1,
+                86_400,
+            )?),
+            login_lockout: Duration::from_secs(bounded(
+                "api.login_lockout_secs",
+                raw.login_lockout_secs,
+                DEFAULT_API_LOGIN_LOCKOUT_SECS,
+                1,
+                86_400,
+            )?),
+            max_page: u32_of(bounded(
+                "api.max_page",
+                raw.max_page,
+                DEFAULT_API_MAX_PAGE,
+                10,
+                100_000,
+            )?),
         })
     }
 }
@@ -375,7 +452,10 @@ impl TryFrom<RawConfig> for CollectorConfig {
             Some(u) => {
                 return Err(ConfigError::invalid(
                     "store_url",
-                    format!("`{}` must start with sqlite: or postgres://", redact_url(&u)),
+                    format!(
+                        "`{}` must start with sqlite: or postgres://",
+                        redact_url(&u)
+                    ),
                 ));
             }
             None => format!("sqlite://{}", data_dir.join("fleetlog.db").display()),
@@ -491,7 +571,10 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         for (url, shown) in [
-            ("postgres://fleet:s3cret@db:5432/x", "postgres://fleet:***@db:5432/x"),
+            (
+                "postgres://fleet:s3cret@db:5432/x",
+                "postgres://fleet:***@db:5432/x",
+            ),
             ("mysql://u:p@h/db?sslmode=x", "mysql://u:***@h/db?sslmode=x"),
             ("postgres://db/x", "postgres://db/x"),
             ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
@@ -501,7 +584,10 @@ mod tests {
         let mut t = toml::Table::new();
         set_key(&mut t, "store_url", "mysql://u:hunter22@h/db".into());
         let err = load(None, |_| None, t).unwrap_err().to_string();
-        assert!(err.contains("store_url") && !err.contains("hunter22"), "{err}");
+        assert!(
+            err.contains("store_url") && !err.contains("hunter22"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -511,7 +597,12 @@ mod tests {
         let err = load(None, |_| None, t).unwrap_err().to_string();
         assert!(err.contains("api.max_page"), "{err}");
         let env = |k: &str| (k == "FLEETLOG_API_SECURE_COOKIES").then(|| "1".to_owned());
-        assert!(load(None, env, toml::Table::new()).unwrap().api.secure_cookies);
+        assert!(
+            load(None, env, toml::Table::new())
+                .unwrap()
+                .api
+                .secure_cookies
+        );
         assert_eq!(ApiConfig::default().max_page, 1000);
     }
 

@@ -2,7 +2,7 @@
 //! and the HTTP API over the same store.
 //!
 //! `run` starts the ingest server (`ingest`), the HTTP server (`api::router`) and the
-//! retention task, all over one `store::Store`.
+//! retention task, all over one `store::Store`. `usercli` is the `user` subcommand.
 
 pub mod analyze;
 pub mod api;
@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod store;
 pub mod tls;
+pub mod usercli;
 
 use std::sync::Arc;
 
@@ -152,11 +153,11 @@ impl Bound {
             listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(async move {
-                let _ = sd.changed().await;
-            })
-            .await
-            .context("HTTP server")?;
+        .with_graceful_shutdown(async move {
+            let _ = sd.changed().await;
+        })
+        .await
+        .context("HTTP server")?;
         let _ = ingest_task.await;
         let _ = retention_task.await;
         store.close().await;

@@ -21,6 +21,8 @@ enum Command {
     Analyze(fleetlog_collector::analyze::AnalyzeArgs),
     /// Train a healthy baseline model from log files.
     Train(fleetlog_collector::analyze::TrainArgs),
+    /// Manage API users (add, list, set-role, disable, enable, passwd).
+    User(fleetlog_collector::usercli::UserArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         // Synchronous one-shot commands: no runtime, no tracing setup.
         Command::Analyze(args) => return fleetlog_collector::analyze::run_analyze(args),
         Command::Train(args) => return fleetlog_collector::analyze::run_train(args),
+        Command::User(args) => return fleetlog_collector::usercli::run(args),
     };
     init_tracing(args.log_json);
     let mut flags = toml::Table::new();

@@ -80,7 +80,9 @@ impl Metrics {
     }
 
     pub fn api_reject(&self, reason: &'static str) {
-        self.api_rejects.get_or_create(&ReasonLabel { reason }).inc();
+        self.api_rejects
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn reject(&self, reason: &'static str) {

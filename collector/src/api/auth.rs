@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::users::UserDto;
 use super::error::ApiError;
 use super::extract::{ClientAddr, Json};
+use super::users::UserDto;
 use crate::auth::limiter::{Limits, LoginLimiter};
 use crate::auth::{Credential, Principal, Role, password, secret};
 use crate::config::ApiConfig;
@@ -232,10 +232,7 @@ async fn bearer(presented: &str, state: &AppState) -> Result<Principal, ApiError
     })
 }
 
-async fn session(
-    value: &str,
-    state: &AppState,
-) -> Result<(Principal, Option<String>), ApiError> {
+async fn session(value: &str, state: &AppState) -> Result<(Principal, Option<String>), ApiError> {
     let (id, secret_part) = secret::parse_session(value).ok_or(ApiError::Unauthorized)?;
     let found = state
         .store
@@ -321,7 +318,10 @@ pub(super) async fn login(
 ) -> Result<Response, ApiError> {
     let now = now_ms();
     let cfg = &state.api;
-    let user_key = format!("user:{}", req.username.chars().take(128).collect::<String>());
+    let user_key = format!(
+        "user:{}",
+        req.username.chars().take(128).collect::<String>()
+    );
     let addr_key = format!("addr:{}", addr.as_deref().unwrap_or("unknown"));
     {
         let limiter = state.guard.login();
@@ -405,7 +405,12 @@ pub(super) async fn login(
                 csrf_token: &csrf,
                 expires_ms,
             },
-            AuditEntry::new(&principal, addr, "auth.login", format!("user:{}", user.name)),
+            AuditEntry::new(
+                &principal,
+                addr,
+                "auth.login",
+                format!("user:{}", user.name),
+            ),
             now,
         )
         .await?;

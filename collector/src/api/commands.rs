@@ -155,8 +155,7 @@ fn help() -> (String, CommandData) {
         },
         CommandHelp {
             usage: "/reload".into(),
-            description: "Re-read the baseline model file; agents get it as they connect."
-                .into(),
+            description: "Re-read the baseline model file; agents get it as they connect.".into(),
             role: Role::Admin,
         },
     ];

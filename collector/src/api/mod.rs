@@ -127,7 +127,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-
 async fn not_found() -> ApiError {
     ApiError::NotFound("route".to_owned())
 }

@@ -84,7 +84,10 @@ fn add_standard_errors(doc: &mut OpenApi) {
             ];
             if secured {
                 codes.push(("401", "Missing, invalid, expired or revoked credentials"));
-                codes.push(("403", "The credentials' role may not do this, or the CSRF token is missing"));
+                codes.push((
+                    "403",
+                    "The credentials' role may not do this, or the CSRF token is missing",
+                ));
                 codes.push(("429", "Rate limit exceeded; see Retry-After"));
             }
             if has_param {

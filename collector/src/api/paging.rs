@@ -33,7 +33,11 @@ pub fn decode_id_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 /// The next cursor of a newest-first page: the last id if the page was full.
-pub fn next_id_cursor(ids: impl DoubleEndedIterator<Item = i64>, len: usize, limit: u32) -> Option<String> {
+pub fn next_id_cursor(
+    ids: impl DoubleEndedIterator<Item = i64>,
+    len: usize,
+    limit: u32,
+) -> Option<String> {
     if len < limit as usize {
         return None;
     }
@@ -48,14 +52,12 @@ pub fn time_ms(param: &str, value: Option<&str>) -> Result<Option<i64>, ApiError
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(Some(ms));
     }
-    let parsed =
-        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(
-            |_| {
-                ApiError::BadRequest(format!(
-                    "{param} must be RFC 3339 (2026-11-28T10:00:00Z) or epoch milliseconds"
-                ))
-            },
-        )?;
+    let parsed = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{param} must be RFC 3339 (2026-11-28T10:00:00Z) or epoch milliseconds"
+            ))
+        })?;
     i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
         .map(Some)
         .map_err(|_| ApiError::BadRequest(format!("{param} is out of range")))
@@ -77,7 +79,10 @@ mod tests {
 
     #[test]
     fn times_parse_both_ways() {
-        assert_eq!(time_ms("from", Some("1700000000000")).unwrap(), Some(1_700_000_000_000));
+        assert_eq!(
+            time_ms("from", Some("1700000000000")).unwrap(),
+            Some(1_700_000_000_000)
+        );
         assert_eq!(
             time_ms("from", Some("2023-11-14T22:13:20Z")).unwrap(),
             Some(1_700_000_000_000)
@@ -96,10 +101,16 @@ mod tests {
         assert_eq!(limit(None, 1000).unwrap(), DEFAULT_LIMIT);
         assert!(limit(Some(0), 1000).is_err());
         assert!(limit(Some(1001), 1000).is_err());
-        assert_eq!(decode_id_cursor(Some(&encode_id_cursor(42))).unwrap(), Some(42));
+        assert_eq!(
+            decode_id_cursor(Some(&encode_id_cursor(42))).unwrap(),
+            Some(42)
+        );
         assert!(decode_id_cursor(Some("x")).is_err());
         assert!(decode_id_cursor(Some("i-1")).is_err());
-        assert_eq!(next_id_cursor([5, 4].into_iter(), 2, 2), Some("i4".to_owned()));
+        assert_eq!(
+            next_id_cursor([5, 4].into_iter(), 2, 2),
+            Some("i4".to_owned())
+        );
         assert_eq!(next_id_cursor([5].into_iter(), 1, 2), None);
     }
 }

@@ -156,7 +156,11 @@ pub(super) async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     state
         .store
-        .revoke_token(id, auth.audit("token.revoke", format!("token:{id}")), now_ms())
+        .revoke_token(
+            id,
+            auth.audit("token.revoke", format!("token:{id}")),
+            now_ms(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

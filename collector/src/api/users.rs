@@ -175,7 +175,12 @@ pub(super) async fn update(
     };
     let user = state
         .store
-        .update_user(id, change, auth.audit("user.update", format!("user:{id}")), now_ms())
+        .update_user(
+            id,
+            change,
+            auth.audit("user.update", format!("user:{id}")),
+            now_ms(),
+        )
         .await?;
     Ok(axum::Json(UserDto::from(user)))
 }

@@ -100,9 +100,8 @@ impl LoginLimiter {
             return;
         }
         let window_ms = ms(limits.window);
-        self.entries.retain(|_, e| {
-            e.locked_until_ms > now_ms || now_ms - e.window_start_ms < window_ms
-        });
+        self.entries
+            .retain(|_, e| e.locked_until_ms > now_ms || now_ms - e.window_start_ms < window_ms);
         while self.entries.len() >= self.max_keys {
             let oldest = self
                 .entries
@@ -218,7 +217,13 @@ mod tests {
     #[test]
     fn success_does_not_lift_a_lockout() {
         check(
-            &[(0, "fail"), (0, "fail"), (0, "fail"), (10, "ok"), (10, "check")],
+            &[
+                (0, "fail"),
+                (0, "fail"),
+                (0, "fail"),
+                (10, "ok"),
+                (10, "check"),
+            ],
             expect_test::expect![[r#"
                 t=0 fail: counted
                 t=0 fail: counted

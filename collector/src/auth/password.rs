@@ -1,9 +1,9 @@
 //! Password hashing with argon2id (the `argon2` crate's defaults: m=19 MiB, t=2, p=1,
 //! OWASP's recommendation), stored as PHC strings. CPU-bound: call from a blocking thread.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 /// Hashing failed (it only can if the parameters are invalid or the OS has no randomness).
 #[derive(Debug, thiserror::Error)]

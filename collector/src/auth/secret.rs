@@ -111,7 +111,15 @@ mod tests {
         assert_eq!(parse_token(&t), Some((42, secret.as_str())));
         assert!(matches(&secret, &sha256_hex(&secret)));
         assert!(!matches("other", &sha256_hex(&secret)));
-        for bad in ["", "flt_", "flt_x_y", "flt_0_abc", "flt_-1_abc", "flt_5_", "abc_5_x"] {
+        for bad in [
+            "",
+            "flt_",
+            "flt_x_y",
+            "flt_0_abc",
+            "flt_-1_abc",
+            "flt_5_",
+            "abc_5_x",
+        ] {
             assert_eq!(parse_token(bad), None, "{bad}");
         }
     }

@@ -256,8 +256,16 @@ impl Store {
         };
         ctx.archived = true;
         let at = ctx.event.line_no;
-        ctx.before = lines.iter().filter(|l| i64::from(l.line_no) < at).cloned().collect();
-        ctx.after = lines.iter().filter(|l| i64::from(l.line_no) > at).cloned().collect();
+        ctx.before = lines
+            .iter()
+            .filter(|l| i64::from(l.line_no) < at)
+            .cloned()
+            .collect();
+        ctx.after = lines
+            .iter()
+            .filter(|l| i64::from(l.line_no) > at)
+            .cloned()
+            .collect();
         if ctx.before.len() < n
             && let Some(prev) = self
                 .neighbour_segment(&ctx.event.host, segment_id, false)
