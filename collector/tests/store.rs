@@ -15,27 +15,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fleetlog_collector::store::{Archive, IngestOutcome, LineRecord, Store, StoreError};
 use fleetlog_protocol::codec::encode_payload;
-use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
+use fleetlog_protocol::{Batch, BatchPayload, Level};
 use tempfile::TempDir;
 
 mod common;
-use common::{Env, on_all_backends};
+use common::{Env, entry, make_batch, on_all_backends};
 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn entry(ts_ms: i64, source: u32, line: &str, level: Level) -> Entry {
-    Entry {
-        ts_ms,
-        source,
-        line: line.to_owned(),
-        level,
-        score: 0.25,
-    }
 }
 
 /// A batch of `n` lines for `agent`/`seq`; every third line is a warning, every fifth an error.
@@ -56,23 +46,6 @@ fn batch_of(agent: &str, seq: u64, n: u32) -> (Batch, BatchPayload) {
         })
         .collect();
     make_batch(agent, seq, entries)
-}
-
-fn make_batch(agent: &str, seq: u64, entries: Vec<Entry>) -> (Batch, BatchPayload) {
-    let payload = BatchPayload {
-        sources: vec!["/var/log/app.log".to_owned(), "/var/log/sys.log".to_owned()],
-        entries,
-    };
-    let (compressed, raw_len) = encode_payload(&payload).unwrap();
-    let batch = Batch {
-        agent_id: agent.to_owned(),
-        seq,
-        priority: false,
-        entry_count: payload.entries.len() as u32,
-        raw_len,
-        payload: compressed,
-    };
-    (batch, payload)
 }
 
 async fn ingest(store: &Store, host: &str, agent: &str, seq: u64, n: u32, now: i64) -> i64 {
@@ -825,7 +798,24 @@ async fn migrations_have_identical_tables_and_columns() {
         ("hosts", "host last_seen_ms lines_received"),
         (
             "events",
-            "id host source ts_ms level score line segment_id line_no class",
+            "id host source ts_ms level score line segment_id line_no class service template_id",
+        ),
+        (
+            "users",
+            "id name role password_hash disabled created_ms updated_ms",
+        ),
+        (
+            "api_tokens",
+            "id name role secret_sha256 owner_user_id created_by created_ms last_used_ms \
+             revoked_ms",
+        ),
+        (
+            "sessions",
+            "id secret_sha256 user_id csrf_token created_ms expires_ms",
+        ),
+        (
+            "audit",
+            "id ts_ms actor actor_role action target before_json after_json client_addr",
         ),
     ]
     .iter()

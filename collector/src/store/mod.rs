@@ -405,7 +405,7 @@ impl Store {
                     .bind(segment_id)
                     .bind(i64::from(line_no))
                     .bind(self.classes.classify(&entry.line).map(|c| c.id.clone()))
-                    .bind(events::service_of(source));
+                    .bind(clean(&events::service_of(source)).into_owned());
             }
             query.execute(&mut *tx).await?;
         }

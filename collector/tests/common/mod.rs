@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fleetlog_collector::store::Store;
+use fleetlog_protocol::codec::encode_payload;
+use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tempfile::TempDir;
@@ -147,4 +149,33 @@ fn with_database(url: &str, db: &str) -> String {
         None => head,
     };
     format!("{base}/{db}{query}")
+}
+
+/// One entry with score 0.25.
+pub fn entry(ts_ms: i64, source: u32, line: &str, level: Level) -> Entry {
+    Entry {
+        ts_ms,
+        source,
+        line: line.to_owned(),
+        level,
+        score: 0.25,
+    }
+}
+
+/// A batch of `entries` from sources `/var/log/app.log` (0) and `/var/log/sys.log` (1).
+pub fn make_batch(agent: &str, seq: u64, entries: Vec<Entry>) -> (Batch, BatchPayload) {
+    let payload = BatchPayload {
+        sources: vec!["/var/log/app.log".to_owned(), "/var/log/sys.log".to_owned()],
+        entries,
+    };
+    let (compressed, raw_len) = encode_payload(&payload).unwrap();
+    let batch = Batch {
+        agent_id: agent.to_owned(),
+        seq,
+        priority: false,
+        entry_count: payload.entries.len() as u32,
+        raw_len,
+        payload: compressed,
+    };
+    (batch, payload)
 }
