@@ -140,6 +140,11 @@ fn check_binaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The built `fleetlog-collector` binary, for tests that run its other subcommands.
+pub fn collector_bin() -> Result<PathBuf> {
+    bin(COLLECTOR_BIN)
+}
+
 fn bin(name: &str) -> Result<PathBuf> {
     Ok(bin_dir()?.join(name))
 }
@@ -342,6 +347,8 @@ struct ChildProc {
     log_path: PathBuf,
     child: Option<Child>,
     starts: u32,
+    /// Variables set on every start, after the harness's own are scrubbed.
+    envs: Vec<(String, String)>,
 }
 
 impl ChildProc {
@@ -356,6 +363,7 @@ impl ChildProc {
             log_path,
             child: None,
             starts: 0,
+            envs: Vec::new(),
         }
     }
 
@@ -387,6 +395,7 @@ impl ChildProc {
             .stdout(log)
             .stderr(stderr);
         scrub_env(&mut cmd);
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", self.program.display()))?;
@@ -528,6 +537,12 @@ pub struct StoredLine {
 impl Collector {
     /// Starts a collector with `data_dir` on fresh ports and waits for `/healthz`.
     pub fn start(env: &TestEnv, data_dir: &Path) -> Result<Collector> {
+        Collector::start_with(env, data_dir, &[])
+    }
+
+    /// Like [`Collector::start`], with environment variables (`FLEETLOG_*` config keys,
+    /// `RUST_LOG`) set for the process.
+    pub fn start_with(env: &TestEnv, data_dir: &Path, envs: &[(&str, &str)]) -> Result<Collector> {
         fs::create_dir_all(data_dir)?;
         let quic_port = free_udp_port()?;
         let http_port = free_tcp_port()?;
@@ -540,7 +555,11 @@ impl Collector {
             "--http-listen".into(),
             format!("127.0.0.1:{http_port}").into(),
         ];
-        let proc = ChildProc::new(env, "collector", bin(COLLECTOR_BIN)?, args);
+        let mut proc = ChildProc::new(env, "collector", bin(COLLECTOR_BIN)?, args);
+        proc.envs = envs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let http = reqwest::blocking::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .build()?;
@@ -884,6 +903,11 @@ impl Agent {
     /// Spawns the agent. There is nothing to wait for: the agent exposes no endpoint, so tests
     /// wait for its lines at the collector.
     pub fn start(env: &TestEnv, opts: AgentOpts) -> Result<Agent> {
+        Agent::start_with(env, opts, &[])
+    }
+
+    /// Like [`Agent::start`], with environment variables set for the process.
+    pub fn start_with(env: &TestEnv, opts: AgentOpts, envs: &[(&str, &str)]) -> Result<Agent> {
         let data_dir = match &opts.data_dir {
             Some(d) => d.clone(),
             None => env.path().join(format!("agent-{}", opts.host_name)),
@@ -910,6 +934,10 @@ impl Agent {
         ]);
         let label = format!("agent-{}", opts.host_name);
         let mut proc = ChildProc::new(env, &label, bin(AGENT_BIN)?, args);
+        proc.envs = envs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         proc.spawn()?;
         Ok(Agent {
             proc,
