@@ -134,7 +134,7 @@ async fn command(store: &Store, command: UserCommand) -> anyhow::Result<()> {
             )?;
         }
         UserCommand::List => {
-            writeln!(out, "{:<6} {:<24} {:<8} {}", "ID", "NAME", "ROLE", "STATE")?;
+            writeln!(out, "{:<6} {:<24} {:<8} STATE", "ID", "NAME", "ROLE")?;
             for u in store.users().await? {
                 let state = if u.disabled { "disabled" } else { "active" };
                 writeln!(out, "{:<6} {:<24} {:<8} {}", u.id, u.name, u.role, state)?;

@@ -25,6 +25,11 @@ const STAT_WINDOW_MS: i64 = 60 * 60 * 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
+    /// `/help`, `/stat`, `/stat HOST` or `/reload`.
+    #[schema(
+        pattern = "^\\s*/(help|stat|reload)(\\s+\\S+)?\\s*$",
+        example = "/stat pos-042"
+    )]
     pub command: String,
 }
 

@@ -48,10 +48,16 @@ pub struct UserList {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 1-64 characters: letters, digits, `._@-`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._@-]+$",
+        example = "alice"
+    )]
     pub name: String,
     pub role: Role,
     /// At least 8 characters.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -70,7 +76,8 @@ impl std::fmt::Debug for CreateUser {
 pub struct UpdateUser {
     pub role: Option<Role>,
     pub disabled: Option<bool>,
-    #[schema(format = Password)]
+    /// A new password, at least 8 characters.
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 

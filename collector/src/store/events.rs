@@ -104,10 +104,7 @@ pub fn service_of(source: &str) -> String {
     }
     let name = parts.last().copied().unwrap_or(source);
     let mut stem = name;
-    loop {
-        let Some((head, tail)) = stem.rsplit_once(['.', '-']) else {
-            break;
-        };
+    while let Some((head, tail)) = stem.rsplit_once(['.', '-']) {
         let rotation = !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit());
         let ext = matches!(
             tail,
