@@ -3,7 +3,8 @@
 //! - every Rust source file under a crate's `src/` starts with a `//!` module doc;
 //! - `protocol/src` and `lines/src` never do I/O or read the clock: no `std::fs`,
 //!   `tokio::`, `Instant::now` or `SystemTime::now` (time is a parameter there);
-//! - only `protocol/src/codec.rs` names bincode or zstd.
+//! - only `protocol/src/codec.rs` names bincode or zstd;
+//! - collector API routes are registered only through `routes!` (the OpenAPI router).
 
 use std::path::{Path, PathBuf};
 
@@ -110,5 +111,28 @@ fn only_the_codec_names_the_wire_encoding() {
     assert!(
         hits.is_empty(),
         "wire encoding named outside protocol/src/codec.rs: {hits:#?}"
+    );
+}
+
+/// API routes are registered only with `routes!` (so the OpenAPI document, and with it the
+/// route × role test, sees every one); plain `.route(` is for the three open operational
+/// endpoints in `collector/src/api/mod.rs`.
+#[test]
+fn api_routes_are_registered_through_the_openapi_router() {
+    let allowed = ["\"/healthz\"", "\"/readyz\"", "\"/metrics\""];
+    let mut hits = Vec::new();
+    for (path, text) in sources("collector") {
+        for (n, line) in code_lines(&text) {
+            if (line.contains(".route(") || line.contains(".route_service("))
+                && !allowed.iter().any(|a| line.contains(a))
+            {
+                hits.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "routes registered outside `routes!` (invisible to the OpenAPI document and the \
+         role test): {hits:#?}"
     );
 }
