@@ -1,5 +1,5 @@
 //! The audit trail: one row per state change, written by the caller inside the change's
-//! own transaction ([`write`]), so a change without its audit row can never commit.
+//! own transaction ([`write()`]), so a change without its audit row can never commit.
 //! Rows never hold a secret: callers pass summaries (names, roles, ids), not hashes.
 
 use sqlx::{AnyConnection, Row};
