@@ -64,6 +64,19 @@ pub const KEYS: &[&str] = &[
     "api.login_window_secs",
     "api.login_lockout_secs",
     "api.max_page",
+    "health.window_secs",
+    "health.degraded_error_rate",
+    "health.down_error_rate",
+    "health.min_lines",
+    "health.silent_after_secs",
+    "health.recover_after_secs",
+    "health.interval_secs",
+    "incidents.open_min_events",
+    "incidents.open_min_hosts",
+    "incidents.open_window_secs",
+    "incidents.quiet_for_secs",
+    "incidents.spread_hosts",
+    "incidents.interval_secs",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +116,162 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     api: RawApi,
+    #[serde(default)]
+    health: RawHealth,
+    #[serde(default)]
+    incidents: RawIncidents,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    window_secs: Option<u64>,
+    degraded_error_rate: Option<f64>,
+    down_error_rate: Option<f64>,
+    min_lines: Option<u64>,
+    silent_after_secs: Option<u64>,
+    recover_after_secs: Option<u64>,
+    interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIncidents {
+    open_min_events: Option<u64>,
+    open_min_hosts: Option<u64>,
+    open_window_secs: Option<u64>,
+    quiet_for_secs: Option<u64>,
+    spread_hosts: Option<u64>,
+    interval_secs: Option<u64>,
+}
+
+/// How often the health and incident workers run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkerIntervals {
+    pub health: Duration,
+    pub incidents: Duration,
+}
+
+fn rate(key: &str, v: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+    let r = v.unwrap_or(default);
+    if !(r > 0.0 && r <= 1.0) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be a fraction in (0, 1], got {r}"),
+        ));
+    }
+    Ok(r)
+}
+
+fn health_config(raw: RawHealth) -> Result<(crate::health::Thresholds, Duration), ConfigError> {
+    let d = crate::health::Thresholds::default();
+    let secs = |key: &str, v: Option<u64>, def: Duration| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(bounded(
+            key,
+            v,
+            def.as_secs(),
+            1,
+            7 * 86_400,
+        )?))
+    };
+    let th = crate::health::Thresholds {
+        window: secs("health.window_secs", raw.window_secs, d.window)?,
+        degraded_error_rate: rate(
+            "health.degraded_error_rate",
+            raw.degraded_error_rate,
+            d.degraded_error_rate,
+        )?,
+        down_error_rate: rate(
+            "health.down_error_rate",
+            raw.down_error_rate,
+            d.down_error_rate,
+        )?,
+        min_lines: bounded(
+            "health.min_lines",
+            raw.min_lines,
+            d.min_lines,
+            1,
+            1_000_000_000,
+        )?,
+        silent_after: secs(
+            "health.silent_after_secs",
+            raw.silent_after_secs,
+            d.silent_after,
+        )?,
+        recover_after: Duration::from_secs(bounded(
+            "health.recover_after_secs",
+            raw.recover_after_secs,
+            d.recover_after.as_secs(),
+            0,
+            86_400,
+        )?),
+    };
+    if th.degraded_error_rate > th.down_error_rate {
+        return Err(ConfigError::invalid(
+            "health.degraded_error_rate",
+            "must not exceed health.down_error_rate",
+        ));
+    }
+    let interval = Duration::from_secs(bounded(
+        "health.interval_secs",
+        raw.interval_secs,
+        10,
+        1,
+        3600,
+    )?);
+    Ok((th, interval))
+}
+
+fn incident_config(
+    raw: RawIncidents,
+) -> Result<(crate::incidents::decide::Policy, Duration), ConfigError> {
+    let d = crate::incidents::decide::Policy::default();
+    let policy = crate::incidents::decide::Policy {
+        open_min_events: bounded(
+            "incidents.open_min_events",
+            raw.open_min_events,
+            d.open_min_events,
+            1,
+            1_000_000,
+        )?,
+        open_min_hosts: bounded(
+            "incidents.open_min_hosts",
+            raw.open_min_hosts,
+            d.open_min_hosts as u64,
+            1,
+            1_000_000,
+        )? as usize,
+        open_window: Duration::from_secs(bounded(
+            "incidents.open_window_secs",
+            raw.open_window_secs,
+            d.open_window.as_secs(),
+            1,
+            7 * 86_400,
+        )?),
+        quiet_for: Duration::from_secs(bounded(
+            "incidents.quiet_for_secs",
+            raw.quiet_for_secs,
+            d.quiet_for.as_secs(),
+            1,
+            30 * 86_400,
+        )?),
+        spread_hosts: bounded(
+            "incidents.spread_hosts",
+            raw.spread_hosts,
+            d.spread_hosts as u64,
+            1,
+            1_000_000,
+        )? as usize,
+        ..d
+    };
+    let interval = Duration::from_secs(bounded(
+        "incidents.interval_secs",
+        raw.interval_secs,
+        2,
+        1,
+        3600,
+    )?);
+    Ok((policy, interval))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -349,6 +518,9 @@ pub struct CollectorConfig {
     pub retention_max_bytes: Option<u64>,
     pub retention_interval: Duration,
     pub api: ApiConfig,
+    pub health: crate::health::Thresholds,
+    pub incidents: crate::incidents::decide::Policy,
+    pub intervals: WorkerIntervals,
 }
 
 impl CollectorConfig {
@@ -406,9 +578,10 @@ pub fn load(
     };
     for key in KEYS {
         if let Some(text) = env(&env_name(key)) {
-            let value = match text.parse::<i64>() {
-                Ok(i) => toml::Value::Integer(i),
-                Err(_) => toml::Value::String(text),
+            let value = match (text.parse::<i64>(), text.parse::<f64>()) {
+                (Ok(i), _) => toml::Value::Integer(i),
+                (_, Ok(f)) if f.is_finite() => toml::Value::Float(f),
+                _ => toml::Value::String(text),
             };
             set_key(&mut table, key, value);
         }
@@ -505,6 +678,8 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 "must be greater than 0",
             ));
         }
+        let (health, health_interval) = health_config(raw.health)?;
+        let (incidents, incident_interval) = incident_config(raw.incidents)?;
         Ok(CollectorConfig {
             quic_listen: addr("quic_listen", raw.quic_listen, DEFAULT_QUIC_LISTEN)?,
             http_listen: addr("http_listen", raw.http_listen, DEFAULT_HTTP_LISTEN)?,
@@ -518,6 +693,12 @@ impl TryFrom<RawConfig> for CollectorConfig {
             retention_max_bytes: (bytes > 0).then_some(bytes),
             retention_interval: Duration::from_secs(interval),
             api: ApiConfig::try_from(raw.api)?,
+            health,
+            incidents,
+            intervals: WorkerIntervals {
+                health: health_interval,
+                incidents: incident_interval,
+            },
         })
     }
 }

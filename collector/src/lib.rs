@@ -8,6 +8,8 @@ pub mod analyze;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod health;
+pub mod incidents;
 pub mod ingest;
 pub mod metrics;
 pub mod store;
@@ -135,6 +137,22 @@ impl Bound {
             model: model.clone(),
         };
         let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
+        // Workers that act once across replicas take a lease under this replica's name.
+        let replica = auth::secret::random_hex(8);
+        let health_task = tokio::spawn(health::worker::run(
+            store.clone(),
+            replica.clone(),
+            config.health,
+            config.intervals.health,
+            shutdown.clone(),
+        ));
+        let incidents_task = tokio::spawn(incidents::worker::run(
+            store.clone(),
+            replica,
+            config.incidents,
+            config.intervals.incidents,
+            shutdown.clone(),
+        ));
         let retention_task = tokio::spawn(retention_loop(
             store.clone(),
             metrics.clone(),
@@ -160,6 +178,8 @@ impl Bound {
         .context("HTTP server")?;
         let _ = ingest_task.await;
         let _ = retention_task.await;
+        let _ = health_task.await;
+        let _ = incidents_task.await;
         store.close().await;
         Ok(())
     }

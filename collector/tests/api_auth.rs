@@ -50,7 +50,27 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/events", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/events/{id}", Access::Min(Role::Viewer)),
     ("POST", "/api/v1/commands", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/fleet", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/hosts", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/hosts/{name}", Access::Min(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/hosts/{name}/health",
+        Access::Min(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/hosts/{name}/services/{service}/health",
+        Access::Min(Role::Viewer),
+    ),
+    ("GET", "/api/v1/incidents", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/incidents/{id}", Access::Min(Role::Viewer)),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/resolve",
+        Access::Min(Role::Analyst),
+    ),
+    ("GET", "/api/v1/patterns", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/lines", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/openapi.json", Access::Public),
 ];
@@ -303,6 +323,8 @@ async fn call(
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "987654")
+        .replace("{name}", "no-such-host")
+        .replace("{service}", "no-such-service")
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Fleet endpoints: hosts and their raw lines.
+//! A host's raw lines, and `/readyz`.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -16,45 +16,6 @@ const DEFAULT_LIMIT: u32 = 1_000;
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.store.hosts().await?;
     Ok("ready")
-}
-
-/// A host that has sent lines.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HostDto {
-    pub name: String,
-    /// When its last batch arrived (epoch ms).
-    pub last_seen_ms: i64,
-    pub lines_received: u64,
-}
-
-/// Every host, by name.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HostList {
-    pub hosts: Vec<HostDto>,
-}
-
-/// Hosts that have sent lines.
-#[utoipa::path(
-    get, path = "/hosts", tag = "fleet",
-    responses((status = 200, description = "Every host, by name", body = HostList)),
-    security(("bearer" = []), ("session" = []))
-)]
-pub(super) async fn hosts(
-    State(state): State<AppState>,
-    _auth: Auth<Viewer>,
-) -> Result<axum::Json<HostList>, ApiError> {
-    let hosts = state
-        .store
-        .hosts()
-        .await?
-        .into_iter()
-        .map(|h| HostDto {
-            name: h.host,
-            last_seen_ms: h.last_seen_ms,
-            lines_received: h.lines_received,
-        })
-        .collect();
-    Ok(axum::Json(HostList { hosts }))
 }
 
 /// One raw line from the archive.

@@ -19,6 +19,8 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod fleet;
+pub mod health;
+pub mod incidents;
 pub mod openapi;
 pub mod paging;
 pub mod tokens;
@@ -92,7 +94,15 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list))
         .routes(routes!(events::get))
         .routes(routes!(commands::run))
-        .routes(routes!(fleet::hosts))
+        .routes(routes!(health::fleet))
+        .routes(routes!(health::hosts))
+        .routes(routes!(health::host))
+        .routes(routes!(health::host_series))
+        .routes(routes!(health::service_series))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::get))
+        .routes(routes!(incidents::resolve))
+        .routes(routes!(incidents::patterns))
         .routes(routes!(fleet::lines))
         .routes(routes!(openapi::document));
     OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)

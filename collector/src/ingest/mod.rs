@@ -218,7 +218,9 @@ impl Ingest {
         let host: Arc<str> = host.into();
         let metrics = self.metrics.clone();
         let ctl_conn = conn.clone();
-        // Control stream: heartbeats.
+        let hb_store = self.store.clone();
+        let (hb_agent, hb_host) = (agent_id.clone(), host.clone());
+        // Control stream: heartbeats, stored as the agent's latest status (and history).
         tokio::spawn(async move {
             loop {
                 match read_frame(&mut ctl_recv).await {
@@ -230,6 +232,19 @@ impl Ingest {
                             dropped = hb.dropped_lines,
                             "Heartbeat."
                         );
+                        let status = serde_json::to_value(&hb).unwrap_or_default();
+                        if let Err(err) = hb_store
+                            .record_heartbeat(
+                                &hb_agent,
+                                &hb_host,
+                                hb.ts_ms,
+                                &status,
+                                crate::now_ms(),
+                            )
+                            .await
+                        {
+                            warn!(error = %err, "Storing a heartbeat failed.");
+                        }
                     }
                     Ok(other) => {
                         metrics.reject("protocol_violation");

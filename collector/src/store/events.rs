@@ -118,7 +118,86 @@ pub fn service_of(source: &str) -> String {
     stem.to_owned()
 }
 
+/// One error pattern (fingerprint) in a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternCount {
+    pub fingerprint: String,
+    pub sample: String,
+    pub count: i64,
+    pub hosts: i64,
+    pub class: Option<String>,
+    pub service: Option<String>,
+    pub worst: Level,
+    pub last_ts_ms: i64,
+}
+
 impl Store {
+    /// The most frequent fingerprints of events in `[from, to)` (line time).
+    pub async fn pattern_counts(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PatternCount>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT fingerprint, MIN(line), CAST(COUNT(*) AS BIGINT) AS n, \
+             CAST(COUNT(DISTINCT host) AS BIGINT), MAX(class), MAX(service), \
+             CAST(MAX(CASE level WHEN 'critical' THEN 3 WHEN 'error' THEN 2 ELSE 1 END) AS BIGINT), \
+             CAST(MAX(ts_ms) AS BIGINT) \
+             FROM events WHERE ts_ms >= $1 AND ts_ms < $2 AND fingerprint IS NOT NULL \
+             GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT {}",
+            limit.max(1)
+        ))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PatternCount {
+                    fingerprint: r.try_get(0)?,
+                    sample: r.try_get(1)?,
+                    count: r.try_get(2)?,
+                    hosts: r.try_get(3)?,
+                    class: r.try_get(4)?,
+                    service: r.try_get(5)?,
+                    worst: match r.try_get::<i64, _>(6)? {
+                        3 => Level::Critical,
+                        2 => Level::Error,
+                        _ => Level::Warn,
+                    },
+                    last_ts_ms: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Event counts of these fingerprints in `[from, to)`.
+    pub async fn fingerprint_counts(
+        &self,
+        fingerprints: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in fingerprints.chunks(100) {
+            let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT fingerprint, CAST(COUNT(*) AS BIGINT) FROM events \
+                 WHERE ts_ms >= $1 AND ts_ms < $2 AND fingerprint IN ({}) GROUP BY fingerprint",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
+                .bind(from_ms)
+                .bind(to_ms);
+            for f in chunk {
+                q = q.bind(f);
+            }
+            out.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
+    }
+
     /// Events since `since_ms` (by line time), per level, for one host or the fleet.
     pub async fn event_counts_by_level(
         &self,

@@ -44,6 +44,9 @@ pub mod audit;
 pub mod auth;
 mod cursor;
 pub mod events;
+pub mod health;
+pub mod incidents;
+pub mod lease;
 mod retention;
 mod sql;
 
@@ -252,6 +255,32 @@ impl Store {
     /// Which database this store runs on.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The built-in error class `id` (title and suggested fix), if it exists.
+    pub fn class_info(&self, id: &str) -> Option<fleetlog_lines::classes::ErrorClass> {
+        self.classes.get(id).cloned()
+    }
+
+    /// Each host's labels from its agents' latest `Hello` (merged when several agents).
+    pub async fn host_labels(
+        &self,
+    ) -> Result<
+        std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+        StoreError,
+    > {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT host, labels_json FROM agents ORDER BY last_seen_ms")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> =
+            std::collections::HashMap::new();
+        for (host, json) in rows {
+            let labels: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(&json).unwrap_or_default();
+            out.entry(host).or_default().extend(labels);
+        }
+        Ok(out)
     }
 
     /// The segment archive.

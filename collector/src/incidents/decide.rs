@@ -1,0 +1,426 @@
+//! The incident decider: pure functions of (incident, event, policy, now) with no I/O and
+//! no clock. `incidents::worker` loads an incident by fingerprint, feeds it events in id
+//! order with [`apply`], and calls [`tick`] on open incidents to resolve quiet ones.
+//!
+//! Life of an incident (one per fingerprint):
+//! - **pending** — error-or-worse events are counted in a window; not shown as an
+//!   incident yet, so a one-off error is not a problem report;
+//! - **open** — `open_min_events` events within `open_window`, or any critical event, or
+//!   the same fingerprint on `open_min_hosts` hosts;
+//! - **resolved** — quiet for `quiet_for`, or resolved by a user;
+//! - **regressed** — seen again after it was resolved; it keeps its history and counts.
+//!
+//! Severity is the worst of its events, raised one level (at most to critical) when it
+//! has spread to `spread_hosts` hosts or more. "now" is the fleet's line-time watermark,
+//! so an accelerated replay of historical lines resolves and regresses as live traffic
+//! would.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fleetlog_protocol::Level;
+use serde::{Deserialize, Serialize};
+
+/// Where an incident is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Open,
+    Resolved,
+    Regressed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Open => "open",
+            Status::Resolved => "resolved",
+            Status::Regressed => "regressed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Open,
+            Status::Resolved,
+            Status::Regressed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Open or regressed: a problem now.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Open | Status::Regressed)
+    }
+}
+
+/// The rules, all configurable (`incidents.*` keys).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub open_min_events: u64,
+    pub open_min_hosts: usize,
+    pub open_window: Duration,
+    pub quiet_for: Duration,
+    pub spread_hosts: usize,
+    pub max_samples: usize,
+    /// Hosts remembered per incident (the count keeps growing past it).
+    pub max_hosts: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            open_min_events: 3,
+            open_min_hosts: 2,
+            open_window: Duration::from_secs(10 * 60),
+            quiet_for: Duration::from_secs(30 * 60),
+            spread_hosts: 3,
+            max_samples: 5,
+            max_hosts: 1000,
+        }
+    }
+}
+
+/// One event as the decider sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventIn {
+    pub id: i64,
+    pub fingerprint: String,
+    pub host: String,
+    pub service: Option<String>,
+    pub ts_ms: i64,
+    pub level: Level,
+    pub class: Option<String>,
+    pub line: String,
+}
+
+/// A sample line kept as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub event_id: i64,
+    pub host: String,
+    pub ts_ms: i64,
+    pub line: String,
+}
+
+/// An incident as the decider keeps it (stored as a row plus JSON for hosts and samples).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub fingerprint: String,
+    pub status: Status,
+    /// Worst event level seen.
+    pub worst: Level,
+    /// `worst`, raised when the incident spread to many hosts.
+    pub severity: Level,
+    pub class: Option<String>,
+    pub service: Option<String>,
+    /// The first line seen, as a title.
+    pub title: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// Events in total.
+    pub count: u64,
+    pub hosts: BTreeSet<String>,
+    /// Hosts in total (`hosts` stops growing at `max_hosts`).
+    pub host_count: u64,
+    pub samples: Vec<Sample>,
+    /// While pending: the start and count of the current opening window.
+    pub window_start_ms: i64,
+    pub window_count: u64,
+    /// When it opened (first time), if it has.
+    pub opened_ms: Option<i64>,
+    pub resolved_ms: Option<i64>,
+    pub regressions: u32,
+}
+
+/// What a decision changed, for the change feed and the side effects it causes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Opened,
+    Regressed,
+    /// Severity rose (spread, or a worse event).
+    Escalated,
+    Resolved,
+    /// Counts or samples changed only.
+    Updated,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// One level worse, at most critical.
+fn raise(level: Level) -> Level {
+    match level {
+        Level::Trace | Level::Debug | Level::Info => Level::Warn,
+        Level::Warn => Level::Error,
+        Level::Error | Level::Critical => Level::Critical,
+    }
+}
+
+fn severity_of(worst: Level, host_count: u64, policy: &Policy) -> Level {
+    if host_count >= policy.spread_hosts as u64 {
+        raise(worst)
+    } else {
+        worst
+    }
+}
+
+/// A new pending incident for the first event of a fingerprint.
+fn new_incident(ev: &EventIn) -> Incident {
+    Incident {
+        fingerprint: ev.fingerprint.clone(),
+        status: Status::Pending,
+        worst: ev.level,
+        severity: ev.level,
+        class: ev.class.clone(),
+        service: ev.service.clone(),
+        title: ev.line.chars().take(300).collect(),
+        first_seen_ms: ev.ts_ms,
+        last_seen_ms: ev.ts_ms,
+        count: 0,
+        hosts: BTreeSet::new(),
+        host_count: 0,
+        samples: Vec::new(),
+        window_start_ms: ev.ts_ms,
+        window_count: 0,
+        opened_ms: None,
+        resolved_ms: None,
+        regressions: 0,
+    }
+}
+
+/// Applies one event. Returns the incident after it and what changed; events of warn
+/// level are counted as evidence of an open incident but never open one.
+pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident, Change) {
+    let mut inc = prev.unwrap_or_else(|| new_incident(ev));
+    let before_severity = inc.severity;
+    inc.count += 1;
+    inc.first_seen_ms = inc.first_seen_ms.min(ev.ts_ms);
+    inc.last_seen_ms = inc.last_seen_ms.max(ev.ts_ms);
+    if inc.class.is_none() {
+        inc.class = ev.class.clone();
+    }
+    let new_host = !inc.hosts.contains(&ev.host);
+    if new_host {
+        inc.host_count += 1;
+        if inc.hosts.len() < policy.max_hosts {
+            inc.hosts.insert(ev.host.clone());
+        }
+    }
+    // Evidence: the first samples, and one from every new host while there is room.
+    if inc.samples.len() < policy.max_samples
+        && (inc.samples.len() < 2 || new_host || inc.samples.iter().all(|s| s.host == ev.host))
+    {
+        inc.samples.push(Sample {
+            event_id: ev.id,
+            host: ev.host.clone(),
+            ts_ms: ev.ts_ms,
+            line: ev.line.chars().take(2000).collect(),
+        });
+    }
+    inc.worst = inc.worst.max(ev.level);
+    inc.severity = severity_of(inc.worst, inc.host_count, policy);
+
+    let change = match inc.status {
+        Status::Pending => {
+            if ev.ts_ms - inc.window_start_ms > ms(policy.open_window) {
+                inc.window_start_ms = ev.ts_ms;
+                inc.window_count = 0;
+            }
+            if ev.level >= Level::Error {
+                inc.window_count += 1;
+            }
+            let opens = ev.level >= Level::Critical
+                || (inc.worst >= Level::Error
+                    && (inc.window_count >= policy.open_min_events
+                        || inc.host_count >= policy.open_min_hosts as u64));
+            if opens {
+                inc.status = Status::Open;
+                inc.opened_ms = Some(ev.ts_ms);
+                Change::Opened
+            } else {
+                Change::Updated
+            }
+        }
+        Status::Resolved if ev.level >= Level::Error => {
+            inc.status = Status::Regressed;
+            inc.regressions += 1;
+            inc.resolved_ms = None;
+            Change::Regressed
+        }
+        Status::Resolved => Change::Updated,
+        Status::Open | Status::Regressed => {
+            if inc.severity > before_severity {
+                Change::Escalated
+            } else {
+                Change::Updated
+            }
+        }
+    };
+    (inc, change)
+}
+
+/// Resolves an active incident quiet for `quiet_for` at `now_ms` (the line-time
+/// watermark), and forgets a pending one whose window has passed (`None`).
+pub fn tick(inc: &Incident, policy: &Policy, now_ms: i64) -> Option<(Incident, Change)> {
+    let quiet = now_ms - inc.last_seen_ms >= ms(policy.quiet_for);
+    match inc.status {
+        Status::Open | Status::Regressed if quiet => {
+            let mut next = inc.clone();
+            next.status = Status::Resolved;
+            next.resolved_ms = Some(now_ms);
+            Some((next, Change::Resolved))
+        }
+        _ => None,
+    }
+}
+
+/// Resolution by a user: active incidents only.
+pub fn resolve_by_user(inc: &Incident, now_ms: i64) -> Option<Incident> {
+    inc.status.is_active().then(|| {
+        let mut next = inc.clone();
+        next.status = Status::Resolved;
+        next.resolved_ms = Some(now_ms);
+        next
+    })
+}
+
+/// True if two incidents look like one problem: they opened within `window` of each
+/// other and share at least half of the smaller one's hosts (a TLS failure and the
+/// payment failures it causes on the same hosts).
+pub fn related(a: &Incident, b: &Incident, window: Duration) -> bool {
+    let (Some(oa), Some(ob)) = (a.opened_ms, b.opened_ms) else {
+        return false;
+    };
+    if (oa - ob).abs() > ms(window) || a.fingerprint == b.fingerprint {
+        return false;
+    }
+    let shared = a.hosts.intersection(&b.hosts).count();
+    let smaller = a.hosts.len().min(b.hosts.len());
+    smaller > 0 && shared * 2 >= smaller
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn ev(id: i64, minute: i64, host: &str, level: Level) -> EventIn {
+        EventIn {
+            id,
+            fingerprint: "fp".into(),
+            host: host.into(),
+            service: Some("payment".into()),
+            ts_ms: minute * MIN,
+            level,
+            class: Some("payment".into()),
+            line: format!("ERROR payment failed on {host}"),
+        }
+    }
+
+    /// Feeds events (or `tick` at a minute) and renders status, severity and change.
+    fn check(steps: &[Step], expect: expect_test::Expect) {
+        let policy = Policy::default();
+        let mut inc: Option<Incident> = None;
+        let mut out = String::new();
+        for step in steps {
+            let (next, change) = match step {
+                Step::Ev(e) => {
+                    let (n, c) = apply(inc.take(), e, &policy);
+                    (n, Some(c))
+                }
+                Step::Tick(minute) => {
+                    let cur = inc.take().expect("an incident to tick");
+                    match tick(&cur, &policy, minute * MIN) {
+                        Some((n, c)) => (n, Some(c)),
+                        None => (cur, None),
+                    }
+                }
+            };
+            let what = match step {
+                Step::Ev(e) => format!(
+                    "ev{} t={} {} {}",
+                    e.id,
+                    e.ts_ms / MIN,
+                    e.host,
+                    e.level.as_str()
+                ),
+                Step::Tick(m) => format!("tick t={m}"),
+            };
+            out.push_str(&format!(
+                "{what} -> {} {} count={} hosts={} {:?}\n",
+                next.status.as_str(),
+                next.severity.as_str(),
+                next.count,
+                next.host_count,
+                change
+            ));
+            inc = Some(next);
+        }
+        expect.assert_eq(&out);
+    }
+
+    #[derive(Debug)]
+    enum Step {
+        Ev(EventIn),
+        Tick(i64),
+    }
+
+    #[test]
+    fn opens_after_repeats_resolves_when_quiet_and_regresses() {
+        check(
+            &[
+                Step::Ev(ev(1, 0, "pos-1", Level::Error)),
+                Step::Ev(ev(2, 1, "pos-1", Level::Error)),
+                Step::Ev(ev(3, 2, "pos-1", Level::Error)),
+                Step::Ev(ev(4, 3, "pos-1", Level::Warn)),
+                Step::Tick(20),
+                Step::Tick(33),
+                Step::Ev(ev(5, 40, "pos-1", Level::Warn)),
+                Step::Ev(ev(6, 41, "pos-1", Level::Error)),
+            ],
+            expect_test::expect![[]],
+        );
+    }
+
+    #[test]
+    fn critical_opens_at_once_and_spread_escalates() {
+        check(
+            &[
+                Step::Ev(ev(1, 0, "pos-1", Level::Critical)),
+                Step::Ev(ev(2, 0, "pos-2", Level::Error)),
+                Step::Ev(ev(3, 0, "pos-3", Level::Error)),
+            ],
+            expect_test::expect![[]],
+        );
+        check(
+            &[
+                Step::Ev(ev(1, 0, "pos-1", Level::Error)),
+                Step::Ev(ev(2, 0, "pos-2", Level::Error)),
+                Step::Ev(ev(3, 1, "pos-3", Level::Error)),
+            ],
+            expect_test::expect![[]],
+        );
+    }
+
+    #[test]
+    fn warnings_alone_never_open_and_windows_expire() {
+        check(
+            &[
+                Step::Ev(ev(1, 0, "pos-1", Level::Warn)),
+                Step::Ev(ev(2, 0, "pos-1", Level::Warn)),
+                Step::Ev(ev(3, 0, "pos-1", Level::Warn)),
+                Step::Ev(ev(4, 1, "pos-1", Level::Error)),
+                Step::Ev(ev(5, 2, "pos-1", Level::Error)),
+                Step::Ev(ev(6, 30, "pos-1", Level::Error)),
+            ],
+            expect_test::expect![[]],
+        );
+    }
+}
