@@ -56,11 +56,13 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     let saved = buffer
         .checkpoints()?
         .into_iter()
-        .filter_map(|(k, v)| {
-            Some((
-                serde_json::from_slice(&k).ok()?,
-                serde_json::from_slice(&v).ok()?,
-            ))
+        .filter_map(|(k, v)| match tail::decode_saved(&k, &v) {
+            Ok(saved) => Some(saved),
+            Err(err) => {
+                // Not silent: without its position the file is read again from its start.
+                warn!(file = %err.file(), error = %err, "Checkpoint unusable; the file will be read again from its start.");
+                None
+            }
         })
         .collect();
     let tail_config = tail::TailConfig {
