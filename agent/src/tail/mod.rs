@@ -922,4 +922,126 @@ mod tests {
         };
         assert_eq!(decide_new(&c, &[], &u, CAP, true), NewDecision::Resume(1));
     }
+
+    /// One row per transition of a file being read: (observation, expected state).
+    #[test]
+    fn next_state_table() {
+        let o = |in_globs, reachable, restarted, readable, idle| Observed {
+            id: id(7),
+            in_globs,
+            reachable,
+            restarted,
+            readable,
+            idle,
+        };
+        let late = ORPHAN_RELEASE_RESCANS;
+        let rows = [
+            (o(true, true, false, true, 0), FileState::Open),
+            (
+                o(true, true, true, true, 0),
+                FileState::Released(Released::restarted(id(7))),
+            ),
+            (
+                o(false, true, true, true, 0),
+                FileState::Released(Released::restarted(id(7))),
+            ),
+            (o(false, true, false, false, 0), FileState::Draining),
+            (o(false, true, false, true, late), FileState::Draining),
+            (
+                o(false, true, false, false, late),
+                FileState::Released(Released::Drained),
+            ),
+            (
+                o(false, false, false, true, 0),
+                FileState::Released(Released::Gone),
+            ),
+        ];
+        for (obs, want) in rows {
+            assert_eq!(next_state(&obs), want, "{obs:?}");
+        }
+    }
+
+    #[test]
+    fn search_schedule_and_related_names() {
+        assert!(search_due(Released::Startup, 0));
+        assert!(search_due(Released::Gone, 2));
+        assert!(!search_due(Released::Gone, 3));
+        assert!(search_due(Released::Gone, 16));
+        assert!(!search_due(Released::Drained, 0));
+        let rows = [
+            ("app.log", "app.log.1", true),
+            ("app.log", "app.log-20261128", true),
+            ("app.log", "app.log.1.gz", true),
+            ("app.log", "app-20261128.log.gz", true),
+            ("app.log", "app.log", false),
+            ("app.log", "apple.log.1", false),
+            ("app.log", "other.log.1", false),
+            (".hidden", ".hidden.1", true),
+        ];
+        for (original, name, want) in rows {
+            assert_eq!(related_name(original, name), want, "{original} {name}");
+        }
+        assert_eq!(codec_of(b"\x1f\x8b\x08"), Codec::Gzip);
+        assert_eq!(codec_of(b"\x28\xb5\x2f\xfd"), Codec::Zstd);
+        assert_eq!(codec_of(b"plain\n"), Codec::Plain);
+    }
+
+    #[test]
+    fn identical_head_with_different_content_is_not_a_shadow() {
+        let head = [b'h'; CAP];
+        let live = |same_end| {
+            [LiveView {
+                first_path: "/l/a.csv",
+                head: &head,
+                same_end,
+            }]
+        };
+        let c = Candidate {
+            id: id(9),
+            path: "/l/b.csv",
+            size: 400,
+            head: &head,
+            codec: Codec::Plain,
+        };
+        assert_eq!(
+            decide_new(&c, &live(true), &[], CAP, false),
+            NewDecision::Shadow(0)
+        );
+        assert_eq!(
+            decide_new(&c, &live(false), &[], CAP, false),
+            NewDecision::New(Fingerprint::of(&head))
+        );
+    }
+
+    #[test]
+    fn copy_claims_a_released_key_only_where_its_bytes_agree() {
+        let head = b"one\ntwo\nthree\n";
+        let k = key(head, 7);
+        let c = Candidate {
+            id: id(9),
+            path: "/l/pos.log.1",
+            size: 14,
+            head,
+            codec: Codec::Plain,
+        };
+        let rows = [
+            (Sample::Unknown, NewDecision::Resume(0)),
+            (Sample::Agrees, NewDecision::Resume(0)),
+            (Sample::Short, NewDecision::Wait),
+            (Sample::Differs, NewDecision::New(Fingerprint::of(head))),
+        ];
+        for (sample, want) in rows {
+            let mut u = uview(&k, 8, "/l/pos.log", Released::Gone, Some(head));
+            u.sample = sample;
+            assert_eq!(decide_new(&c, &[], &[u], CAP, false), want, "{sample:?}");
+        }
+        let zstd = Candidate {
+            codec: Codec::Zstd,
+            ..c
+        };
+        assert_eq!(
+            decide_new(&zstd, &[], &[], CAP, false),
+            NewDecision::Unsupported
+        );
+    }
 }

@@ -1423,4 +1423,230 @@ mod tests {
         got.sort();
         assert_eq!(got, ["b1", "next", "partial line"]);
     }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// Polls (with rescans) until nothing new comes three times; returns lines and the
+    /// checkpoints a caller would have committed.
+    fn drain(tailer: &mut Tailer, saved: &mut BTreeMap<FileKey, Checkpoint>) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut quiet = 0;
+        while quiet < 3 {
+            tailer.rescan().unwrap();
+            let chunk = tailer.poll(1 << 20).unwrap();
+            if chunk.lines.is_empty() {
+                quiet += 1;
+            } else {
+                quiet = 0;
+            }
+            out.extend(chunk.lines.into_iter().map(|l| l.text));
+            saved.extend(chunk.checkpoints);
+            for k in chunk.forget {
+                saved.remove(&k);
+            }
+        }
+        out
+    }
+
+    /// One row per rotation name outside `*.log`: the agent reads `1`, dies, the writer adds
+    /// `2` and rotates; the restarted agent drains `2` from the rotated file, then reads the
+    /// new `app.log`.
+    #[test]
+    fn restart_drains_a_file_rotated_out_of_the_glob() {
+        for rotated in ["app.log.1", "app.log-20261128", "old/app.log.1"] {
+            let (dir, config) = setup("*.log");
+            std::fs::create_dir(dir.path().join("old")).unwrap();
+            let log = dir.path().join("app.log");
+            append(&log, "1\n");
+            let mut saved = BTreeMap::new();
+            let mut tailer = Tailer::new(config.clone(), Vec::new()).unwrap();
+            assert_eq!(drain(&mut tailer, &mut saved), ["1"], "{rotated}");
+            drop(tailer); // kill -9: nothing but the committed checkpoints survives
+            append(&log, "2\n");
+            std::fs::rename(&log, dir.path().join(rotated)).unwrap();
+            append(&log, "new\n");
+            let mut tailer = Tailer::new(config, saved.clone().into_iter().collect()).unwrap();
+            let mut got = drain(&mut tailer, &mut saved);
+            got.sort();
+            assert_eq!(got, ["2", "new"], "{rotated}");
+        }
+    }
+
+    #[test]
+    fn lagging_reader_finds_a_file_rotated_out_of_the_glob_after_closing_it() {
+        let (dir, config) = setup("*.log");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n");
+        let mut saved = BTreeMap::new();
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(drain(&mut tailer, &mut saved), ["1"]);
+        for _ in 0..IDLE_CLOSE_RESCANS {
+            tailer.rescan().unwrap();
+        }
+        assert_eq!(tailer.open_files(), 0, "idle file closed");
+        append(&log, "2\n");
+        std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        let chunk = {
+            tailer.rescan().unwrap();
+            tailer.poll(1 << 20).unwrap()
+        };
+        let texts: Vec<&str> = chunk.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["2"]);
+        let states: Vec<_> = chunk.transitions.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(states, [(Some(FileState::Open), FileState::Draining)]);
+    }
+
+    /// logrotate `compress` without `delaycompress`: `app.log.1` becomes `app.log.1.gz`
+    /// while the agent is down. Unread lines come from the decompressed file; a file read
+    /// to its end before it was compressed is not read again.
+    #[test]
+    fn restart_reads_the_rest_of_a_gzipped_rotation_once() {
+        for unread in ["", "2\n3\n"] {
+            let (dir, config) = setup("*.log");
+            let log = dir.path().join("app.log");
+            append(&log, "1\n");
+            let mut saved = BTreeMap::new();
+            let mut tailer = Tailer::new(config.clone(), Vec::new()).unwrap();
+            assert_eq!(drain(&mut tailer, &mut saved), ["1"]);
+            drop(tailer);
+            append(&log, unread);
+            let content = std::fs::read(&log).unwrap();
+            std::fs::remove_file(&log).unwrap();
+            std::fs::write(dir.path().join("app.log.1.gz"), gzip(&content)).unwrap();
+            append(&log, "new\n");
+            let mut tailer = Tailer::new(config, saved.clone().into_iter().collect()).unwrap();
+            let mut got = drain(&mut tailer, &mut saved);
+            got.sort();
+            let want: Vec<&str> = unread.lines().chain(["new"]).collect();
+            assert_eq!(got, want, "unread {unread:?}");
+        }
+    }
+
+    #[test]
+    fn gzip_in_the_glob_is_read_once_decompressed_and_zstd_never() {
+        let (dir, config) = setup("*");
+        std::fs::write(dir.path().join("old.log.gz"), gzip(b"a\nb\nc")).unwrap();
+        // zstd magic: never read as text.
+        std::fs::write(dir.path().join("old.log.zst"), b"\x28\xb5\x2f\xfdjunk\n").unwrap();
+        let mut saved = BTreeMap::new();
+        let mut tailer = Tailer::new(config.clone(), Vec::new()).unwrap();
+        assert_eq!(drain(&mut tailer, &mut saved), ["a", "b", "c"]);
+        drop(tailer);
+        let mut tailer = Tailer::new(config, saved.clone().into_iter().collect()).unwrap();
+        assert!(drain(&mut tailer, &mut saved).is_empty());
+    }
+
+    #[test]
+    fn gzip_of_a_drained_rotation_in_the_glob_is_not_read_again() {
+        // delaycompress with `*.log*`: app.log.1 was read to its end, then compressed.
+        let (dir, config) = setup("*.log*");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n");
+        let mut saved = BTreeMap::new();
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(drain(&mut tailer, &mut saved), ["1", "2"]);
+        let rotated = dir.path().join("app.log.1");
+        std::fs::rename(&log, &rotated).unwrap();
+        append(&log, "new\n");
+        assert_eq!(drain(&mut tailer, &mut saved), ["new"]);
+        let content = std::fs::read(&rotated).unwrap();
+        std::fs::write(dir.path().join("app.log.1.gz"), gzip(&content)).unwrap();
+        std::fs::remove_file(&rotated).unwrap();
+        for _ in 0..IDLE_CLOSE_RESCANS {
+            assert!(drain(&mut tailer, &mut saved).is_empty());
+        }
+    }
+
+    #[test]
+    fn copytruncate_to_a_name_outside_the_glob_recovers_unread_lines() {
+        let (dir, config) = setup("*.log");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n");
+        let mut saved = BTreeMap::new();
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(drain(&mut tailer, &mut saved), ["1", "2"]);
+        append(&log, "3\n4\n"); // never read from app.log
+        std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&log, "after\n");
+        let mut got = drain(&mut tailer, &mut saved);
+        got.sort();
+        assert_eq!(got, ["3", "4", "after"]);
+    }
+
+    /// Two files with the same 300-byte header are two streams, also when one is truncated.
+    #[test]
+    fn identical_heads_are_two_streams() {
+        let (dir, config) = setup("*.csv");
+        let header = format!("{}\n", "h".repeat(299));
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        append(&a, &format!("{header}a1\n"));
+        append(&b, &format!("{header}b1\n"));
+        let mut saved = BTreeMap::new();
+        let mut tailer = Tailer::new(config.clone(), Vec::new()).unwrap();
+        let mut got = drain(&mut tailer, &mut saved);
+        got.sort();
+        let h = header.trim_end().to_owned();
+        assert_eq!(got, ["a1", "b1", h.as_str(), h.as_str()]);
+        append(&a, "a2\n");
+        append(&b, "b2\n");
+        let mut got = drain(&mut tailer, &mut saved);
+        got.sort();
+        assert_eq!(got, ["a2", "b2"]);
+        // Truncate a and write it anew with the same header: read from 0, b untouched.
+        OpenOptions::new()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&a, &format!("{header}a3\n"));
+        append(&b, "b3\n");
+        let mut got = drain(&mut tailer, &mut saved);
+        got.sort();
+        assert_eq!(got, ["a3", "b3", h.as_str()]);
+        // And after a restart, each resumes at its own offset.
+        drop(tailer);
+        append(&a, "a4\n");
+        append(&b, "b4\n");
+        let mut tailer = Tailer::new(config, saved.clone().into_iter().collect()).unwrap();
+        let mut got = drain(&mut tailer, &mut saved);
+        got.sort();
+        assert_eq!(got, ["a4", "b4"]);
+    }
+
+    #[test]
+    fn v0_checkpoint_resumes_and_is_rewritten_in_the_current_format() {
+        let (dir, config) = setup("*.log");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n");
+        let meta = std::fs::metadata(&log).unwrap();
+        let key = FileKey {
+            fingerprint: Fingerprint::of(b"1\n2\n"),
+            dev: DevIno::of(&meta).dev,
+            ino: DevIno::of(&meta).ino,
+        };
+        let v0 = format!(r#"{{"offset":2,"path":"{}"}}"#, log.display());
+        let (key, cp) =
+            super::super::decode_saved(&super::super::encode_key(&key), v0.as_bytes()).unwrap();
+        assert_eq!(cp.version, 0);
+        let mut tailer = Tailer::new(config, vec![(key.clone(), cp)]).unwrap();
+        let chunk = tailer.poll(1 << 20).unwrap();
+        let texts: Vec<&str> = chunk.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["2"]);
+        let (k, cp) = &chunk.checkpoints[0];
+        assert_eq!(
+            (k, cp.offset, cp.version),
+            (&key, 4, super::super::CHECKPOINT_VERSION)
+        );
+    }
 }
