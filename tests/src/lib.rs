@@ -1181,7 +1181,8 @@ impl LineWriter {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&data)?;
         let target = self.rotated_as(1, ".gz");
-        fs::write(&target, gz.finish()?).with_context(|| format!("writing {}", target.display()))?;
+        fs::write(&target, gz.finish()?)
+            .with_context(|| format!("writing {}", target.display()))?;
         fs::remove_file(&rotated).with_context(|| format!("removing {}", rotated.display()))
     }
 
@@ -1569,7 +1570,11 @@ mod tests {
                 lines_per_sec: 100_000,
                 rotate_every: Some((100, how)),
             };
-            let w = LineWriter::new(&path).unwrap().spawn_steady(plan).join().unwrap();
+            let w = LineWriter::new(&path)
+                .unwrap()
+                .spawn_steady(plan)
+                .join()
+                .unwrap();
             assert_eq!(w.rotations(), 2);
             let mut files = Vec::new();
             for sub in [dir.path().to_path_buf(), dir.path().join("old")] {

@@ -247,7 +247,10 @@ fn rotation_outside_glob_with_kill9(name: &str, how: Rotation) -> Result<()> {
     eprintln!("{name}: killed agent at {} lines written", handle.written());
     handle.wait_until_written(rotation + 1_000);
     rig.agent.restart()?;
-    eprintln!("{name}: restarted agent at {} lines written", handle.written());
+    eprintln!(
+        "{name}: restarted agent at {} lines written",
+        handle.written()
+    );
     let writer = handle.join()?;
     rig.verify(&writer, DRAIN_TIMEOUT)?;
     Ok(())

@@ -170,11 +170,14 @@ mod tests {
         }
     }
 
-    /// One row per stored form: (value JSON, expected offset and version, or the error text).
+    /// Expected offset and version, or the error text.
+    type Want = Result<(u64, u16), &'static str>;
+
+    /// One row per stored form: (value JSON, what it decodes to).
     #[test]
     fn decodes_every_version_and_names_the_file_on_error() {
         let k = encode_key(&key());
-        let rows: &[(&str, Result<(u64, u16), &str>)] = &[
+        let rows: &[(&str, Want)] = &[
             // v0: no version field (agents before checkpoint versioning).
             (r#"{"offset":12,"path":"/l/a.log"}"#, Ok((12, 0))),
             (r#"{"version":1,"offset":5,"path":"/l/a.log"}"#, Ok((5, 1))),
