@@ -1205,6 +1205,20 @@ impl LineWriter {
         Ok(())
     }
 
+    /// Appends `text` as it is (a header or banner, not a numbered line).
+    pub fn write_text(&mut self, text: &str) -> Result<()> {
+        self.file
+            .write_all(text.as_bytes())
+            .with_context(|| format!("appending to {}", self.path.display()))
+    }
+
+    /// Truncates the file in place; the writer goes on appending from its start.
+    pub fn truncate(&mut self) -> Result<()> {
+        self.file
+            .set_len(0)
+            .with_context(|| format!("truncating {}", self.path.display()))
+    }
+
     /// Rotates the given way.
     pub fn rotate(&mut self, how: Rotation) -> Result<()> {
         match how {

@@ -9,6 +9,8 @@
 //! Rotation scenarios (j)-(m) tail the glob users write, `*.log`, so every rotated file
 //! (`app.log.1`, `app.log-YYYYMMDD`, `old/app.log.1`, `app.log.1.gz`) is outside it; the agent
 //! is SIGKILLed across one rotation and must find the rotated file again by identity.
+//! Scenario (n) writes two files with the same 300-byte banner, truncates one of them and
+//! requires both to be read in full.
 //! Scenario (h) (malformed and oversized frames) is covered by the collector's own tests.
 //!
 //! Run: `cargo test -p fleetlog-tests -- --nocapture` (the harness builds the binaries; see
@@ -279,6 +281,63 @@ fn l_olddir_rotation_kill9() -> Result<()> {
 #[test]
 fn m_gzip_rotation_kill9() -> Result<()> {
     rotation_outside_glob_with_kill9("m-gzip", Rotation::Gzip)
+}
+
+/// (n) Two live files whose first 300 bytes are identical (a banner) are two streams; one of
+/// them is truncated (and starts again with the banner) once the agent has caught up, and both
+/// are still read in full, banners included.
+#[test]
+fn n_identical_heads_and_truncation_of_one() -> Result<()> {
+    const ROUNDS: u64 = 10;
+    const PER_ROUND: u64 = 500;
+    let name = "n-identical-heads";
+    let (mut rig, app) = Rig::start_glob(name, "*.log")?;
+    let banner = format!("# fleetlog e2e banner {}\n", "=".repeat(277));
+    let logs = rig.env.path().join("logs");
+    let mut a = LineWriter::starting_at(&logs.join("a.log"), 1_000_001)?;
+    let mut b = LineWriter::starting_at(&logs.join("b.log"), 2_000_001)?;
+    a.write_text(&banner)?;
+    b.write_text(&banner)?;
+    let mut banners = 2;
+    for phase in 0..2 {
+        if phase == 1 {
+            a.truncate()?;
+            a.write_text(&banner)?;
+            banners += 1;
+        }
+        for _ in 0..ROUNDS {
+            a.write_lines(PER_ROUND)?;
+            b.write_lines(PER_ROUND)?;
+            thread::sleep(Duration::from_millis(100));
+        }
+        // Truncating discards what the agent has not read: wait until it has read everything.
+        let want = app.written() + a.written() + b.written() + banners;
+        let got = rig
+            .collector
+            .wait_for_lines(&rig.host, want, DRAIN_TIMEOUT)?;
+        eprintln!("{name}: phase {phase}: {got} of {want} lines received");
+    }
+    thread::sleep(SETTLE);
+    let lines = rig.collector.fetch_all_lines(&rig.host)?;
+    let stored_banners = lines.iter().filter(|l| l.line == banner.trim_end()).count() as u64;
+    let numbered: Vec<_> = lines
+        .into_iter()
+        .filter(|l| l.line != banner.trim_end())
+        .collect();
+    let expected = app.expected().chain(a.expected()).chain(b.expected());
+    let report = verify(name, expected, &numbered);
+    report.print();
+    eprintln!("scenario {name}: banners expected {banners}, stored {stored_banners}");
+    report.ensure_clean()?;
+    ensure!(
+        stored_banners == banners,
+        "banners: stored {stored_banners}, want {banners}"
+    );
+    rig.agent.ensure_running()?;
+    rig.agent.ensure_no_panic()?;
+    rig.collector.ensure_no_panic()?;
+    rig.env.finish();
+    Ok(())
 }
 
 /// Lowercase words with which a collector log line can state that it refused an agent.
