@@ -1649,4 +1649,37 @@ mod tests {
             (&key, 4, super::super::CHECKPOINT_VERSION)
         );
     }
+
+    /// While running, with the descriptor closed: the file is rotated out of the glob and
+    /// compressed before the next rescan. Of two gzip files with the same banner, only the
+    /// one whose bytes before the offset agree is resumed.
+    #[test]
+    fn lagging_reader_resumes_the_right_gzip_of_two_with_the_same_banner() {
+        let (dir, config) = setup("*.log");
+        let banner = format!("{}\n", "b".repeat(299));
+        // An older rotation with the same banner, longer than our offset.
+        let older = format!("{banner}old 1\nold 2\nold 3\nold 4\nold 5\n");
+        std::fs::write(dir.path().join("app.log.2.gz"), gzip(older.as_bytes())).unwrap();
+        let log = dir.path().join("app.log");
+        append(&log, &format!("{banner}1\n"));
+        let mut saved = BTreeMap::new();
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(drain(&mut tailer, &mut saved), [banner.trim_end(), "1"]);
+        for _ in 0..IDLE_CLOSE_RESCANS {
+            tailer.rescan().unwrap();
+        }
+        assert_eq!(tailer.open_files(), 0);
+        append(&log, "2\n3\n");
+        let content = std::fs::read(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        // gzip still running: only the older file is there, and it must not be taken.
+        assert!(drain(&mut tailer, &mut saved).is_empty());
+        std::fs::write(dir.path().join("app.log.1.gz"), gzip(&content)).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            // The search runs at once, then every 8th rescan.
+            got.extend(drain(&mut tailer, &mut saved));
+        }
+        assert_eq!(got, ["2", "3"]);
+    }
 }
