@@ -53,18 +53,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         Buffer::open(&buffer_path, config.buffer_max_bytes, config.when_full)
             .with_context(|| format!("opening buffer {}", buffer_path.display()))?,
     );
-    let saved = buffer
-        .checkpoints()?
-        .into_iter()
-        .filter_map(|(k, v)| match tail::decode_saved(&k, &v) {
-            Ok(saved) => Some(saved),
-            Err(err) => {
-                // Not silent: without its position the file is read again from its start.
-                warn!(file = %err.file(), error = %err, "Checkpoint unusable; the file will be read again from its start.");
-                None
-            }
-        })
-        .collect();
+    let saved = tail::load_saved(buffer.checkpoints()?);
     let tail_config = tail::TailConfig {
         include: config.paths.clone(),
         exclude: config.exclude.clone(),

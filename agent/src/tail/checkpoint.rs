@@ -126,6 +126,26 @@ pub fn encode_checkpoint(checkpoint: &Checkpoint) -> Vec<u8> {
     serde_json::to_vec(checkpoint).unwrap_or_default()
 }
 
+/// Decodes the stored (key, checkpoint) pairs the tailer resumes from. A pair that cannot
+/// be used is logged at WARN naming its file (which is then read again from its start) and
+/// left out.
+pub fn load_saved(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(FileKey, Checkpoint)> {
+    entries
+        .into_iter()
+        .filter_map(|(k, v)| match decode_saved(&k, &v) {
+            Ok(saved) => Some(saved),
+            Err(err) => {
+                tracing::warn!(
+                    file = %err.file(),
+                    error = %err,
+                    "Checkpoint unusable; the file will be read again from its start."
+                );
+                None
+            }
+        })
+        .collect()
+}
+
 /// Decodes one stored (key, checkpoint) pair, of any version up to [`CHECKPOINT_VERSION`].
 pub fn decode_saved(key: &[u8], value: &[u8]) -> Result<(FileKey, Checkpoint), CheckpointError> {
     let parsed_key = serde_json::from_slice::<FileKey>(key);
@@ -206,6 +226,48 @@ mod tests {
         }
         let err = decode_saved(b"{}", br#"{"offset":1,"path":"/l/c.log"}"#).unwrap_err();
         assert_eq!(err.file(), "/l/c.log");
+    }
+
+    /// A writer the test subscriber logs into.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn unusable_checkpoint_is_warned_with_its_file_and_left_out() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let k = encode_key(&key());
+        let good = encode_checkpoint(&Checkpoint::new(3, "/l/good.log"));
+        let loaded = tracing::subscriber::with_default(subscriber, || {
+            load_saved(vec![
+                (k.clone(), good),
+                (
+                    k.clone(),
+                    br#"{"offset":-1,"path":"/l/broken.log"}"#.to_vec(),
+                ),
+            ])
+        });
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].1.path, "/l/good.log");
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("WARN") && log.contains("file=/l/broken.log"),
+            "{log}"
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ use std::sync::Arc;
 
 pub use checkpoint::{
     CHECKPOINT_VERSION, Checkpoint, CheckpointError, FileKey, decode_saved, encode_checkpoint,
-    encode_key,
+    encode_key, load_saved,
 };
 pub use fingerprint::{FINGERPRINT_MAX_BYTES, Fingerprint};
 pub use tailer::Tailer;
