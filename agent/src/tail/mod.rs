@@ -49,8 +49,10 @@
 //!    directory's subdirectories (logrotate's `olddir`): the same device+inode (rules 2
 //!    and 3) at any name, then a copy (rule 5) whose name starts with the file's stem
 //!    (`app.log.1`, `app.log-20261128`, `app.log.1.gz`). A file found so is *drained*
-//!    (read to its end from the checkpoint) and then released for good; it is never
-//!    read from 0. See [`search_due`] for how often.
+//!    (read to its end from the checkpoint) and then released as `Drained`, which is not
+//!    searched again; it is never read from 0. The search runs in the rescan that
+//!    releases a key (or the startup scan), in the next two, then every 8th
+//!    (`search_due`).
 //! 7. **Otherwise** the file is new: read from 0, or, if first seen in the startup scan
 //!    with no checkpoint for its inode and `start_at_end` is set, from the end of its
 //!    last complete line (a compressed file: not at all). A new gzip file in the globs
@@ -65,21 +67,25 @@
 //!
 //! # File states
 //!
-//! A file being read is in one [`FileState`], decided by [`next_state`] at every rescan:
+//! A file being read is in one [`FileState`], decided by `next_state` at every rescan:
 //!
 //! ```text
-//!            found by the globs          left the globs, reachable
-//!  (new) ──────────────────► Open ───────────────────────────────► Draining
-//!                              ▲ ◄────────── back in the globs ────────┘ │
-//!                   poll saw a │ │ rescan: head or size says            │ idle for
-//!          shorter file/head ▼ │ truncated/replaced                    │ ORPHAN_RELEASE_RESCANS
-//!                          Suspect ──────► Released(Restarted)         ▼ after its end
-//!                                                                  Released(Drained)
-//!  Open/Draining, unreachable ─► Released(Gone) ─ searched (rule 6) ─► Draining
-//!  saved checkpoint ──────────► Released(Startup) ─ globs or rule 6 ─► Open / Draining
-//!  Released(_) ── UNCLAIMED_TTL_RESCANS unclaimed ──► Forgotten (returned in `forget`)
+//! from                     to                    when
+//! (new)                    Open                  found by the globs and fingerprinted
+//! Released(_)              Open                  claimed by a file in the globs (rules 2, 5)
+//! Released(_)              Draining              claimed by a file outside them (rule 6)
+//! Released(_)              Forgotten             unclaimed for UNCLAIMED_TTL_RESCANS rescans
+//! Open                     Draining              left the globs, still reachable
+//! Draining                 Open                  back in the globs
+//! Open, Draining           Suspect               a poll saw it shorter or with another head
+//! Suspect                  Open, Draining        the rescan's check found the same stream
+//! Open, Draining, Suspect  Released(Restarted)   truncated or replaced (rule 3)
+//! Open, Draining, Suspect  Released(Gone)        outside the globs and unreachable
+//! Open, Draining, Suspect  Released(Drained)     outside the globs, at its end, idle for
+//!                                                ORPHAN_RELEASE_RESCANS rescans
 //! ```
 //!
+//! Saved checkpoints start as `Released(Startup)`.
 //! Every change is reported in [`ReadChunk::transitions`], so tests can name them.
 //!
 //! # Lines
