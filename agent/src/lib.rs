@@ -53,16 +53,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         Buffer::open(&buffer_path, config.buffer_max_bytes, config.when_full)
             .with_context(|| format!("opening buffer {}", buffer_path.display()))?,
     );
-    let saved = buffer
-        .checkpoints()?
-        .into_iter()
-        .filter_map(|(k, v)| {
-            Some((
-                serde_json::from_slice(&k).ok()?,
-                serde_json::from_slice(&v).ok()?,
-            ))
-        })
-        .collect();
+    let saved = tail::load_saved(buffer.checkpoints()?);
     let tail_config = tail::TailConfig {
         include: config.paths.clone(),
         exclude: config.exclude.clone(),

@@ -73,8 +73,7 @@ pub(crate) struct Reader {
 }
 
 fn key_bytes(key: &FileKey) -> Vec<u8> {
-    // FileKey is a plain serde struct; JSON cannot fail for it.
-    serde_json::to_vec(key).unwrap_or_default()
+    crate::tail::encode_key(key)
 }
 
 /// Lines committed together at most when the files have a backlog: one fsync per
@@ -130,7 +129,9 @@ impl Reader {
             for (key, cp) in chunk.checkpoints {
                 let k = key_bytes(&key);
                 pending.forget.retain(|f| f != &k);
-                pending.checkpoints.insert(k, serde_json::to_vec(&cp)?);
+                pending
+                    .checkpoints
+                    .insert(k, crate::tail::encode_checkpoint(&cp));
             }
             for key in chunk.forget {
                 let k = key_bytes(&key);

@@ -1,8 +1,10 @@
 //! Model-based test of the file tailer, in the style of Vector's file source model tests.
 //!
-//! Random sequences of writer actions (lines, partial lines, rename rotation,
-//! copytruncate, truncation, delete and recreate) and reader actions (polls, restarts,
-//! crashes that lose the last uncommitted chunk) run against a real temporary directory.
+//! Random sequences of writer actions (lines, partial lines, rename rotation under three
+//! naming schemes, copytruncate, gzip of a rotated file, truncation, delete and recreate)
+//! and reader actions (polls, restarts, crashes that lose the last uncommitted chunk) run
+//! against a real temporary directory, once with the glob `*.log*` and once with `*.log`,
+//! the glob users write, under which every rotated file is outside the glob.
 //! The model is the list of lines written; the property is that, after a final drain,
 //! the lines the "caller" committed are exactly the lines written: none lost, none
 //! duplicated, and in write order within each physical file ("incarnation").
@@ -15,7 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use fleetlog_agent::tail::{Checkpoint, FileKey, TailConfig, Tailer};
+use fleetlog_agent::tail::{Checkpoint, FileKey, FileState, Released, TailConfig, Tailer};
 use proptest::prelude::*;
 
 const STREAMS: usize = 2;
@@ -29,8 +31,11 @@ enum Action {
     WritePartial { stream: usize },
     /// Append a line longer than `max_line_bytes` (split into pieces).
     WriteLong { stream: usize },
-    /// `mv x.log x.log.N`; the writer keeps writing to the renamed file until `Reopen`.
-    RenameRotate { stream: usize },
+    /// `mv x.log x.log.N` (`x.log-2026NNNN`, `old/x.log.N`: see [`rotated_name`]); the
+    /// writer keeps writing to the renamed file until `Reopen`.
+    RenameRotate { stream: usize, naming: usize },
+    /// `gzip` the oldest rotated file the writer is done with (logrotate `compress`).
+    Compress,
     /// The writer opens a fresh `x.log` after a rename.
     Reopen { stream: usize },
     /// `cp x.log x.log.cN && truncate x.log` (no drain: the copy must cover the gap).
@@ -57,7 +62,9 @@ fn action() -> impl Strategy<Value = Action> {
             .prop_map(|(stream, n, pad)| Action::Write { stream, n, pad }),
         2 => stream.clone().prop_map(|stream| Action::WritePartial { stream }),
         1 => stream.clone().prop_map(|stream| Action::WriteLong { stream }),
-        2 => stream.clone().prop_map(|stream| Action::RenameRotate { stream }),
+        2 => (stream.clone(), 0..3usize)
+            .prop_map(|(stream, naming)| Action::RenameRotate { stream, naming }),
+        1 => Just(Action::Compress),
         2 => stream.clone().prop_map(|stream| Action::Reopen { stream }),
         2 => stream.clone().prop_map(|stream| Action::CopyTruncate { stream }),
         1 => stream.clone().prop_map(|stream| Action::Truncate { stream }),
@@ -79,6 +86,20 @@ struct Writer {
     /// The rest of a half-written line.
     partial: Option<String>,
     renamed: bool,
+    /// The file `path` was renamed to, while the writer still writes to it.
+    rotated_to: Option<PathBuf>,
+}
+
+/// Rotated file name number `n` of `path` under naming scheme `naming`: logrotate's
+/// default `.N`, `dateext`, and `olddir old`.
+fn rotated_name(path: &Path, naming: usize, n: usize) -> PathBuf {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let dir = path.parent().unwrap();
+    match naming {
+        0 => dir.join(format!("{name}.{n}")),
+        1 => dir.join(format!("{name}-2026{n:04}")),
+        _ => dir.join("old").join(format!("{name}.{n}")),
+    }
 }
 
 struct Harness {
@@ -93,6 +114,10 @@ struct Harness {
     /// What the caller persisted.
     committed_lines: Vec<String>,
     committed_checkpoints: BTreeMap<FileKey, Checkpoint>,
+    /// Rotated files the writer is done with, oldest first (for `Compress`).
+    closed_rotations: Vec<PathBuf>,
+    /// Every rotated name is outside the glob (`*.log`).
+    outside: bool,
 }
 
 fn append(file: &mut File, bytes: &[u8]) {
@@ -108,10 +133,11 @@ fn open_append(path: &Path) -> File {
 }
 
 impl Harness {
-    fn new() -> Harness {
+    fn new(glob: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("old")).unwrap();
         let config = TailConfig {
-            include: vec![format!("{}/*.log*", dir.path().display())],
+            include: vec![format!("{}/{glob}", dir.path().display())],
             exclude: vec![],
             max_line_bytes: MAX_LINE,
             start_at_end: false,
@@ -126,6 +152,8 @@ impl Harness {
             written: BTreeMap::new(),
             committed_lines: Vec::new(),
             committed_checkpoints: BTreeMap::new(),
+            closed_rotations: Vec::new(),
+            outside: glob == "*.log",
         };
         for s in 0..STREAMS {
             let path = h.dir.path().join(format!("s{s}.log"));
@@ -138,6 +166,7 @@ impl Harness {
                 seq: 0,
                 partial: None,
                 renamed: false,
+                rotated_to: None,
             });
         }
         h.restart();
@@ -209,6 +238,20 @@ impl Harness {
         w.file = open_append(&w.path);
         w.incarnation = inc;
         w.renamed = false;
+        if let Some(done) = w.rotated_to.take() {
+            self.closed_rotations.push(done);
+        }
+    }
+
+    /// Before a rotation out of the glob: the agent has seen the current file and
+    /// committed its identity (a file renamed away before that is a documented limit).
+    fn ensure_seen(&mut self, s: usize) {
+        self.finish_partial(s);
+        let inc = self.writers[s].incarnation;
+        if self.written[&inc].is_empty() {
+            self.write(s, 1, 0);
+        }
+        self.poll(true, 1);
     }
 
     fn ensure_open(&mut self, s: usize) {
@@ -217,17 +260,37 @@ impl Harness {
         }
     }
 
-    fn rename_rotate(&mut self, s: usize) {
+    fn rename_rotate(&mut self, s: usize, naming: usize) {
         self.ensure_open(s);
+        if self.outside || naming == 2 {
+            self.ensure_seen(s);
+        }
         self.next_name += 1;
         let w = &mut self.writers[s];
-        let to = PathBuf::from(format!("{}.{}", w.path.display(), self.next_name));
-        std::fs::rename(&w.path, to).unwrap();
+        let to = rotated_name(&w.path, naming, self.next_name);
+        std::fs::rename(&w.path, &to).unwrap();
         w.renamed = true;
+        w.rotated_to = Some(to);
+    }
+
+    fn compress(&mut self) {
+        if self.closed_rotations.is_empty() {
+            return;
+        }
+        let path = self.closed_rotations.remove(0);
+        let data = std::fs::read(&path).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        let gz = PathBuf::from(format!("{}.gz", path.display()));
+        std::fs::write(gz, enc.finish().unwrap()).unwrap();
+        std::fs::remove_file(&path).unwrap();
     }
 
     fn copy_truncate(&mut self, s: usize) {
         self.ensure_open(s);
+        if self.outside {
+            self.ensure_seen(s);
+        }
         self.finish_partial(s);
         self.next_name += 1;
         let path = self.writers[s].path.clone();
@@ -266,6 +329,12 @@ impl Harness {
     }
 
     fn commit(&mut self, chunk: fleetlog_agent::tail::ReadChunk) -> usize {
+        for t in &chunk.transitions {
+            assert!(
+                allowed(t.from, t.to),
+                "transition not in the file-state machine: {t:?}"
+            );
+        }
         let n = chunk.lines.len();
         self.committed_lines
             .extend(chunk.lines.into_iter().map(|l| l.text));
@@ -321,7 +390,8 @@ impl Harness {
             Action::Write { stream, n, pad } => self.write(stream, n, pad),
             Action::WritePartial { stream } => self.write_partial(stream),
             Action::WriteLong { stream } => self.write_long(stream),
-            Action::RenameRotate { stream } => self.rename_rotate(stream),
+            Action::RenameRotate { stream, naming } => self.rename_rotate(stream, naming),
+            Action::Compress => self.compress(),
             Action::Reopen { stream } => self.reopen(stream),
             Action::CopyTruncate { stream } => self.copy_truncate(stream),
             Action::Truncate { stream } => self.truncate(stream),
@@ -378,6 +448,25 @@ impl Harness {
     }
 }
 
+/// The edges of the file-state machine (`tail` module docs, "File states").
+fn allowed(from: Option<FileState>, to: FileState) -> bool {
+    use FileState::{Draining, Forgotten, Open, Suspect};
+    match (from, to) {
+        // A file seen for the first time starts open.
+        (None, Open) => true,
+        // A released key is claimed (in the globs, or outside them) or forgotten.
+        (Some(FileState::Released(_)), Open | Draining | Forgotten) => true,
+        // A file being read leaves or re-enters the globs, or looks truncated to a poll.
+        (Some(Open), Draining | Suspect) | (Some(Draining), Open | Suspect) => true,
+        (Some(Suspect), Open | Draining) => true,
+        // ... and is released: truncated, unreachable, or drained.
+        (Some(Open | Draining | Suspect), FileState::Released(r)) => {
+            !matches!(r, Released::Startup)
+        }
+        _ => false,
+    }
+}
+
 /// Elements of sorted `a` not matched one-for-one in sorted `b`.
 fn diff<'a>(a: &[&'a String], b: &[&'a String]) -> Vec<&'a String> {
     let mut out = Vec::new();
@@ -404,7 +493,20 @@ proptest! {
 
     #[test]
     fn tailer_delivers_every_line_exactly_once(actions in prop::collection::vec(action(), 1..40)) {
-        let mut h = Harness::new();
+        let mut h = Harness::new("*.log*");
+        for a in &actions {
+            h.apply(a);
+        }
+        h.check()?;
+    }
+
+    /// The glob users write: every rotated file (`.N`, dateext, `old/`, `.gz`) is outside
+    /// it, and is found again by identity after restarts and crashes.
+    #[test]
+    fn rotations_outside_the_glob_lose_and_duplicate_nothing(
+        actions in prop::collection::vec(action(), 1..40)
+    ) {
+        let mut h = Harness::new("*.log");
         for a in &actions {
             h.apply(a);
         }

@@ -1081,6 +1081,13 @@ pub enum Rotation {
     Rename,
     /// Copy `app.log` to `app.log.1` (shifting older ones), then truncate `app.log` in place.
     CopyTruncate,
+    /// logrotate `dateext`: rename `app.log` to `app.log-YYYYMMDD` (one date per rotation).
+    DateExt,
+    /// logrotate `olddir old`: rename `app.log` to `old/app.log.1` (shifting older ones there).
+    OldDir,
+    /// logrotate `compress` without `delaycompress`: rename `app.log` to `app.log.1`, reopen,
+    /// then gzip `app.log.1` to `app.log.1.gz` and delete `app.log.1` (older `.k.gz` shift).
+    Gzip,
 }
 
 /// Rotated files kept (`.1` ..= `.MAX_ROTATED`); more than any scenario rotates, so nothing is
@@ -1147,30 +1154,70 @@ impl LineWriter {
     }
 
     fn rotated(&self, k: u32) -> PathBuf {
+        self.rotated_as(k, "")
+    }
+
+    /// `app.log.<k><suffix>`.
+    fn rotated_as(&self, k: u32, suffix: &str) -> PathBuf {
         let mut name = self.path.as_os_str().to_owned();
-        name.push(format!(".{k}"));
+        name.push(format!(".{k}{suffix}"));
         PathBuf::from(name)
     }
 
     fn shift_rotated(&self) -> Result<()> {
-        for k in (1..MAX_ROTATED).rev() {
-            let from = self.rotated(k);
-            if from.exists() {
-                fs::rename(&from, self.rotated(k + 1))
-                    .with_context(|| format!("renaming {}", from.display()))?;
-            }
-        }
+        shift(|k| self.rotated(k))
+    }
+
+    /// `old/app.log.<k>` beside the file.
+    fn in_olddir(&self, k: u32) -> PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).join("old");
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        dir.join(format!("{name}.{k}"))
+    }
+
+    /// Renames the file to `to` and starts a new one.
+    fn rename_to(&mut self, to: &Path) -> Result<()> {
+        fs::rename(&self.path, to).with_context(|| format!("renaming {}", self.path.display()))?;
+        self.file = open_append(&self.path)?;
+        self.rotations += 1;
         Ok(())
+    }
+
+    /// `dateext`: `app.log-<date>`, a new date for every rotation.
+    pub fn rotate_dateext(&mut self) -> Result<()> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!("-{}", 20_261_101 + self.rotations));
+        self.rename_to(&PathBuf::from(name))
+    }
+
+    /// `olddir old`: `old/app.log.k` → `old/app.log.k+1`, file → `old/app.log.1`.
+    pub fn rotate_olddir(&mut self) -> Result<()> {
+        let first = self.in_olddir(1);
+        if let Some(dir) = first.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        shift(|k| self.in_olddir(k))?;
+        self.rename_to(&first)
+    }
+
+    /// `compress`: `.k.gz` → `.k+1.gz`, file → `.1`, new file, then `.1` → `.1.gz`.
+    pub fn rotate_gzip(&mut self) -> Result<()> {
+        shift(|k| self.rotated_as(k, ".gz"))?;
+        let rotated = self.rotated(1);
+        self.rename_to(&rotated)?;
+        let data = fs::read(&rotated).with_context(|| format!("reading {}", rotated.display()))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data)?;
+        let target = self.rotated_as(1, ".gz");
+        fs::write(&target, gz.finish()?)
+            .with_context(|| format!("writing {}", target.display()))?;
+        fs::remove_file(&rotated).with_context(|| format!("removing {}", rotated.display()))
     }
 
     /// Rename rotation: `.k` → `.k+1`, file → `.1`, then a new empty file.
     pub fn rotate_rename(&mut self) -> Result<()> {
         self.shift_rotated()?;
-        fs::rename(&self.path, self.rotated(1))
-            .with_context(|| format!("renaming {}", self.path.display()))?;
-        self.file = open_append(&self.path)?;
-        self.rotations += 1;
-        Ok(())
+        self.rename_to(&self.rotated(1))
     }
 
     /// logrotate's `copytruncate`: `.k` → `.k+1`, copy the file to `.1`, truncate the original
@@ -1186,11 +1233,28 @@ impl LineWriter {
         Ok(())
     }
 
+    /// Appends `text` as it is (a header or banner, not a numbered line).
+    pub fn write_text(&mut self, text: &str) -> Result<()> {
+        self.file
+            .write_all(text.as_bytes())
+            .with_context(|| format!("appending to {}", self.path.display()))
+    }
+
+    /// Truncates the file in place; the writer goes on appending from its start.
+    pub fn truncate(&mut self) -> Result<()> {
+        self.file
+            .set_len(0)
+            .with_context(|| format!("truncating {}", self.path.display()))
+    }
+
     /// Rotates the given way.
     pub fn rotate(&mut self, how: Rotation) -> Result<()> {
         match how {
             Rotation::Rename => self.rotate_rename(),
             Rotation::CopyTruncate => self.copytruncate(),
+            Rotation::DateExt => self.rotate_dateext(),
+            Rotation::OldDir => self.rotate_olddir(),
+            Rotation::Gzip => self.rotate_gzip(),
         }
     }
 
@@ -1220,6 +1284,18 @@ impl LineWriter {
             .expect("spawning writer thread");
         WriterHandle { progress, join }
     }
+}
+
+/// Renames `name(k)` to `name(k + 1)` for every existing `k`, highest first.
+fn shift(name: impl Fn(u32) -> PathBuf) -> Result<()> {
+    for k in (1..MAX_ROTATED).rev() {
+        let from = name(k);
+        if from.exists() {
+            fs::rename(&from, name(k + 1))
+                .with_context(|| format!("renaming {}", from.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -1523,6 +1599,51 @@ mod tests {
             for e in fs::read_dir(dir.path()).unwrap() {
                 fs::remove_file(e.unwrap().path()).unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn logrotate_namings_keep_every_line() {
+        for how in [Rotation::DateExt, Rotation::OldDir, Rotation::Gzip] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("app.log");
+            let plan = WritePlan {
+                lines: 250,
+                lines_per_sec: 100_000,
+                rotate_every: Some((100, how)),
+            };
+            let w = LineWriter::new(&path)
+                .unwrap()
+                .spawn_steady(plan)
+                .join()
+                .unwrap();
+            assert_eq!(w.rotations(), 2);
+            let mut files = Vec::new();
+            for sub in [dir.path().to_path_buf(), dir.path().join("old")] {
+                for e in fs::read_dir(&sub).into_iter().flatten() {
+                    let p = e.unwrap().path();
+                    if p.is_file() {
+                        files.push(p);
+                    }
+                }
+            }
+            let mut seqs: Vec<u64> = Vec::new();
+            for p in &files {
+                let bytes = fs::read(p).unwrap();
+                let text = if p.extension().is_some_and(|e| e == "gz") {
+                    let mut out = String::new();
+                    flate2::read::GzDecoder::new(&bytes[..])
+                        .read_to_string(&mut out)
+                        .unwrap();
+                    out
+                } else {
+                    String::from_utf8(bytes).unwrap()
+                };
+                seqs.extend(text.lines().map(|l| parse_seq(l).unwrap()));
+            }
+            seqs.sort_unstable();
+            assert_eq!(seqs, (1..=250).collect::<Vec<_>>(), "{how:?}: {files:?}");
+            assert_eq!(files.len(), 3, "{how:?}: {files:?}");
         }
     }
 

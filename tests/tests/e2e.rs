@@ -6,6 +6,11 @@
 //! Each prints `scenario X: expected N, received M, lost L, duplicated D`.
 //! Bad-input scenarios (f), (g), (i) check that a wrong token, a foreign CA and an unknown config
 //! key produce a clear error and store nothing.
+//! Rotation scenarios (j)-(m) tail the glob users write, `*.log`, so every rotated file
+//! (`app.log.1`, `app.log-YYYYMMDD`, `old/app.log.1`, `app.log.1.gz`) is outside it; the agent
+//! is SIGKILLed across one rotation and must find the rotated file again by identity.
+//! Scenario (n) writes two files with the same 300-byte banner, truncates one of them and
+//! requires both to be read in full.
 //! Scenario (h) (malformed and oversized frames) is covered by the collector's own tests.
 //!
 //! Run: `cargo test -p fleetlog-tests -- --nocapture` (the harness builds the binaries; see
@@ -33,10 +38,14 @@ const SETTLE: Duration = Duration::from_secs(2);
 const RATE: u64 = 3_000;
 /// Lines per scenario (a)-(d).
 const LINES: u64 = 30_000;
+/// Lines per rotation scenario (j)-(m): about 7 s of writing each.
+const ROTATION_LINES: u64 = 20_000;
+/// Rotation period of scenarios (j)-(m): three rotations.
+const ROTATE_EVERY: u64 = 5_000;
 /// How long an agent or collector has to report a bad-input error.
 const ERROR_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A collector, one agent tailing `logs/*.log*`, and the scenario's temp dir.
+/// A collector, one agent tailing `logs/*.log*` (or another glob), and the scenario's temp dir.
 /// Field order is drop order: processes die before the temp dir goes.
 struct Rig {
     agent: Agent,
@@ -49,11 +58,16 @@ impl Rig {
     /// Starts both processes and delivers [`WARMUP_LINES`] through them; returns the writer of
     /// `logs/app.log` positioned after the warm-up lines.
     fn start(name: &str) -> Result<(Rig, LineWriter)> {
+        Rig::start_glob(name, "*.log*")
+    }
+
+    /// As [`Rig::start`], with the agent tailing `logs/<glob>`.
+    fn start_glob(name: &str, glob: &str) -> Result<(Rig, LineWriter)> {
         let env = TestEnv::new(name)?;
         let collector = Collector::start(&env, &env.subdir("collector")?)?;
         let log_dir = env.subdir("logs")?;
         let host = format!("host-{name}");
-        let glob = format!("{}/*.log*", log_dir.display());
+        let glob = format!("{}/{glob}", log_dir.display());
         let mut agent = Agent::start(&env, AgentOpts::new(&collector, &host, &[glob]))?;
         // The file is created after the agent started, so it is new to the agent and read from
         // its first byte whatever the agent's policy for files that exist at startup.
@@ -216,6 +230,113 @@ fn e_collector_outage_agent_buffers_then_drains() -> Result<()> {
     );
     let writer = handle.join()?;
     rig.verify(&writer, down + DRAIN_TIMEOUT)?;
+    Ok(())
+}
+
+/// A rotation every [`ROTATE_EVERY`] lines under the glob `*.log`; the agent is SIGKILLed a
+/// thousand lines before the second rotation and restarted a thousand lines after it, so the
+/// lines it had not read yet are only in the rotated file, outside the glob.
+fn rotation_outside_glob_with_kill9(name: &str, how: Rotation) -> Result<()> {
+    let (mut rig, writer) = Rig::start_glob(name, "*.log")?;
+    let handle = writer.spawn_steady(WritePlan {
+        lines: ROTATION_LINES,
+        lines_per_sec: RATE,
+        rotate_every: Some((ROTATE_EVERY, how)),
+    });
+    let rotation = WARMUP_LINES + 2 * ROTATE_EVERY;
+    handle.wait_until_written(rotation - 1_000);
+    rig.agent.kill9()?;
+    eprintln!("{name}: killed agent at {} lines written", handle.written());
+    handle.wait_until_written(rotation + 1_000);
+    rig.agent.restart()?;
+    eprintln!(
+        "{name}: restarted agent at {} lines written",
+        handle.written()
+    );
+    let writer = handle.join()?;
+    rig.verify(&writer, DRAIN_TIMEOUT)?;
+    Ok(())
+}
+
+/// (j) Rename rotation to `app.log.1`, outside `*.log`, with a SIGKILL across one rotation.
+#[test]
+fn j_rename_rotation_outside_glob_kill9() -> Result<()> {
+    rotation_outside_glob_with_kill9("j-rename-outside-glob", Rotation::Rename)
+}
+
+/// (k) logrotate `dateext` (`app.log-YYYYMMDD`), outside `*.log`, with a SIGKILL.
+#[test]
+fn k_dateext_rotation_outside_glob_kill9() -> Result<()> {
+    rotation_outside_glob_with_kill9("k-dateext-outside-glob", Rotation::DateExt)
+}
+
+/// (l) logrotate `olddir old` (`old/app.log.1`), with a SIGKILL.
+#[test]
+fn l_olddir_rotation_kill9() -> Result<()> {
+    rotation_outside_glob_with_kill9("l-olddir", Rotation::OldDir)
+}
+
+/// (m) logrotate `compress` (`app.log.1.gz` right after the rename), with a SIGKILL: unread lines
+/// come from the decompressed file, and nothing already read is read again.
+#[test]
+fn m_gzip_rotation_kill9() -> Result<()> {
+    rotation_outside_glob_with_kill9("m-gzip", Rotation::Gzip)
+}
+
+/// (n) Two live files whose first 300 bytes are identical (a banner) are two streams; one of
+/// them is truncated (and starts again with the banner) once the agent has caught up, and both
+/// are still read in full, banners included.
+#[test]
+fn n_identical_heads_and_truncation_of_one() -> Result<()> {
+    const ROUNDS: u64 = 10;
+    const PER_ROUND: u64 = 500;
+    let name = "n-identical-heads";
+    let (mut rig, app) = Rig::start_glob(name, "*.log")?;
+    let banner = format!("# fleetlog e2e banner {}\n", "=".repeat(277));
+    let logs = rig.env.path().join("logs");
+    let mut a = LineWriter::starting_at(&logs.join("a.log"), 1_000_001)?;
+    let mut b = LineWriter::starting_at(&logs.join("b.log"), 2_000_001)?;
+    a.write_text(&banner)?;
+    b.write_text(&banner)?;
+    let mut banners = 2;
+    for phase in 0..2 {
+        if phase == 1 {
+            a.truncate()?;
+            a.write_text(&banner)?;
+            banners += 1;
+        }
+        for _ in 0..ROUNDS {
+            a.write_lines(PER_ROUND)?;
+            b.write_lines(PER_ROUND)?;
+            thread::sleep(Duration::from_millis(100));
+        }
+        // Truncating discards what the agent has not read: wait until it has read everything.
+        let want = app.written() + a.written() + b.written() + banners;
+        let got = rig
+            .collector
+            .wait_for_lines(&rig.host, want, DRAIN_TIMEOUT)?;
+        eprintln!("{name}: phase {phase}: {got} of {want} lines received");
+    }
+    thread::sleep(SETTLE);
+    let lines = rig.collector.fetch_all_lines(&rig.host)?;
+    let stored_banners = lines.iter().filter(|l| l.line == banner.trim_end()).count() as u64;
+    let numbered: Vec<_> = lines
+        .into_iter()
+        .filter(|l| l.line != banner.trim_end())
+        .collect();
+    let expected = app.expected().chain(a.expected()).chain(b.expected());
+    let report = verify(name, expected, &numbered);
+    report.print();
+    eprintln!("scenario {name}: banners expected {banners}, stored {stored_banners}");
+    report.ensure_clean()?;
+    ensure!(
+        stored_banners == banners,
+        "banners: stored {stored_banners}, want {banners}"
+    );
+    rig.agent.ensure_running()?;
+    rig.agent.ensure_no_panic()?;
+    rig.collector.ensure_no_panic()?;
+    rig.env.finish();
     Ok(())
 }
 

@@ -145,3 +145,37 @@ fn saved_model_survives_reopen_and_is_replaced() {
         Some((9, b"{\"new\":2}".to_vec()))
     );
 }
+
+/// A checkpoint stored by an agent before checkpoint versioning (v0: no `version` field)
+/// loads from the database after an upgrade; a corrupt one is left out (and warned).
+#[test]
+fn v0_checkpoint_in_the_database_still_loads() {
+    use crate::tail::{FileKey, Fingerprint, encode_key, load_saved};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("buffer.redb");
+    let key = FileKey {
+        fingerprint: Fingerprint::of(b"a\n"),
+        dev: 1,
+        ino: 7,
+    };
+    let other = FileKey {
+        ino: 8,
+        ..key.clone()
+    };
+    {
+        let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+        let v0 = br#"{"offset":42,"path":"/var/log/app.log"}"#.to_vec();
+        let corrupt = b"{not json".to_vec();
+        buf.append(
+            &[batch(1, false, 10, 1)],
+            &[(encode_key(&key), v0), (encode_key(&other), corrupt)],
+            &[],
+        )
+        .unwrap();
+    }
+    let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+    let saved = load_saved(buf.checkpoints().unwrap());
+    assert_eq!(saved.len(), 1);
+    let (k, cp) = &saved[0];
+    assert_eq!((k, cp.version, cp.offset), (&key, 0, 42));
+}

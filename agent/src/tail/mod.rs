@@ -20,33 +20,73 @@
 //!    smaller); its length is recorded. A file too short to fingerprint has no complete
 //!    line to emit yet, so it just waits. While the recorded length is below 256 and the
 //!    file has grown, the key is upgraded to the longer fingerprint (new checkpoint,
-//!    old key in `forget`, same chunk).
+//!    old key in `forget`, same chunk). A compressed file (gzip) is fingerprinted, read
+//!    and positioned by its decompressed bytes.
 //! 2. **Same device+inode, head still matches:** the same file, wherever it now is.
 //!    A renamed file keeps its key and offset, so `pos.log.1` is not read again.
 //! 3. **Same device+inode, head differs, or size below the read position:** the file was
 //!    truncated or the inode reused. It restarts at offset 0 under a new key. The old
 //!    key is *released* (see 5) so a copy of the old content can claim it.
-//! 4. **A new inode whose head is a prefix of a live file's head** (or equals its
-//!    256-byte head), at a path that file never had: a copy of it, e.g. the `.1` of a
-//!    copytruncate. It is a *shadow*: not read, re-examined at every rescan. A new
-//!    inode at the path a live file was first seen under (the new `pos.log` after a
-//!    rename rotation) is never a shadow.
-//! 5. **Released keys** (truncated or vanished files, and saved checkpoints not yet
-//!    found after a restart) wait, unclaimed, for [`UNCLAIMED_TTL_RESCANS`] rescans before
-//!    they are returned in `forget`. A new inode claims one and continues at its
+//! 4. **A new inode whose content is a prefix of a live file's content**, at a path that
+//!    file never had: a copy of it, e.g. the `.1` of a copytruncate. It is a *shadow*:
+//!    not read, re-examined at every rescan. "Prefix" is checked on the head and on the
+//!    candidate's last (at most 256) bytes against the live file at the same offsets, so
+//!    two live files with identical first 256 bytes (CSV headers, banners) are two
+//!    streams. A new inode at the path a live file was first seen under (the new
+//!    `pos.log` after a rename rotation) is never a shadow.
+//! 5. **Released keys** (truncated, vanished or drained files, and saved checkpoints not
+//!    yet found after a restart) wait, unclaimed, for [`UNCLAIMED_TTL_RESCANS`] rescans
+//!    before they are returned in `forget`. A new inode claims one and continues at its
 //!    offset if it has the same device+inode and head (the file came back), or else
 //!    if its head matches the fingerprint at a *different* path than the released file
-//!    had (a copy made before truncation: lines written between our last read and the
-//!    truncate are read from the copy). A copy still shorter than the released head
-//!    waits.
-//! 6. **Otherwise** the file is new: read from 0, or, if first seen in the startup scan
+//!    had, and its bytes before the offset match the checkpoint's `before` fingerprint
+//!    when one was saved (a copy made before truncation, or the gzip of a rotated file:
+//!    lines written between our last read and the truncate are read from the copy).
+//!    A copy still shorter than the released head or offset waits.
+//! 6. **Outside the globs.** A released key whose file left the globs unread (found
+//!    neither by descriptor nor by the globs), and every saved checkpoint after a
+//!    restart, is looked for by identity in the directory of its last path and that
+//!    directory's subdirectories (logrotate's `olddir`): the same device+inode (rules 2
+//!    and 3) at any name, then a copy (rule 5) whose name starts with the file's stem
+//!    (`app.log.1`, `app.log-20261128`, `app.log.1.gz`). A file found so is *drained*
+//!    (read to its end from the checkpoint) and then released as `Drained`, which is not
+//!    searched again; it is never read from 0. The search runs in the rescan that
+//!    releases a key (or the startup scan), in the next two, then every 8th
+//!    (`search_due`).
+//! 7. **Otherwise** the file is new: read from 0, or, if first seen in the startup scan
 //!    with no checkpoint for its inode and `start_at_end` is set, from the end of its
-//!    last complete line.
+//!    last complete line (a compressed file: not at all). A new gzip file in the globs
+//!    is read once, decompressed; a zstd file is never read (warned), so compressed
+//!    bytes are never shipped as text.
 //!
 //! Known limits (content identity cannot tell these apart): a file truncated and
 //! rewritten with the same first bytes past the old offset between two checks looks
-//! unchanged; two live files with identical first 256 bytes at different paths are
-//! one stream (only one is read until the other goes away).
+//! unchanged; a file whose whole content is a prefix of another file's (two files holding
+//! only the same header) waits until the two differ; a file renamed out of the globs
+//! before the agent ever saw it has no identity to look for and is not read.
+//!
+//! # File states
+//!
+//! A file being read is in one [`FileState`], decided by `next_state` at every rescan:
+//!
+//! ```text
+//! from                     to                    when
+//! (new)                    Open                  found by the globs and fingerprinted
+//! Released(_)              Open                  claimed by a file in the globs (rules 2, 5)
+//! Released(_)              Draining              claimed by a file outside them (rule 6)
+//! Released(_)              Forgotten             unclaimed for UNCLAIMED_TTL_RESCANS rescans
+//! Open                     Draining              left the globs, still reachable
+//! Draining                 Open                  back in the globs
+//! Open, Draining           Suspect               a poll saw it shorter or with another head
+//! Suspect                  Open, Draining        the rescan's check found the same stream
+//! Open, Draining, Suspect  Released(Restarted)   truncated or replaced (rule 3)
+//! Open, Draining, Suspect  Released(Gone)        outside the globs and unreachable
+//! Open, Draining, Suspect  Released(Drained)     outside the globs, at its end, idle for
+//!                                                ORPHAN_RELEASE_RESCANS rescans
+//! ```
+//!
+//! Saved checkpoints start as `Released(Startup)`.
+//! Every change is reported in [`ReadChunk::transitions`], so tests can name them.
 //!
 //! # Lines
 //!
@@ -63,7 +103,10 @@ mod watcher;
 
 use std::sync::Arc;
 
-pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, FileKey};
+pub use checkpoint::{
+    CHECKPOINT_VERSION, Checkpoint, CheckpointError, FileKey, decode_saved, encode_checkpoint,
+    encode_key, load_saved,
+};
 pub use fingerprint::{FINGERPRINT_MAX_BYTES, Fingerprint};
 pub use tailer::Tailer;
 pub use watcher::Watcher;
@@ -125,6 +168,37 @@ pub struct ReadChunk {
     pub checkpoints: Vec<(FileKey, Checkpoint)>,
     /// Identities that can be deleted from storage; disjoint from `checkpoints`.
     pub forget: Vec<FileKey>,
+    /// File state changes since the last poll, in order (for tests and debugging).
+    pub transitions: Vec<Transition>,
+}
+
+/// Where a file is in its life; see "File states" in the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// Found by the globs: read as it grows.
+    Open,
+    /// Outside the globs (rotated away, moved, or found again by identity): read to its
+    /// end, then released.
+    Draining,
+    /// `poll` saw it shorter or with another head; the next rescan decides.
+    Suspect,
+    /// Not read; its key waits to be claimed.
+    Released(Released),
+    /// Its key was returned in `forget`.
+    Forgotten,
+}
+
+/// One change of a file's [`FileState`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The file's path when it changed.
+    pub path: String,
+    /// Its identity (the new one, for a file that just started).
+    pub key: FileKey,
+    /// `None` for a file seen for the first time.
+    pub from: Option<FileState>,
+    /// The new state.
+    pub to: FileState,
 }
 
 impl ReadChunk {
@@ -258,9 +332,11 @@ pub(crate) fn check_known(
 pub(crate) struct Candidate<'a> {
     pub(crate) id: DevIno,
     pub(crate) path: &'a str,
+    /// Size in bytes (`u64::MAX` for a compressed file: not known without decompressing).
     pub(crate) size: u64,
-    /// First `min(256, size)` bytes.
+    /// First `min(256, size)` bytes (decompressed).
     pub(crate) head: &'a [u8],
+    pub(crate) codec: Codec,
 }
 
 /// A file being read, as seen by [`decide_new`].
@@ -268,17 +344,127 @@ pub(crate) struct Candidate<'a> {
 pub(crate) struct LiveView<'a> {
     pub(crate) first_path: &'a str,
     pub(crate) head: &'a [u8],
+    /// The candidate's last (at most 256) bytes equal this file's bytes at the same
+    /// offsets (true when the candidate is no longer than its head).
+    pub(crate) same_end: bool,
 }
 
 /// Why a key is unclaimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Released {
+pub enum Released {
     /// A saved checkpoint not yet matched since startup.
     Startup,
-    /// The file at `id` was truncated or replaced; `id` itself must not claim it back.
-    Restarted { id: DevIno },
-    /// The file left the globs or was deleted.
+    /// The file at `(dev, ino)` was truncated or replaced; it must not claim it back.
+    Restarted {
+        /// Device of the truncated file.
+        dev: u64,
+        /// Inode of the truncated file.
+        ino: u64,
+    },
+    /// The file left the globs (or was deleted) before it was read to its end.
     Gone,
+    /// The file left the globs and was read to its end.
+    Drained,
+}
+
+impl Released {
+    fn restarted(id: DevIno) -> Released {
+        Released::Restarted {
+            dev: id.dev,
+            ino: id.ino,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// File states
+
+/// What a rescan saw of a file being read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Observed {
+    pub(crate) id: DevIno,
+    /// Found by the globs.
+    pub(crate) in_globs: bool,
+    /// Outside the globs but still readable: by its open descriptor, or found again by
+    /// identity (rule 6).
+    pub(crate) reachable: bool,
+    /// Its head or size says it was truncated or replaced (see [`check_known`]).
+    pub(crate) restarted: bool,
+    /// Bytes past the read position (or not known to be at its end).
+    pub(crate) readable: bool,
+    /// Rescans since its last byte was read.
+    pub(crate) idle: u32,
+}
+
+/// The state of a file being read after a rescan (see "File states" in the module docs).
+pub(crate) fn next_state(o: &Observed) -> FileState {
+    if o.restarted {
+        FileState::Released(Released::restarted(o.id))
+    } else if o.in_globs {
+        FileState::Open
+    } else if !o.reachable {
+        FileState::Released(Released::Gone)
+    } else if o.readable || o.idle < ORPHAN_RELEASE_RESCANS {
+        FileState::Draining
+    } else {
+        FileState::Released(Released::Drained)
+    }
+}
+
+/// Whether an unclaimed key `age` rescans old is looked for outside the globs (rule 6)
+/// in this rescan: a drained file never is; the others at once, then every 8th rescan.
+pub(crate) fn search_due(reason: Released, age: u32) -> bool {
+    !matches!(reason, Released::Drained) && (age <= 2 || age.is_multiple_of(8))
+}
+
+/// Whether file name `name` may be a rotation of `original` (both without directory):
+/// it starts with the original's stem (up to its first `.`), followed by `.`, `-`, `_`
+/// or nothing.
+pub(crate) fn related_name(original: &str, name: &str) -> bool {
+    let stem = match original.find('.') {
+        Some(0) | None => original,
+        Some(i) => &original[..i],
+    };
+    name != original
+        && name
+            .strip_prefix(stem)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '-', '_']))
+}
+
+/// How a file's bytes are stored, from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// Text as written.
+    Plain,
+    /// gzip (read decompressed).
+    Gzip,
+    /// zstd (not supported: never read).
+    Zstd,
+}
+
+/// The codec of a file whose first bytes are `magic`.
+pub(crate) fn codec_of(magic: &[u8]) -> Codec {
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Codec::Gzip
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Codec::Zstd
+    } else {
+        Codec::Plain
+    }
+}
+
+/// How a candidate's bytes just before a released key's offset compare with the
+/// checkpoint's `before` fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sample {
+    /// No fingerprint saved (older checkpoint, offset 0) or not looked at.
+    Unknown,
+    /// They match: the candidate holds the same bytes there.
+    Agrees,
+    /// They differ: another stream with the same head.
+    Differs,
+    /// The candidate does not reach the offset yet.
+    Short,
 }
 
 /// An unclaimed key, as seen by [`decide_new`].
@@ -290,6 +476,8 @@ pub(crate) struct UnclaimedView<'a> {
     pub(crate) reason: Released,
     /// The released file's head bytes, when known (not for saved checkpoints).
     pub(crate) head: Option<&'a [u8]>,
+    /// The candidate's bytes before `offset` against the checkpoint's `before`.
+    pub(crate) sample: Sample,
 }
 
 /// What to do with a candidate.
@@ -303,6 +491,8 @@ pub(crate) enum NewDecision {
     Wait,
     /// A new stream, with its fingerprint.
     New(Fingerprint),
+    /// A compression this build cannot read: never read (it would be binary text).
+    Unsupported,
 }
 
 /// Decides what a file found by the globs, and not being read, is.
@@ -316,12 +506,14 @@ pub(crate) fn decide_new(
     cap: usize,
     exact_only: bool,
 ) -> NewDecision {
+    if c.codec == Codec::Zstd {
+        return NewDecision::Unsupported;
+    }
     let Some(fp_len) = fingerprint_len(c.head, cap) else {
         return NewDecision::Wait;
     };
     let same_inode = |u: &UnclaimedView<'_>| u.key.dev == c.id.dev && u.key.ino == c.id.ino;
-    let restarted_here =
-        |u: &UnclaimedView<'_>| matches!(u.reason, Released::Restarted { id } if id == c.id);
+    let restarted_here = |u: &UnclaimedView<'_>| u.reason == Released::restarted(c.id);
     // Rule 2: the same inode with the same head came back, at least as long as the offset
     // (shorter means truncated while we were not looking: rule 3). Prefer the longest
     // fingerprint: an upgraded key whose old key's `forget` was not persisted.
@@ -344,7 +536,7 @@ pub(crate) fn decide_new(
     // Rule 4: a copy of a file we are reading.
     if let Some(i) = live
         .iter()
-        .position(|l| c.path != l.first_path && is_copy_of(c.head, l.head))
+        .position(|l| c.path != l.first_path && l.same_end && is_copy_of(c.head, l.head))
     {
         return NewDecision::Shadow(i);
     }
@@ -356,7 +548,12 @@ pub(crate) fn decide_new(
     let mut wait = false;
     for (i, u) in copies {
         if u.key.fingerprint.matches(c.head) {
-            return NewDecision::Resume(i);
+            match u.sample {
+                Sample::Unknown | Sample::Agrees => return NewDecision::Resume(i),
+                Sample::Short => wait = true,
+                Sample::Differs => {}
+            }
+            continue;
         }
         if let Some(h) = u.head
             && c.head.len() < u.key.fingerprint.len as usize
@@ -525,6 +722,7 @@ mod tests {
             path,
             reason,
             head,
+            sample: Sample::Unknown,
         }
     }
 
@@ -535,6 +733,7 @@ mod tests {
             path: "/l/a.log",
             size: 5,
             head: b"start",
+            codec: Codec::Plain,
         };
         assert_eq!(decide_new(&c, &[], &[], CAP, false), NewDecision::Wait);
         let c = Candidate {
@@ -542,6 +741,7 @@ mod tests {
             path: "/l/a.log",
             size: 6,
             head: b"start\n",
+            codec: Codec::Plain,
         };
         assert_eq!(
             decide_new(&c, &[], &[], CAP, false),
@@ -560,6 +760,7 @@ mod tests {
             path: "/l/pos.log.1",
             size: 13,
             head,
+            codec: Codec::Plain,
         };
         assert_eq!(decide_new(&c, &[], &u, CAP, true), NewDecision::Resume(0));
     }
@@ -573,6 +774,7 @@ mod tests {
             path: "/l/pos.log",
             size: 4,
             head: b"new\n",
+            codec: Codec::Plain,
         };
         assert_eq!(
             decide_new(&c, &[], &u, CAP, false),
@@ -589,6 +791,7 @@ mod tests {
             path: "/l/pos.log",
             size: 4,
             head: b"a\nb\n",
+            codec: Codec::Plain,
         };
         assert_eq!(
             decide_new(&c, &[], &u, CAP, false),
@@ -602,12 +805,14 @@ mod tests {
         let live = [LiveView {
             first_path: "/l/pos.log",
             head: b"banner\nold lines\n",
+            same_end: true,
         }];
         let c = Candidate {
             id: id(9),
             path: "/l/pos.log",
             size: 7,
             head: b"banner\n",
+            codec: Codec::Plain,
         };
         assert_eq!(
             decide_new(&c, &live, &[], CAP, false),
@@ -620,6 +825,7 @@ mod tests {
         let live = [LiveView {
             first_path: "/l/pos.log",
             head: b"one\ntwo\nthree\n",
+            same_end: true,
         }];
         for head in [&b"one\n"[..], b"one\ntwo\nthree\n"] {
             let c = Candidate {
@@ -627,6 +833,7 @@ mod tests {
                 path: "/l/pos.log.1",
                 size: head.len() as u64,
                 head,
+                codec: Codec::Plain,
             };
             assert_eq!(
                 decide_new(&c, &live, &[], CAP, false),
@@ -639,6 +846,7 @@ mod tests {
             path: "/l/pos.log.1",
             size: 8,
             head: b"one\nTWO\n",
+            codec: Codec::Plain,
         };
         assert!(matches!(
             decide_new(&c, &live, &[], CAP, false),
@@ -650,7 +858,7 @@ mod tests {
     fn copytruncate_copy_claims_the_released_key() {
         let head = b"one\ntwo\nthree\n";
         let k = key(head, 7);
-        let released = Released::Restarted { id: id(7) };
+        let released = Released::restarted(id(7));
         let u = [uview(&k, 8, "/l/pos.log", released, Some(head))];
         // The copy, complete: continue at offset 8.
         let c = Candidate {
@@ -658,6 +866,7 @@ mod tests {
             path: "/l/pos.log.1",
             size: 14,
             head,
+            codec: Codec::Plain,
         };
         assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::Resume(0));
         // The copy, still being written: wait.
@@ -666,6 +875,7 @@ mod tests {
             path: "/l/pos.log.1",
             size: 4,
             head: b"one\n",
+            codec: Codec::Plain,
         };
         assert_eq!(decide_new(&c, &[], &u, CAP, false), NewDecision::Wait);
         // The truncated file itself, rewritten with the same head: never its own copy.
@@ -674,6 +884,7 @@ mod tests {
             path: "/l/pos.log",
             size: 14,
             head,
+            codec: Codec::Plain,
         };
         assert!(matches!(
             decide_new(&c, &[], &u, CAP, false),
@@ -691,6 +902,7 @@ mod tests {
             path: "/l/pos.log",
             size: 7,
             head,
+            codec: Codec::Plain,
         };
         assert_eq!(
             decide_new(&c, &[], &u, CAP, false),
@@ -712,7 +924,130 @@ mod tests {
             path: "/l/a.log",
             size: 5,
             head,
+            codec: Codec::Plain,
         };
         assert_eq!(decide_new(&c, &[], &u, CAP, true), NewDecision::Resume(1));
+    }
+
+    /// One row per transition of a file being read: (observation, expected state).
+    #[test]
+    fn next_state_table() {
+        let o = |in_globs, reachable, restarted, readable, idle| Observed {
+            id: id(7),
+            in_globs,
+            reachable,
+            restarted,
+            readable,
+            idle,
+        };
+        let late = ORPHAN_RELEASE_RESCANS;
+        let rows = [
+            (o(true, true, false, true, 0), FileState::Open),
+            (
+                o(true, true, true, true, 0),
+                FileState::Released(Released::restarted(id(7))),
+            ),
+            (
+                o(false, true, true, true, 0),
+                FileState::Released(Released::restarted(id(7))),
+            ),
+            (o(false, true, false, false, 0), FileState::Draining),
+            (o(false, true, false, true, late), FileState::Draining),
+            (
+                o(false, true, false, false, late),
+                FileState::Released(Released::Drained),
+            ),
+            (
+                o(false, false, false, true, 0),
+                FileState::Released(Released::Gone),
+            ),
+        ];
+        for (obs, want) in rows {
+            assert_eq!(next_state(&obs), want, "{obs:?}");
+        }
+    }
+
+    #[test]
+    fn search_schedule_and_related_names() {
+        assert!(search_due(Released::Startup, 0));
+        assert!(search_due(Released::Gone, 2));
+        assert!(!search_due(Released::Gone, 3));
+        assert!(search_due(Released::Gone, 16));
+        assert!(!search_due(Released::Drained, 0));
+        let rows = [
+            ("app.log", "app.log.1", true),
+            ("app.log", "app.log-20261128", true),
+            ("app.log", "app.log.1.gz", true),
+            ("app.log", "app-20261128.log.gz", true),
+            ("app.log", "app.log", false),
+            ("app.log", "apple.log.1", false),
+            ("app.log", "other.log.1", false),
+            (".hidden", ".hidden.1", true),
+        ];
+        for (original, name, want) in rows {
+            assert_eq!(related_name(original, name), want, "{original} {name}");
+        }
+        assert_eq!(codec_of(b"\x1f\x8b\x08"), Codec::Gzip);
+        assert_eq!(codec_of(b"\x28\xb5\x2f\xfd"), Codec::Zstd);
+        assert_eq!(codec_of(b"plain\n"), Codec::Plain);
+    }
+
+    #[test]
+    fn identical_head_with_different_content_is_not_a_shadow() {
+        let head = [b'h'; CAP];
+        let live = |same_end| {
+            [LiveView {
+                first_path: "/l/a.csv",
+                head: &head,
+                same_end,
+            }]
+        };
+        let c = Candidate {
+            id: id(9),
+            path: "/l/b.csv",
+            size: 400,
+            head: &head,
+            codec: Codec::Plain,
+        };
+        assert_eq!(
+            decide_new(&c, &live(true), &[], CAP, false),
+            NewDecision::Shadow(0)
+        );
+        assert_eq!(
+            decide_new(&c, &live(false), &[], CAP, false),
+            NewDecision::New(Fingerprint::of(&head))
+        );
+    }
+
+    #[test]
+    fn copy_claims_a_released_key_only_where_its_bytes_agree() {
+        let head = b"one\ntwo\nthree\n";
+        let k = key(head, 7);
+        let c = Candidate {
+            id: id(9),
+            path: "/l/pos.log.1",
+            size: 14,
+            head,
+            codec: Codec::Plain,
+        };
+        let rows = [
+            (Sample::Unknown, NewDecision::Resume(0)),
+            (Sample::Agrees, NewDecision::Resume(0)),
+            (Sample::Short, NewDecision::Wait),
+            (Sample::Differs, NewDecision::New(Fingerprint::of(head))),
+        ];
+        for (sample, want) in rows {
+            let mut u = uview(&k, 8, "/l/pos.log", Released::Gone, Some(head));
+            u.sample = sample;
+            assert_eq!(decide_new(&c, &[], &[u], CAP, false), want, "{sample:?}");
+        }
+        let zstd = Candidate {
+            codec: Codec::Zstd,
+            ..c
+        };
+        assert_eq!(
+            decide_new(&zstd, &[], &[], CAP, false),
+            NewDecision::Unsupported
+        );
     }
 }
