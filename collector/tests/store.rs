@@ -798,7 +798,8 @@ async fn migrations_have_identical_tables_and_columns() {
         ("hosts", "host last_seen_ms lines_received"),
         (
             "events",
-            "id host source ts_ms level score line segment_id line_no class service template_id",
+            "id host source ts_ms level score line segment_id line_no class service template_id \
+             fingerprint",
         ),
         (
             "users",
@@ -817,6 +818,34 @@ async fn migrations_have_identical_tables_and_columns() {
             "audit",
             "id ts_ms actor actor_role action target before_json after_json client_addr",
         ),
+        (
+            "minute_stats",
+            "host service minute_ms lines warn error critical lag_ms_sum last_arrival_ms",
+        ),
+        (
+            "agent_status",
+            "agent_id host ts_ms received_ms status_json",
+        ),
+        (
+            "heartbeats",
+            "id agent_id host ts_ms received_ms status_json",
+        ),
+        (
+            "health",
+            "host service state reason since_ms clear_since_ms updated_ms",
+        ),
+        ("health_changes", "id host service state reason ts_ms"),
+        (
+            "incidents",
+            "id fingerprint status severity worst class service title first_seen_ms \
+             last_seen_ms event_count host_count hosts_json samples_json window_start_ms \
+             window_count opened_ms resolved_ms resolved_by regressions related_json updated_ms",
+        ),
+        (
+            "incident_changes",
+            "id incident_id change status severity host_count event_count actor ts_ms",
+        ),
+        ("worker_leases", "name owner lease_until_ms position"),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))

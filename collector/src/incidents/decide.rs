@@ -385,7 +385,16 @@ mod tests {
                 Step::Ev(ev(5, 40, "pos-1", Level::Warn)),
                 Step::Ev(ev(6, 41, "pos-1", Level::Error)),
             ],
-            expect_test::expect![[]],
+            expect_test::expect![[r#"
+                ev1 t=0 pos-1 error -> pending error count=1 hosts=1 Some(Updated)
+                ev2 t=1 pos-1 error -> pending error count=2 hosts=1 Some(Updated)
+                ev3 t=2 pos-1 error -> open error count=3 hosts=1 Some(Opened)
+                ev4 t=3 pos-1 warn -> open error count=4 hosts=1 Some(Updated)
+                tick t=20 -> open error count=4 hosts=1 None
+                tick t=33 -> resolved error count=4 hosts=1 Some(Resolved)
+                ev5 t=40 pos-1 warn -> resolved error count=5 hosts=1 Some(Updated)
+                ev6 t=41 pos-1 error -> regressed error count=6 hosts=1 Some(Regressed)
+            "#]],
         );
     }
 
@@ -397,7 +406,11 @@ mod tests {
                 Step::Ev(ev(2, 0, "pos-2", Level::Error)),
                 Step::Ev(ev(3, 0, "pos-3", Level::Error)),
             ],
-            expect_test::expect![[]],
+            expect_test::expect![[r#"
+                ev1 t=0 pos-1 critical -> open critical count=1 hosts=1 Some(Opened)
+                ev2 t=0 pos-2 error -> open critical count=2 hosts=2 Some(Updated)
+                ev3 t=0 pos-3 error -> open critical count=3 hosts=3 Some(Updated)
+            "#]],
         );
         check(
             &[
@@ -405,7 +418,11 @@ mod tests {
                 Step::Ev(ev(2, 0, "pos-2", Level::Error)),
                 Step::Ev(ev(3, 1, "pos-3", Level::Error)),
             ],
-            expect_test::expect![[]],
+            expect_test::expect![[r#"
+                ev1 t=0 pos-1 error -> pending error count=1 hosts=1 Some(Updated)
+                ev2 t=0 pos-2 error -> open error count=2 hosts=2 Some(Opened)
+                ev3 t=1 pos-3 error -> open critical count=3 hosts=3 Some(Escalated)
+            "#]],
         );
     }
 
@@ -420,7 +437,14 @@ mod tests {
                 Step::Ev(ev(5, 2, "pos-1", Level::Error)),
                 Step::Ev(ev(6, 30, "pos-1", Level::Error)),
             ],
-            expect_test::expect![[]],
+            expect_test::expect![[r#"
+                ev1 t=0 pos-1 warn -> pending warn count=1 hosts=1 Some(Updated)
+                ev2 t=0 pos-1 warn -> pending warn count=2 hosts=1 Some(Updated)
+                ev3 t=0 pos-1 warn -> pending warn count=3 hosts=1 Some(Updated)
+                ev4 t=1 pos-1 error -> pending error count=4 hosts=1 Some(Updated)
+                ev5 t=2 pos-1 error -> pending error count=5 hosts=1 Some(Updated)
+                ev6 t=30 pos-1 error -> pending error count=6 hosts=1 Some(Updated)
+            "#]],
         );
     }
 }

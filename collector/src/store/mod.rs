@@ -49,6 +49,7 @@ pub mod incidents;
 pub mod lease;
 mod retention;
 mod sql;
+mod stats;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -424,6 +425,8 @@ impl Store {
                     .get(entry.source as usize)
                     .map(String::as_str)
                     .unwrap_or("");
+                let service = events::service_of(source);
+                let class = self.classes.classify(&entry.line).map(|c| c.id.clone());
                 query = query
                     .bind(host.as_ref())
                     .bind(clean(source).into_owned())
@@ -433,11 +436,30 @@ impl Store {
                     .bind(clean(&entry.line).into_owned())
                     .bind(segment_id)
                     .bind(i64::from(line_no))
-                    .bind(self.classes.classify(&entry.line).map(|c| c.id.clone()))
-                    .bind(clean(&events::service_of(source)).into_owned());
+                    .bind(class.clone())
+                    .bind(clean(&service).into_owned())
+                    .bind(crate::incidents::fingerprint::fingerprint(
+                        &service,
+                        class.as_deref(),
+                        &entry.line,
+                    ));
             }
             query.execute(&mut *tx).await?;
         }
+
+        let services: Vec<String> = payload
+            .sources
+            .iter()
+            .map(|s| clean(&events::service_of(s)).into_owned())
+            .collect();
+        stats::upsert(
+            &mut tx,
+            host.as_ref(),
+            &services,
+            stats::count(payload, now_ms),
+            now_ms,
+        )
+        .await?;
 
         sqlx::query(sql::UPSERT_HOST)
             .bind(host.as_ref())
