@@ -272,7 +272,7 @@ async fn series(
     let from = paging::time_ms("from", q.from.as_deref())?.unwrap_or(to - 3_600_000);
     paging::range(Some(from), Some(to))?;
     let step_s = q.step.unwrap_or(60);
-    if step_s == 0 || step_s % 60 != 0 {
+    if step_s == 0 || !step_s.is_multiple_of(60) {
         return Err(ApiError::BadRequest(
             "step must be a positive multiple of 60 seconds".into(),
         ));
