@@ -2,11 +2,17 @@
 //! model (Drain templates with frequencies and per-minute rate statistics) that the collector
 //! trains and pushes to every agent.
 //!
-//! [`BaselineBuilder`] learns from healthy lines; [`Baseline::assess`] combines the scorer's
-//! evidence (level, keywords) with novelty against the model: a template never seen in healthy
-//! logs, a rare one, or (with [`Baseline::assess_with_rate`]) one arriving far faster than it
-//! did while healthy. The result is a [`Severity`] and a confidence, the estimated probability
-//! that the line is unhealthy (see `score` for the model).
+//! [`BaselineBuilder`] learns from healthy lines; [`Baseline::assess`] starts from the scorer's
+//! own verdict (level and keywords, exactly what [`Scorer::score_with_level`] computes) and
+//! moves it by what the model knows about the line's template:
+//! - never seen while healthy: *more* alarming (novelty raises, it never lowers);
+//! - seen, at its healthy rate: *less* alarming, the more so the more often it was seen
+//!   (business noise such as declined cards was there all along);
+//! - seen, but (with [`Baseline::assess_with_rate`]) arriving far faster than it ever did
+//!   while healthy: *more* alarming (a rate spike of a known template).
+//!
+//! The result is a [`Severity`] and a confidence, the estimated probability that the line is
+//! unhealthy (see `score` for the model and its constants).
 //!
 //! Pure: timestamps are parameters, nothing reads the clock.
 
@@ -208,18 +214,35 @@ impl Baseline {
         level: Option<Level>,
         observed_per_min: Option<f64>,
     ) -> Assessment<'s> {
-        let evidence = scorer.evidence(content, level);
+        self.assess_evidence(scorer.evidence(content, level), content, observed_per_min)
+    }
+
+    /// Like [`Baseline::assess_with_rate`], with the scorer's evidence already collected for
+    /// `content` (so the line is scanned once).
+    pub fn assess_evidence<'s>(
+        &self,
+        evidence: Evidence<'s>,
+        content: &str,
+        observed_per_min: Option<f64>,
+    ) -> Assessment<'s> {
         let template_id = self.drain.match_only(content);
-        let mut novelty = match template_id.and_then(|id| self.stats.get(&id)) {
-            None => 1.0,
-            Some(s) => RARE_NOVELTY / s.count.max(1) as f32,
+        let known = template_id.and_then(|id| self.stats.get(&id));
+        let spike = match (template_id, observed_per_min) {
+            (Some(id), Some(rate)) => self.is_spike(id, rate),
+            _ => false,
         };
-        if let (Some(id), Some(rate)) = (template_id, observed_per_min)
-            && self.is_spike(id, rate)
-        {
-            novelty = 1.0;
-        }
-        Self::combine(evidence, template_id, novelty)
+        let (novelty, shift) = match known {
+            None => (1.0, model::NOVEL),
+            Some(_) if spike => (1.0, model::SPIKE),
+            Some(s) => {
+                let novelty = RARE_NOVELTY / s.count.max(1) as f32;
+                (
+                    novelty,
+                    model::NOVEL * novelty - model::FAMILIAR * (1.0 - novelty),
+                )
+            }
+        };
+        Self::combine(evidence, template_id, novelty, shift)
     }
 
     /// Whether `per_min` lines of template `id` per minute is far above its healthy rate.
@@ -231,8 +254,15 @@ impl Baseline {
         per_min >= SPIKE_MIN_PER_MIN && per_min > SPIKE_FACTOR * healthy
     }
 
-    fn combine(e: Evidence<'_>, template_id: Option<TemplateId>, novelty: f32) -> Assessment<'_> {
-        let z = model::BIAS + e.linear() + model::NOVELTY * novelty;
+    /// The scorer's model ([`Scorer::score_with_level`]) shifted by what the baseline knows:
+    /// up for a never-seen template or a rate spike, down for a familiar template.
+    fn combine(
+        e: Evidence<'_>,
+        template_id: Option<TemplateId>,
+        novelty: f32,
+        shift: f32,
+    ) -> Assessment<'_> {
+        let z = model::BIAS + e.linear() + shift;
         let confidence = sigmoid(z);
         Assessment {
             template_id,

@@ -9,9 +9,10 @@
 //!
 //! Ground truth: every physical line carries a [`Label`]; [`Fleet::truth_json`] describes each
 //! incident (kind, window, hosts, services, expected severity and class, and the indices of
-//! its lines per file) and each decoy kind. Incident lines are split into *scored* lines (the
-//! line itself says what is wrong) and *context* lines (stack frames, and lines that belong to
-//! the incident but are logged at info by their program, like systemd's restart counter).
+//! its lines per file) and each decoy kind. Incident lines have a [`Role`]: *key* lines say
+//! what is wrong themselves, *supporting* lines are ordinary for their program alone (a unit
+//! exiting at warn level) and should reach medium, *context* lines (stack frames, lines logged
+//! at info such as systemd's restart counter) are not scored.
 //!
 //! Phrasing is deliberately varied: several wordings per incident kind and per decoy, random
 //! ids, paths and numbers, so that scoring cannot key on one string. The first
@@ -87,19 +88,41 @@ pub enum LineFormat {
 pub enum Label {
     /// Ordinary traffic.
     Normal,
-    /// A line of incident `index` (into [`Fleet::incidents`]); `scored` is false for context
-    /// lines (stack frames, info-level lines of the incident).
+    /// A line of incident `index` (into [`Fleet::incidents`]).
     Incident {
         /// Index into [`Fleet::incidents`].
         index: usize,
-        /// Whether the line itself reports the trouble.
-        scored: bool,
+        /// What the line should score.
+        role: Role,
     },
     /// A line of decoy kind `index` (into [`Fleet::decoys`]).
     Decoy {
         /// Index into [`Fleet::decoys`].
         index: usize,
     },
+}
+
+/// How an incident line should score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The line itself reports the trouble: at least the incident's severity, with its class.
+    Key,
+    /// The line supports the incident but alone is ordinary for its program (a unit exiting
+    /// at warn level, once): at least medium, with the incident's class.
+    Supporting,
+    /// Part of the incident without saying so (stack frames, info-level lines): not scored.
+    Context,
+}
+
+impl Role {
+    /// The severity the line should reach, given its incident's.
+    pub fn expected(self, incident: Expected) -> Option<Expected> {
+        match self {
+            Role::Key => Some(incident),
+            Role::Supporting => Some(Expected::Medium),
+            Role::Context => None,
+        }
+    }
 }
 
 /// One physical line.
@@ -223,6 +246,7 @@ impl Fleet {
                     "expected_class": i.class,
                     "regression_of": i.regression_of,
                     "lines": [],
+                    "supporting_lines": [],
                     "context_lines": [],
                 })
             })
@@ -236,29 +260,23 @@ impl Fleet {
             .collect();
         for h in &self.hosts {
             for s in &h.services {
-                let mut per_inc: Vec<(Vec<usize>, Vec<usize>)> =
-                    vec![(Vec::new(), Vec::new()); self.incidents.len()];
+                let mut per_inc: Vec<[Vec<usize>; 3]> =
+                    vec![[Vec::new(), Vec::new(), Vec::new()]; self.incidents.len()];
                 let mut per_decoy: Vec<Vec<usize>> = vec![Vec::new(); self.decoys.len()];
                 for (n, l) in s.lines.iter().enumerate() {
                     match l.label {
                         Label::Normal => {}
-                        Label::Incident { index, scored } => {
-                            if scored {
-                                per_inc[index].0.push(n);
-                            } else {
-                                per_inc[index].1.push(n);
-                            }
-                        }
+                        Label::Incident { index, role } => per_inc[index][role as usize].push(n),
                         Label::Decoy { index } => per_decoy[index].push(n),
                     }
                 }
                 let file = format!("{}/{}.log", h.name, s.service);
-                for (i, (scored, context)) in per_inc.into_iter().enumerate() {
-                    if !scored.is_empty() {
-                        push_ref(&mut incidents[i]["lines"], &file, scored);
-                    }
-                    if !context.is_empty() {
-                        push_ref(&mut incidents[i]["context_lines"], &file, context);
+                for (i, roles) in per_inc.into_iter().enumerate() {
+                    let keys = ["lines", "supporting_lines", "context_lines"];
+                    for (key, idx) in keys.into_iter().zip(roles) {
+                        if !idx.is_empty() {
+                            push_ref(&mut incidents[i][key], &file, idx);
+                        }
                     }
                 }
                 for (i, idx) in per_decoy.into_iter().enumerate() {
@@ -291,6 +309,11 @@ impl Fleet {
             },
             "healthy_until_ms": self.healthy_until_ms(),
             "line_index": "0-based physical line number within the file",
+            "roles": {
+                "lines": "report the trouble themselves: at least expected_severity, expected_class",
+                "supporting_lines": "ordinary alone for their program: at least medium, expected_class",
+                "context_lines": "stack frames and info-level lines of the incident: not scored",
+            },
             "hosts": hosts,
             "incidents": incidents,
             "decoys": decoys,
@@ -1073,8 +1096,8 @@ const PLANS: &[Plan] = &[
     },
 ];
 
-/// Lines for one occurrence of `kind` on `service`: (event, scored).
-fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec<(Ev, bool)> {
+/// Lines for one occurrence of `kind` on `service`: event and the role of its first line.
+fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec<(Ev, Role)> {
     let who = match service {
         "pos-app" => "com.store.pos.CheckoutService",
         "loyalty" => "com.store.loyalty.MemberService",
@@ -1083,7 +1106,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
         other => other,
     }
     .to_owned();
-    let one = |e: Ev| vec![(e, true)];
+    let one = |e: Ev| vec![(e, Role::Key)];
     match kind {
         "tls_expiry" => {
             let hostname = rng.pick(&[
@@ -1105,7 +1128,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                         "\tat java.base/sun.security.ssl.Alert.createSSLException(Alert.java:131)".to_owned(),
                         "\tat java.base/sun.security.ssl.TransportContext.fatal(TransportContext.java:378)".to_owned(),
                     ];
-                    return vec![(e, true)];
+                    return vec![(e, Role::Key)];
                 }
                 (_, 0) => format!(
                     "TLS handshake with {hostname}:443 failed: x509: certificate has expired or is not yet valid"
@@ -1142,7 +1165,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                 "\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)".to_owned(),
                 "\t... 42 common frames omitted".to_owned(),
             ];
-            vec![(e, true)]
+            vec![(e, Role::Key)]
         }
         "dns_failure" => {
             let name = rng.pick(&[
@@ -1202,7 +1225,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
             if service == "syslog" {
                 let pid = 1000 + rng.below(30_000);
                 let proc_ = rng.pick(&["java", "pos-app", "kiosk-ui", "chrome"]);
-                let (lv, w, msg, scored) = match rng.below(4) {
+                let (lv, w, msg, role) = match rng.below(4) {
                     0 => (
                         Lv::Error,
                         "kernel",
@@ -1212,7 +1235,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                             1_800_000 + rng.below(200_000),
                             rng.below(9000)
                         ),
-                        true,
+                        Role::Key,
                     ),
                     1 => (
                         Lv::Error,
@@ -1221,7 +1244,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                             "Memory cgroup out of memory: Killed process {pid} ({proc_}) total-vm:{}kB",
                             2_000_000 + rng.below(900_000)
                         ),
-                        true,
+                        Role::Key,
                     ),
                     2 => (
                         Lv::Warn,
@@ -1229,7 +1252,7 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                         format!(
                             "{proc_} invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0"
                         ),
-                        true,
+                        Role::Key,
                     ),
                     _ => (
                         Lv::Info,
@@ -1237,10 +1260,10 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                         format!(
                             "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/system.slice/{proc_}.service,task={proc_},pid={pid},uid=1000"
                         ),
-                        false,
+                        Role::Context,
                     ),
                 };
-                return vec![(ev(lv, w, msg), scored)];
+                return vec![(ev(lv, w, msg), role)];
             }
             one(ev(
                 Lv::Error,
@@ -1314,16 +1337,16 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                 "payment-bridge.service",
             ]);
             if service == "syslog" {
-                let (lv, msg, scored) = match rng.below(5) {
+                let (lv, msg, role) = match rng.below(5) {
                     0 => (
                         Lv::Warn,
                         format!("{unit}: Main process exited, code=killed, status=6/ABRT"),
-                        true,
+                        Role::Supporting,
                     ),
                     1 => (
                         Lv::Warn,
                         format!("{unit}: Failed with result 'signal'."),
-                        true,
+                        Role::Supporting,
                     ),
                     2 => (
                         Lv::Info,
@@ -1331,20 +1354,20 @@ fn incident_events(rng: &mut Rng, kind: &str, service: &str, host: &Host) -> Vec
                             "{unit}: Scheduled restart job, restart counter is at {}.",
                             3 + rng.below(40)
                         ),
-                        false,
+                        Role::Context,
                     ),
                     3 => (
                         Lv::Error,
                         format!("{unit}: Start request repeated too quickly."),
-                        true,
+                        Role::Key,
                     ),
                     _ => (
                         Lv::Error,
                         format!("Failed to start {unit}: crash loop, restart limit hit"),
-                        true,
+                        Role::Key,
                     ),
                 };
-                return vec![(ev(lv, "systemd", msg), scored)];
+                return vec![(ev(lv, "systemd", msg), role)];
             }
             let mut e = ev(
                 Lv::Crit,
@@ -1490,7 +1513,7 @@ const SHARES: [u64; 7] = [250, 200, 120, 120, 110, 130, 70];
 struct Pending {
     ts: i64,
     ev: Ev,
-    label: (Label, bool),
+    label: Label,
 }
 
 /// Generates a fleet.
@@ -1560,11 +1583,7 @@ pub fn generate(params: Params) -> Fleet {
                             break;
                         }
                     }
-                    pending[hi][si].push(Pending {
-                        ts,
-                        ev: e,
-                        label: (label, true),
-                    });
+                    pending[hi][si].push(Pending { ts, ev: e, label });
                 }
             }
         }
@@ -1644,12 +1663,11 @@ pub fn generate(params: Params) -> Fleet {
                             if ts > w1 {
                                 continue;
                             }
-                            for (e, scored) in incident_events(&mut rng, plan.kind, svc, &hosts[hi])
-                            {
+                            for (e, role) in incident_events(&mut rng, plan.kind, svc, &hosts[hi]) {
                                 pending[hi][si].push(Pending {
                                     ts,
                                     ev: e,
-                                    label: (Label::Incident { index, scored }, scored),
+                                    label: Label::Incident { index, role },
                                 });
                             }
                         }
@@ -1698,10 +1716,10 @@ pub fn generate(params: Params) -> Fleet {
                     render(&mut rng, &host, &svc, e.ts, &e.ev)
                 };
                 for (k, text) in lines.into_iter().enumerate() {
-                    let label = match e.label.0 {
+                    let label = match e.label {
                         Label::Incident { index, .. } if k > 0 => Label::Incident {
                             index,
-                            scored: false,
+                            role: Role::Context,
                         },
                         l => l,
                     };
@@ -1752,7 +1770,7 @@ mod tests {
                     l.label
                         == Label::Incident {
                             index: i,
-                            scored: true,
+                            role: Role::Key,
                         }
                 })
                 .count();

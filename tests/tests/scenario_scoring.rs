@@ -1,43 +1,46 @@
 //! Line-level scoring on generated store fleets (`fleetlog_tests::scenario`), judged per
 //! incident kind rather than per line.
 //!
-//! Three seeds; every line goes through the agent's classifier (`fleetlog_agent::classify`),
-//! once without a model and once with a baseline trained, as `fleetlog-collector train` does,
-//! on the healthy prefix of the run. Per incident kind it reports the share of the incident's
-//! scored lines at or above the expected severity, with the expected class, and both; per decoy
-//! kind (business noise) the share flagged high or worse. Run with `--nocapture` for the table.
+//! Three seeds; every line goes through the agent's classifier (`fleetlog_agent::classify`:
+//! per-source format detection, level field, keywords, class), once without a model and once
+//! with a baseline trained, as `fleetlog-collector train` does, on the message content of the
+//! healthy prefix of the run. Per incident kind it reports the share of the incident's scored
+//! lines at or above their expected severity (key lines: the incident's; supporting lines:
+//! medium), with the expected class, and both; per decoy kind (business noise) the share
+//! flagged high or worse. Run with `--nocapture` for the table.
 #![allow(clippy::print_stdout, clippy::unwrap_used)] // A test reports by printing and by panicking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use fleetlog_agent::classify::{Classifier, Model};
 use fleetlog_lines::baseline::BaselineBuilder;
-use fleetlog_lines::classes::ClassTable;
 use fleetlog_lines::detect::{Detector, DetectorConfig};
 use fleetlog_lines::score::Severity;
-use fleetlog_protocol::Level;
 use fleetlog_tests::scenario::{Expected, Fleet, Label, Params, generate};
 
 const SEEDS: [u64; 3] = [11, 2024, 777];
 
-/// What the agent (and the collector's event row) says about one line.
+/// Every incident kind: share of scored lines at the expected severity *and* class.
+const INCIDENT_FLOOR: f64 = 90.0;
+/// All decoys together: share flagged high or worse.
+const DECOY_CEILING: f64 = 5.0;
+/// Any one decoy kind: share flagged high or worse.
+const DECOY_KIND_CEILING: f64 = 15.0;
+/// Normal traffic: share flagged high or worse.
+const NORMAL_CEILING: f64 = 0.5;
+
+/// What the agent says about one line.
 struct Verdict {
     severity: Severity,
     class: Option<String>,
 }
 
-fn judge(c: &Classifier, classes: &ClassTable, _source: &str, text: &str) -> Verdict {
-    let v = c.classify(text);
-    // Today the class is assigned by the collector's store, for event rows (warn or worse).
-    let class = if v.level >= Level::Warn {
-        classes.classify(text).map(|c| c.id.clone())
-    } else {
-        None
-    };
+fn judge(c: &mut Classifier, source: &str, text: &str) -> Verdict {
+    let v = c.classify(source, text);
     Verdict {
-        severity: Severity::from_confidence(v.score),
-        class,
+        severity: v.severity,
+        class: c.class_id(&v).map(str::to_owned),
     }
 }
 
@@ -60,7 +63,7 @@ fn baseline_model(fleet: &Fleet) -> Model {
     Model::from_json(1, &json).unwrap()
 }
 
-fn expected_severity(e: Expected) -> Severity {
+fn severity_of(e: Expected) -> Severity {
     match e {
         Expected::Medium => Severity::Medium,
         Expected::High => Severity::High,
@@ -88,29 +91,28 @@ struct Report {
 }
 
 fn evaluate(fleet: &Fleet, report: &mut Report) {
-    let classes = ClassTable::default();
-    let plain = Classifier::default();
-    let with = Classifier::with_model(Arc::new(baseline_model(fleet)));
+    let mut plain = Classifier::default();
+    let mut with = Classifier::with_model(Arc::new(baseline_model(fleet)));
     for h in &fleet.hosts {
         for s in &h.services {
             let source = format!("/var/log/{}/{}.log", h.name, s.service);
             for l in &s.lines {
-                let a = judge(&plain, &classes, &source, &l.text);
-                let b = judge(&with, &classes, &source, &l.text);
+                let a = judge(&mut plain, &source, &l.text);
+                let b = judge(&mut with, &source, &l.text);
                 for (verdict, baseline) in [(&a, false), (&b, true)] {
                     match l.label {
-                        Label::Incident {
-                            index,
-                            scored: true,
-                        } => {
+                        Label::Incident { index, role } => {
                             let inc = &fleet.incidents[index];
+                            let Some(expected) = role.expected(inc.severity) else {
+                                continue;
+                            };
                             let kind = if inc.regression_of.is_some() {
                                 format!("{} (regression)", inc.kind)
                             } else {
                                 inc.kind.to_owned()
                             };
                             let t = report.incidents.entry((kind, baseline)).or_default();
-                            let sev = verdict.severity >= expected_severity(inc.severity);
+                            let sev = verdict.severity >= severity_of(expected);
                             let class = verdict.class.as_deref() == inc.class;
                             t.lines += 1;
                             t.severity_ok += usize::from(sev);
@@ -131,7 +133,6 @@ fn evaluate(fleet: &Fleet, report: &mut Report) {
                             n.0 += 1;
                             n.1 += usize::from(verdict.severity >= Severity::High);
                         }
-                        Label::Incident { scored: false, .. } => {}
                     }
                 }
             }
@@ -165,13 +166,8 @@ fn incidents_are_scored_and_classed_decoys_stay_quiet() {
         "{:<37} | {:^23} | {:^23}",
         "", "no baseline", "with baseline"
     );
-    let kinds: Vec<String> = report
-        .incidents
-        .keys()
-        .map(|(k, _)| k.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let kinds: BTreeSet<String> = report.incidents.keys().map(|(k, _)| k.clone()).collect();
+    let mut failures = Vec::new();
     for kind in &kinds {
         let a = report.incidents[&(kind.clone(), false)];
         let b = report.incidents[&(kind.clone(), true)];
@@ -187,13 +183,27 @@ fn incidents_are_scored_and_classed_decoys_stay_quiet() {
             pct(b.both, b.lines),
             b.dropped
         );
+        for (t, with) in [(a, "without"), (b, "with")] {
+            if pct(t.both, t.lines) < INCIDENT_FLOOR {
+                failures.push(format!(
+                    "{kind} {with} baseline: {:.1} % < {INCIDENT_FLOOR} %",
+                    pct(t.both, t.lines)
+                ));
+            }
+        }
+        if b.dropped > 0 {
+            failures.push(format!(
+                "{kind}: {} lines score lower with the baseline",
+                b.dropped
+            ));
+        }
     }
     println!(
         "{:<30} {:>6} | {:>23} | {:>23}",
         "decoy kind", "lines", "high+% no baseline", "high+% with baseline"
     );
-    let decoy_kinds: std::collections::BTreeSet<String> =
-        report.decoys.keys().map(|(k, _)| k.clone()).collect();
+    let decoy_kinds: BTreeSet<String> = report.decoys.keys().map(|(k, _)| k.clone()).collect();
+    let mut all = [(0, 0); 2];
     for kind in &decoy_kinds {
         let a = report.decoys[&(kind.clone(), false)];
         let b = report.decoys[&(kind.clone(), true)];
@@ -204,6 +214,31 @@ fn incidents_are_scored_and_classed_decoys_stay_quiet() {
             pct(a.1, a.0),
             pct(b.1, b.0)
         );
+        for (i, t) in [a, b].into_iter().enumerate() {
+            all[i].0 += t.0;
+            all[i].1 += t.1;
+            if pct(t.1, t.0) > DECOY_KIND_CEILING {
+                failures.push(format!(
+                    "decoy {kind}: {:.1} % high+ > {DECOY_KIND_CEILING} %",
+                    pct(t.1, t.0)
+                ));
+            }
+        }
+    }
+    println!(
+        "{:<30} {:>6} | {:>23.1} | {:>23.1}",
+        "all decoys",
+        all[0].0,
+        pct(all[0].1, all[0].0),
+        pct(all[1].1, all[1].0)
+    );
+    for t in all {
+        if pct(t.1, t.0) > DECOY_CEILING {
+            failures.push(format!(
+                "decoys: {:.1} % high+ > {DECOY_CEILING} %",
+                pct(t.1, t.0)
+            ));
+        }
     }
     let (na, nb) = (report.normal[&false], report.normal[&true]);
     println!(
@@ -213,5 +248,14 @@ fn incidents_are_scored_and_classed_decoys_stay_quiet() {
         pct(na.1, na.0),
         pct(nb.1, nb.0)
     );
-    assert!(!kinds.is_empty());
+    for t in [na, nb] {
+        if pct(t.1, t.0) > NORMAL_CEILING {
+            failures.push(format!(
+                "normal traffic: {:.2} % high+ > {NORMAL_CEILING} %",
+                pct(t.1, t.0)
+            ));
+        }
+    }
+    assert!(kinds.len() >= 10, "{kinds:?}");
+    assert!(failures.is_empty(), "{failures:#?}");
 }
