@@ -79,6 +79,18 @@ impl Judge {
         &self.classes
     }
 
+    /// The class of a line known to show trouble (the collector's event rows: warn or worse,
+    /// or unhealthy): its message plus `continuation` lines, and its HTTP status field.
+    pub fn class_of(&self, parsed: &Parsed<'_>, continuation: &str) -> Option<&ErrorClass> {
+        let status = parsed.field("status").and_then(|s| s.parse::<u16>().ok());
+        if continuation.is_empty() {
+            self.classes.classify_with_status(&parsed.content, status)
+        } else {
+            let text = format!("{}\n{continuation}", parsed.content);
+            self.classes.classify_with_status(&text, status)
+        }
+    }
+
     /// Judges one parsed line (or the first line of a multi-line record).
     pub fn judge(&self, parsed: &Parsed<'_>, cx: Context<'_>) -> Verdict<'_> {
         let content: &str = &parsed.content;
@@ -92,13 +104,7 @@ impl Judge {
             _ => (e.confidence(), None, None),
         };
         let class = if evidence {
-            let status = parsed.field("status").and_then(|s| s.parse::<u16>().ok());
-            if cx.continuation.is_empty() {
-                self.classes.classify_with_status(content, status)
-            } else {
-                self.classes
-                    .classify_with_status(&format!("{content}\n{}", cx.continuation), status)
-            }
+            self.class_of(parsed, cx.continuation)
         } else {
             None
         };
