@@ -529,7 +529,7 @@ fn render(rng: &mut Rng, host: &Host, svc: &ServiceLog, ts: i64, e: &Ev) -> Vec<
             e.msg
         ),
         LineFormat::Json => {
-            let key = if host.store % 2 == 0 {
+            let key = if host.store.is_multiple_of(2) {
                 "level"
             } else {
                 "severity"
@@ -883,12 +883,15 @@ fn normal_event(rng: &mut Rng, host: &Host, service: &str) -> Ev {
     }
 }
 
+const TERMINALS: [&str; 3] = ["PAX-A920", "Ingenico-Move5000", "Verifone-V400m"];
+const PRINTERS: [&str; 3] = ["TM-T88VI", "TM-m30III", "Star-TSP143"];
+
 fn terminal(rng: &mut Rng) -> &'static str {
-    *rng.pick(&["PAX-A920", "Ingenico-Move5000", "Verifone-V400m"])
+    TERMINALS[rng.below(TERMINALS.len() as u64) as usize]
 }
 
 fn printer(rng: &mut Rng) -> &'static str {
-    *rng.pick(&["TM-T88VI", "TM-m30III", "Star-TSP143"])
+    PRINTERS[rng.below(PRINTERS.len() as u64) as usize]
 }
 
 // ---------------------------------------------------------------------------------------------
