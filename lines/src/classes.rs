@@ -262,6 +262,7 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "print job",
                 "paper jam",
                 "cover open",
+                "paper empty",
             ],
             "Check paper and cover on the receipt printer, power-cycle it, and confirm it is the \
              configured printer (USB/network address) for this till.",
@@ -321,6 +322,8 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "restart counter",
                 "scheduled restart job",
                 "respawning too fast",
+                "start retries",
+                "entered fatal state",
                 "main process exited",
                 "failed with result",
                 "startup failed",
@@ -392,6 +395,7 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "resolv.conf",
                 "eai_again",
                 "servfail",
+                "dial tcp: lookup",
             ],
             "Check the resolver (/etc/resolv.conf or the DHCP-provided DNS), that the name \
              exists, and that the host can reach its DNS servers.",
@@ -416,6 +420,8 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "connection pool",
                 "jdbc",
                 "hikari",
+                "connection slots",
+                "too many clients",
                 "connection is not available",
             ],
             "Check the database is up and reachable, its connection limit and pool settings, \

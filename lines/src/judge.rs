@@ -11,8 +11,13 @@
 //!   or warn or worse), with or without a baseline and whatever the severity, from the message
 //!   plus its continuation lines (the exception named deep in a stack trace picks the class)
 //!   and an HTTP status field. A class says *what kind* of trouble; severity says how bad.
+//! - keywords and classes read the message *and* the detail fields of structured lines
+//!   ([`DETAIL_KEYS`]: `error`, `exception`, `reason`...), where JSON and logfmt loggers put
+//!   the error itself; the baseline's templates use the message alone.
 //!
 //! Pure: no I/O, no clock.
+
+use std::borrow::Cow;
 
 use crate::baseline::Baseline;
 use crate::classes::{ClassTable, ErrorClass};
@@ -83,10 +88,11 @@ impl Judge {
     /// or unhealthy): its message plus `continuation` lines, and its HTTP status field.
     pub fn class_of(&self, parsed: &Parsed<'_>, continuation: &str) -> Option<&ErrorClass> {
         let status = parsed.field("status").and_then(|s| s.parse::<u16>().ok());
+        let text = with_details(parsed);
         if continuation.is_empty() {
-            self.classes.classify_with_status(&parsed.content, status)
+            self.classes.classify_with_status(&text, status)
         } else {
-            let text = format!("{}\n{continuation}", parsed.content);
+            let text = format!("{text}\n{continuation}");
             self.classes.classify_with_status(&text, status)
         }
     }
@@ -94,7 +100,8 @@ impl Judge {
     /// Judges one parsed line (or the first line of a multi-line record).
     pub fn judge(&self, parsed: &Parsed<'_>, cx: Context<'_>) -> Verdict<'_> {
         let content: &str = &parsed.content;
-        let e = self.scorer.evidence(content, parsed.level);
+        let text = with_details(parsed);
+        let e = self.scorer.evidence(&text, parsed.level);
         let evidence = e.has_trouble();
         let (confidence, template_id, novelty) = match cx.baseline {
             Some(b) if evidence || !cx.baseline_only_with_evidence => {
@@ -119,6 +126,35 @@ impl Judge {
             novelty,
         }
     }
+}
+
+/// Fields of structured lines (JSON, logfmt) that carry the error itself rather than the
+/// message: `{"msg":"request failed","error":"x509: certificate has expired"}`.
+pub const DETAIL_KEYS: &[&str] = &[
+    "error",
+    "err",
+    "error.message",
+    "error_message",
+    "exception",
+    "exc_info",
+    "reason",
+    "cause",
+    "stack_trace",
+    "stacktrace",
+];
+
+/// The message plus its detail fields, for keywords and classes (templates use the message
+/// alone). Borrows when the line has no detail field.
+fn with_details<'p>(parsed: &'p Parsed<'_>) -> Cow<'p, str> {
+    let mut text = Cow::Borrowed(parsed.content.as_ref());
+    for (k, v) in &parsed.fields {
+        if !v.is_empty() && DETAIL_KEYS.contains(&k.as_ref()) {
+            let t = text.to_mut();
+            t.push_str(" | ");
+            t.push_str(v);
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -208,6 +244,72 @@ mod tests {
         check(
             r#"10.1.2.3 - - [27/Nov/2026:08:00:00 +0000] "GET /favicon.ico HTTP/1.1" 404 153 "-" "kiosk""#,
             expect!["info - | info -"],
+        );
+    }
+
+    /// One row per line, no baseline: `severity class`, one line per input.
+    fn check_all(lines: &str, expect: Expect) {
+        let judge = Judge::default();
+        let mut out = String::new();
+        for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let v = judge.judge(&parse_line(line, 2026), Context::default());
+            let class = v.class.map_or("-", |c| c.id.as_str());
+            out.push_str(&format!("{} {class}\n", v.severity));
+        }
+        expect.assert_eq(&out);
+    }
+
+    /// Phrasings from other programs than the scenario generator's, per incident kind and
+    /// decoy, to keep the keyword and class tables general.
+    #[test]
+    fn vocabulary_of_other_programs() {
+        check_all(
+            r#"
+            {"level":"error","msg":"request failed","error":"Get \"https://api.example.com\": x509: certificate has expired or is not yet valid"}
+            Nov 27 10:00:00 pos-01 nginx[123]: SSL_do_handshake() failed (SSL: error:0A000086:SSL routines::certificate verify failed)
+            2026-11-27 10:00:00,000 ERROR [main] o.h.SqlExceptionHelper - FATAL: remaining connection slots are reserved for non-replication superuser connections
+            time=2026-11-27T10:00:00Z level=error msg="db query failed" err="pq: sorry, too many clients already"
+            {"level":"error","msg":"upstream call failed","error":"dial tcp: lookup api.example.com: i/o timeout"}
+            Nov 27 10:00:00 pos-01 app[55]: socket.gaierror: [Errno -2] Name or service not known
+            2026-11-27T10:00:00Z ERROR OSError: [Errno 28] No space left on device: '/var/lib/app/cache'
+            <4>Nov 27 10:00:00 pos-01 systemd[1]: kiosk-ui.service: A process of this unit has been killed by the OOM killer.
+            time=2026-11-27T10:00:00Z level=warn msg="container pos-app terminated" reason=OOMKilled
+            2026-11-27T10:00:00Z WARN printer: Printer EPSON TM-T20 went offline
+            Nov 27 10:00:00 pos-01 cupsd[77]: Printer 'receipt' stopped: Paper empty
+            2026-11-27 10:00:00,000 ERROR [main] c.s.Pricing - PriceLookupException: no price for item 4006381333931
+            time=2026-11-27T10:00:00Z level=warn msg="Back-off restarting failed container pos-app in pod pos-7f9"
+            Nov 27 10:00:00 pos-01 supervisord[3]: gave up: pos-app entered FATAL state, too many start retries too quickly
+            {"level":"warn","msg":"Clock skew detected: 45s behind server"}
+            {"level":"warn","msg":"payment failed","reason":"card_declined"}
+            {"level":"error","msg":"Payment declined by issuer"}
+            2026-11-27T10:00:00Z WARN PIN incorrect, 2 tries left
+            {"level":"error","msg":"Promo code AUTUMN expired"}
+            {"level":"warn","status":404,"path":"/favicon.ico","msg":"not found"}
+            2026-11-27T10:00:00Z INFO backup finished without errors
+            "#,
+            expect![[r#"
+                high tls_certificate
+                high tls_certificate
+                high database
+                high database
+                high dns
+                high dns
+                high disk_full
+                high out_of_memory
+                high out_of_memory
+                medium printer
+                medium printer
+                high pricing
+                high crash_loop
+                critical crash_loop
+                medium clock_skew
+                info payment_terminal
+                info -
+                info -
+                low -
+                info -
+                info -
+            "#]],
         );
     }
 
