@@ -1,9 +1,9 @@
 //! Seeded store-fleet scenarios with ground truth: the measuring stick for line scoring.
 //!
 //! [`generate`] builds a fleet of store hosts (POS and kiosk), seven services each, in the
-//! formats `fleetlog-lines` detects (ISO-timestamp text, JSON lines, logfmt as Go services
-//! write it, Java/logback with stack traces, access logs, RFC 3164 syslog with and without
-//! `<PRI>`), hours of normal traffic, injected incidents and decoys (business errors that look
+//! formats `fleetlog-lines` detects (ISO-timestamp text, JSON lines, logfmt and glog/klog as
+//! Go services write them, Java/logback with stack traces, access logs, RFC 3164 syslog with
+//! and without `<PRI>`), hours of normal traffic, injected incidents and decoys (business errors that look
 //! like trouble but are not incidents). Everything is derived from [`Params::seed`] with a
 //! small SplitMix64 generator; the same parameters always give the same fleet.
 //!
@@ -77,6 +77,9 @@ pub enum LineFormat {
     IsoText,
     /// `time=... level=info msg="..." key=value`, as Go services write it.
     Logfmt,
+    /// `E1127 08:00:00.123456    4242 handler.go:142] message`: glog/klog, as Go services
+    /// from the Kubernetes world write it.
+    Klog,
     /// Combined access log.
     Access,
     /// RFC 3164 syslog; `<PRI>` only on hosts whose syslog keeps it.
@@ -563,6 +566,22 @@ fn render(rng: &mut Rng, host: &Host, svc: &ServiceLog, ts: i64, e: &Ev) -> Vec<
                 e.who,
                 msg,
                 host.store
+            )
+        }
+        LineFormat::Klog => {
+            let (_, mo, d, h, m, sec, f) = civil(ts);
+            let letter = match e.lv {
+                Lv::Debug | Lv::Info => 'I',
+                Lv::Warn => 'W',
+                Lv::Error => 'E',
+                Lv::Crit => 'F',
+            };
+            format!(
+                "{letter}{mo:02}{d:02} {h:02}:{m:02}:{sec:02}.{f:03}{:03} {:>7} {}] {}",
+                rng.below(1000),
+                1000 + host.store * 17,
+                e.who,
+                e.msg
             )
         }
         LineFormat::Access => {
@@ -1502,7 +1521,7 @@ fn services_of(kind: HostKind) -> [(&'static str, LineFormat); 7] {
             ("kiosk-ui", LineFormat::Json),
             ("payment", LineFormat::Json),
             ("printer", LineFormat::IsoText),
-            ("menu-api", LineFormat::Logfmt),
+            ("menu-api", LineFormat::Klog),
             ("loyalty", LineFormat::Java),
             ("nginx", LineFormat::Access),
             ("syslog", LineFormat::Syslog),
