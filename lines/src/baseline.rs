@@ -327,6 +327,36 @@ mod tests {
     }
 
     #[test]
+    fn novelty_raises_familiarity_lowers() {
+        let b = model();
+        let s = Scorer::default();
+        let lines = [
+            ("x509: certificate has expired", Some(Level::Error)),
+            ("disk controller reset", Some(Level::Error)),
+            ("Out of memory: Killed process 42 (java)", None),
+            ("card declined by issuer", Some(Level::Warn)),
+            ("everything fine", Some(Level::Info)),
+            ("FATAL something odd", None),
+        ];
+        for (line, level) in lines {
+            let alone = s.score_with_level(line, level);
+            let a = b.assess(&s, line, level);
+            assert_eq!(a.template_id, None, "{line}");
+            assert!(a.confidence > alone.confidence, "{line}: {a:?} {alone:?}");
+            assert!(a.severity >= alone.severity, "{line}");
+        }
+        // A template seen 50 times while healthy is quieter than the scorer alone says.
+        let line = "instruction cache parity error corrected 7";
+        let alone = s.score_with_level(line, Some(Level::Warn));
+        let a = b.assess(&s, line, Some(Level::Warn));
+        assert!(a.template_id.is_some());
+        assert!(a.confidence < alone.confidence, "{a:?} {alone:?}");
+        // The same template at a rate far above its healthy one is louder than when steady.
+        let spiking = b.assess_with_rate(&s, line, Some(Level::Warn), Some(500.0));
+        assert!(spiking.confidence > alone.confidence, "{spiking:?}");
+    }
+
+    #[test]
     fn rate_spike_and_serde() {
         let b = model();
         let id = b.match_template("user 1 logged in from 10.0.0.1").unwrap();
