@@ -15,7 +15,10 @@
 //! The assess rule, for the per-line cost: the keyword scan runs on every line; the baseline's
 //! template match runs only when that scan found evidence, i.e. a trouble keyword or a level of
 //! warn or worse. Every other line keeps the cheap score, which is already below 0.05 without
-//! evidence.
+//! evidence. Lines that are matched also count towards their template's rate on this host
+//! (`fleetlog_lines::baseline::RateCounter`), by the line's own timestamp so that reading a
+//! backlog is not mistaken for a burst (lines without a timestamp are not counted): a known
+//! template arriving far faster than it ever did while healthy is raised rather than quieted.
 //!
 //! Models arrive from the shipper through a `tokio::sync::watch` channel; the reader calls
 //! [`Classifier::refresh`] between chunks (one atomic load), so `classify` itself takes no lock.
@@ -23,7 +26,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use fleetlog_lines::baseline::{BASELINE_VERSION, Baseline};
+use fleetlog_lines::baseline::{BASELINE_VERSION, Baseline, RateCounter};
 use fleetlog_lines::classes::ClassTable;
 use fleetlog_lines::detect::{Detector, DetectorConfig};
 use fleetlog_lines::judge::{Context, Judge};
@@ -76,6 +79,7 @@ const MAX_SOURCES: usize = 4096;
 pub struct Classifier {
     judge: Judge,
     detectors: HashMap<String, Detector>,
+    rates: RateCounter,
     model: Option<Arc<Model>>,
     updates: Option<ModelReceiver>,
 }
@@ -135,6 +139,8 @@ impl Classifier {
             return false;
         }
         self.model = updates.borrow_and_update().clone();
+        // Template ids belong to a model.
+        self.rates.clear();
         true
     }
 
@@ -173,7 +179,10 @@ impl Classifier {
             baseline_only_with_evidence: true,
             ..Context::default()
         };
-        let v = self.judge.judge(&parsed, cx);
+        let v = match parsed.timestamp_ms {
+            Some(ts) => self.judge.judge_counting(&parsed, cx, &mut self.rates, ts),
+            None => self.judge.judge(&parsed, cx),
+        };
         let level = wire_level(v.level);
         let classes = self.judge.classes().classes();
         let class = v
@@ -196,16 +205,24 @@ mod tests {
     use super::*;
 
     const SRC: &str = "/var/log/pos/app.log";
+    fn cl(c: &mut Classifier, source: &str, line: &str) -> Classified {
+        c.classify(source, line)
+    }
 
     #[test]
     fn users_keywords_raise_the_score() {
         let mut c = Classifier::default();
-        let calm = c.classify(SRC, "2026-01-01T10:00:00Z INFO register[3] txn=1 approved");
-        let timeout = c.classify(
+        let calm = cl(
+            &mut c,
+            SRC,
+            "2026-01-01T10:00:00Z INFO register[3] txn=1 approved",
+        );
+        let timeout = cl(
+            &mut c,
             SRC,
             "payterm lane=3 ERROR authorization TIMEOUT after 30000ms",
         );
-        let failed = c.classify(SRC, "price lookup FAILED sku=123");
+        let failed = cl(&mut c, SRC, "price lookup FAILED sku=123");
         assert_eq!(calm.level, Level::Info);
         assert!(calm.score < 0.2, "{calm:?}");
         assert_eq!(timeout.level, Level::Error);
@@ -219,14 +236,16 @@ mod tests {
     fn the_level_field_decides_not_words_in_the_message() {
         let mut c = Classifier::default();
         let json = "/var/log/kiosk/app.json";
-        let info = c.classify(
+        let info = cl(
+            &mut c,
             json,
             r#"{"level":"info","msg":"health: no critical alerts, 0 errors"}"#,
         );
         assert_eq!(info.level, Level::Info);
         assert_eq!(info.severity, Severity::Info);
         assert!(!info.critical);
-        let err = c.classify(
+        let err = cl(
+            &mut c,
             json,
             r#"{"level":"error","msg":"x509: certificate has expired or is not yet valid"}"#,
         );
@@ -238,11 +257,8 @@ mod tests {
     #[test]
     fn fatal_lines_take_the_priority_lane() {
         let mut c = Classifier::default();
-        assert!(
-            c.classify(SRC, "FATAL kernel panic: out of memory")
-                .critical
-        );
-        assert!(!c.classify(SRC, "WARN low paper").critical);
+        assert!(cl(&mut c, SRC, "FATAL kernel panic: out of memory").critical);
+        assert!(!cl(&mut c, SRC, "WARN low paper").critical);
     }
 
     fn healthy_model() -> Model {
@@ -270,21 +286,47 @@ mod tests {
         let mut c = Classifier::with_model(Arc::new(healthy_model()));
         let known = "ERROR printer 77 paper low, retrying job 77";
         let novel = "ERROR payment terminal connection reset by peer";
-        let k = c.classify(SRC, known);
-        let n = c.classify(SRC, novel);
+        let k = cl(&mut c, SRC, known);
+        let n = cl(&mut c, SRC, novel);
         assert_eq!(k.level, Level::Error);
         assert!(n.score > k.score, "novel {n:?} vs known {k:?}");
         assert!(n.score >= 0.5, "{n:?}");
         // The model quiets a line it knows is healthy, and never lowers one it has not seen.
-        assert!(k.score < plain.classify(SRC, known).score, "{k:?}");
-        assert!(n.score >= plain.classify(SRC, novel).score, "{n:?}");
+        assert!(k.score < cl(&mut plain, SRC, known).score, "{k:?}");
+        assert!(n.score >= cl(&mut plain, SRC, novel).score, "{n:?}");
         // Classes do not depend on the model.
         assert_eq!(c.class_id(&n), Some("payment_terminal"));
-        let p = plain.classify(SRC, novel);
+        let p = cl(&mut plain, SRC, novel);
         assert_eq!(plain.class_id(&p), Some("payment_terminal"));
         // Lines without evidence keep the cheap score.
         let calm = "register 9 txn approved total=9.50 EUR";
-        assert_eq!(c.classify(SRC, calm), plain.classify(SRC, calm));
+        assert_eq!(cl(&mut c, SRC, calm), cl(&mut plain, SRC, calm));
+    }
+
+    #[test]
+    fn a_known_template_at_a_spiking_rate_is_raised() {
+        let mut c = Classifier::with_model(Arc::new(healthy_model()));
+        let at = |ms: u32| {
+            format!(
+                "2026-11-27T10:{:02}:{:02}.{:03}Z ERROR printer 77 paper low, retrying job 77",
+                ms / 60_000,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
+        let steady = cl(&mut c, SRC, &at(0));
+        let mut last = steady;
+        for i in 0..400 {
+            last = cl(&mut c, SRC, &at(60_000 + i * 100));
+        }
+        assert!(last.score > steady.score, "{last:?} {steady:?}");
+        // A backlog of the same lines read at once, without timestamps, is not a burst.
+        let mut c = Classifier::with_model(Arc::new(healthy_model()));
+        let known = "ERROR printer 77 paper low, retrying job 77";
+        let first = cl(&mut c, SRC, known);
+        for _ in 0..400 {
+            assert_eq!(cl(&mut c, SRC, known), first);
+        }
     }
 
     #[test]

@@ -225,7 +225,17 @@ impl Baseline {
         content: &str,
         observed_per_min: Option<f64>,
     ) -> Assessment<'s> {
-        let template_id = self.drain.match_only(content);
+        self.assess_template(evidence, self.drain.match_only(content), observed_per_min)
+    }
+
+    /// Like [`Baseline::assess_evidence`], with the line's template already matched
+    /// ([`Baseline::match_template`]), e.g. to count its rate first.
+    pub fn assess_template<'s>(
+        &self,
+        evidence: Evidence<'s>,
+        template_id: Option<TemplateId>,
+        observed_per_min: Option<f64>,
+    ) -> Assessment<'s> {
         let known = template_id.and_then(|id| self.stats.get(&id));
         let spike = match (template_id, observed_per_min) {
             (Some(id), Some(rate)) => self.is_spike(id, rate),
@@ -273,6 +283,42 @@ impl Baseline {
             severity: Severity::from_confidence(confidence),
             confidence,
         }
+    }
+}
+
+/// Lines per minute of each template, as a caller sees them arrive, for
+/// [`Baseline::assess_with_rate`]. Pure: the time of each line is a parameter.
+///
+/// The rate is the count in the current minute plus the previous minute's count weighted by
+/// the share of it still within the last 60 seconds. Memory is one entry per template counted;
+/// callers count only templates the baseline knows, so it is bounded by the model's size.
+#[derive(Debug, Clone, Default)]
+pub struct RateCounter {
+    // template -> (minute, lines in that minute, lines in the minute before).
+    counts: HashMap<TemplateId, (i64, u32, u32)>,
+}
+
+impl RateCounter {
+    /// Counts one line of `id` at `ts_ms`; returns its rate in lines per minute. A line older
+    /// than the template's current minute is not counted and reports 0.
+    pub fn observe(&mut self, id: TemplateId, ts_ms: i64) -> f64 {
+        let minute = ts_ms.div_euclid(MS_PER_MIN);
+        let into = ts_ms.rem_euclid(MS_PER_MIN) as f64 / MS_PER_MIN as f64;
+        let e = self.counts.entry(id).or_insert((minute, 0, 0));
+        if minute > e.0 {
+            let prev = if minute == e.0 + 1 { e.1 } else { 0 };
+            *e = (minute, 0, prev);
+        } else if minute < e.0 {
+            // Out of order (another file behind in time, a clock step): not counted, no rate.
+            return 0.0;
+        }
+        e.1 = e.1.saturating_add(1);
+        f64::from(e.1) + f64::from(e.2) * (1.0 - into)
+    }
+
+    /// Forgets every count (for a new model, whose template ids differ).
+    pub fn clear(&mut self) {
+        self.counts.clear();
     }
 }
 
@@ -354,6 +400,25 @@ mod tests {
         // The same template at a rate far above its healthy one is louder than when steady.
         let spiking = b.assess_with_rate(&s, line, Some(Level::Warn), Some(500.0));
         assert!(spiking.confidence > alone.confidence, "{spiking:?}");
+    }
+
+    #[test]
+    fn rate_counter() {
+        let mut r = RateCounter::default();
+        let id = TemplateId(3);
+        let mut last = 0.0;
+        for i in 0..120 {
+            last = r.observe(id, 60_000 + i * 500);
+        }
+        // 120 lines in the minute 60 s-120 s.
+        assert_eq!(last, 120.0);
+        // Half a minute later the previous minute still counts for half.
+        assert_eq!(r.observe(id, 150_000), 1.0 + 60.0);
+        // After a quiet minute the old count is gone.
+        assert_eq!(r.observe(id, 300_000), 1.0);
+        // A line from the past is not counted.
+        assert_eq!(r.observe(id, 0), 0.0);
+        assert_eq!(r.observe(id, 300_001), 2.0);
     }
 
     #[test]

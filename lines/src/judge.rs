@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, RateCounter};
 use crate::classes::{ClassTable, ErrorClass};
 use crate::detect::Parsed;
 use crate::drain::TemplateId;
@@ -99,13 +99,40 @@ impl Judge {
 
     /// Judges one parsed line (or the first line of a multi-line record).
     pub fn judge(&self, parsed: &Parsed<'_>, cx: Context<'_>) -> Verdict<'_> {
+        self.judge_inner(parsed, cx, None)
+    }
+
+    /// Like [`Judge::judge`], and counts the line's template in `rates` at `ts_ms`, so that a
+    /// known template arriving far faster than while healthy is raised (a rate spike). Only
+    /// lines that consult the baseline are counted.
+    pub fn judge_counting(
+        &self,
+        parsed: &Parsed<'_>,
+        cx: Context<'_>,
+        rates: &mut RateCounter,
+        ts_ms: i64,
+    ) -> Verdict<'_> {
+        self.judge_inner(parsed, cx, Some((rates, ts_ms)))
+    }
+
+    fn judge_inner(
+        &self,
+        parsed: &Parsed<'_>,
+        cx: Context<'_>,
+        rates: Option<(&mut RateCounter, i64)>,
+    ) -> Verdict<'_> {
         let content: &str = &parsed.content;
         let text = with_details(parsed);
         let e = self.scorer.evidence(&text, parsed.level);
         let evidence = e.has_trouble();
         let (confidence, template_id, novelty) = match cx.baseline {
             Some(b) if evidence || !cx.baseline_only_with_evidence => {
-                let a = b.assess_evidence(e, content, cx.rate_per_min);
+                let id = b.match_template(content);
+                let rate = match (rates, id) {
+                    (Some((r, ts)), Some(id)) => Some(r.observe(id, ts)),
+                    _ => cx.rate_per_min,
+                };
+                let a = b.assess_template(e, id, rate);
                 (a.confidence, a.template_id, Some(a.novelty))
             }
             _ => (e.confidence(), None, None),
@@ -337,5 +364,15 @@ mod tests {
         assert!(spike.confidence > steady.confidence, "{spike:?} {steady:?}");
         let alone = judge.judge(&p, Context::default());
         assert!(spike.confidence > alone.confidence && steady.confidence < alone.confidence);
+        // Counted by the judge itself: a burst of 300 in one minute is a spike.
+        let mut rates = RateCounter::default();
+        let mut last = steady;
+        for i in 0..300 {
+            last = judge.judge_counting(&p, cx, &mut rates, 60_000 + i * 100);
+        }
+        assert_eq!(last.confidence, spike.confidence, "{last:?}");
+        let mut quiet = RateCounter::default();
+        let one = judge.judge_counting(&p, cx, &mut quiet, 60_000);
+        assert_eq!(one.confidence, steady.confidence);
     }
 }

@@ -91,9 +91,11 @@ struct Report {
 }
 
 fn evaluate(fleet: &Fleet, report: &mut Report) {
-    let mut plain = Classifier::default();
-    let mut with = Classifier::with_model(Arc::new(baseline_model(fleet)));
+    let model = Arc::new(baseline_model(fleet));
     for h in &fleet.hosts {
+        // One agent per host.
+        let mut plain = Classifier::default();
+        let mut with = Classifier::with_model(model.clone());
         for s in &h.services {
             let source = format!("/var/log/{}/{}.log", h.name, s.service);
             for l in &s.lines {
