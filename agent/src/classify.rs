@@ -1,25 +1,37 @@
-//! Pre-classification at the edge: every line gets a level and an error score before it
-//! is buffered, using `fleetlog_lines::score::Scorer` (weighted keywords — TIMEOUT 0.9,
-//! ERROR 0.8, FAILED 0.7 among them — plus level words, combined into a probability
-//! that the line reports trouble).
+//! Pre-classification at the edge: every line gets a level, an error score and (when it shows
+//! trouble) an error class before it is buffered, through `fleetlog_lines::judge::Judge`, the
+//! same rules the collector applies.
+//!
+//! Each source has its own `fleetlog_lines::detect::Detector`, so the level comes from the
+//! line's level field (JSON `level`, logfmt `level=`, a header's `ERROR`, a syslog `<PRI>`)
+//! and the keywords are looked for in the message, not in the header. Weighted keywords
+//! (TIMEOUT 0.9, ERROR 0.8, FAILED 0.7 among them) and the level combine into a probability
+//! that the line reports trouble.
 //!
 //! With a model the collector pushed (a `fleetlog_lines::baseline::Baseline`), lines with
-//! evidence are also judged against what the source looks like when healthy: a known healthy
-//! template is quieted, a never-seen one raised.
+//! evidence are also judged against what the source looks like when healthy: a never-seen
+//! template is raised, a known healthy one quieted.
 //!
 //! The assess rule, for the per-line cost: the keyword scan runs on every line; the baseline's
-//! `assess` (a second scan plus a template match) runs only when that scan found evidence, i.e.
-//! a positive keyword (the warn/error/fatal level words are keywords too) or a level of warn or
-//! worse. Every other line keeps the cheap score, which is already below 0.05 without evidence.
+//! template match runs only when that scan found evidence, i.e. a trouble keyword or a level of
+//! warn or worse. Every other line keeps the cheap score, which is already below 0.05 without
+//! evidence. Lines that are matched also count towards their template's rate on this host
+//! (`fleetlog_lines::baseline::RateCounter`), by the line's own timestamp so that reading a
+//! backlog is not mistaken for a burst (lines without a timestamp are not counted): a known
+//! template arriving far faster than it ever did while healthy is raised rather than quieted.
 //!
 //! Models arrive from the shipper through a `tokio::sync::watch` channel; the reader calls
 //! [`Classifier::refresh`] between chunks (one atomic load), so `classify` itself takes no lock.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use fleetlog_lines::baseline::{BASELINE_VERSION, Baseline};
+use fleetlog_lines::baseline::{BASELINE_VERSION, Baseline, RateCounter};
+use fleetlog_lines::classes::ClassTable;
+use fleetlog_lines::detect::{Detector, DetectorConfig};
+use fleetlog_lines::judge::{Context, Judge};
 use fleetlog_lines::level::Level as LineLevel;
-use fleetlog_lines::score::{Scorer, Severity};
+use fleetlog_lines::score::Severity;
 use fleetlog_protocol::Level;
 use tokio::sync::watch;
 
@@ -58,10 +70,16 @@ pub type ModelSender = watch::Sender<Option<Arc<Model>>>;
 /// The reader's end of the model channel.
 pub type ModelReceiver = watch::Receiver<Option<Arc<Model>>>;
 
+/// Sources whose detector is kept; beyond this the detectors start over (a detector re-learns
+/// its source's format from the next lines).
+const MAX_SOURCES: usize = 4096;
+
 /// The agent's classifier; cheap to call per line.
 #[derive(Debug, Default)]
 pub struct Classifier {
-    scorer: Scorer,
+    judge: Judge,
+    detectors: HashMap<String, Detector>,
+    rates: RateCounter,
     model: Option<Arc<Model>>,
     updates: Option<ModelReceiver>,
 }
@@ -72,6 +90,11 @@ pub struct Classified {
     pub level: Level,
     /// Probability in [0, 1] that the line reports an unhealthy condition.
     pub score: f32,
+    /// Banded `score`.
+    pub severity: Severity,
+    /// Error class, as an index into [`Classifier::classes`]; set for every line with evidence
+    /// of trouble that matches a class, with or without a model.
+    pub class: Option<usize>,
     /// Critical lines take the priority lane.
     pub critical: bool,
 }
@@ -116,6 +139,8 @@ impl Classifier {
             return false;
         }
         self.model = updates.borrow_and_update().clone();
+        // Template ids belong to a model.
+        self.rates.clear();
         true
     }
 
@@ -124,35 +149,80 @@ impl Classifier {
         self.model.as_ref().map(|m| m.version)
     }
 
-    pub fn classify(&self, line: &str) -> Classified {
-        let s = self.scorer.score(line);
-        let level = wire_level(s.level);
-        let (score, severity) = match &self.model {
+    /// The class table [`Classified::class`] indexes.
+    pub fn classes(&self) -> &ClassTable {
+        self.judge.classes()
+    }
+
+    /// The id of a classified line's class (`disk_full`...).
+    pub fn class_id(&self, c: &Classified) -> Option<&str> {
+        c.class
+            .and_then(|i| self.classes().classes().get(i))
+            .map(|c| c.id.as_str())
+    }
+
+    /// Classifies one line of `source` (its file path: each source keeps its own format
+    /// detector).
+    pub fn classify(&mut self, source: &str, line: &str) -> Classified {
+        if !self.detectors.contains_key(source) && self.detectors.len() >= MAX_SOURCES {
+            self.detectors.clear();
+        }
+        // Timestamps are not used here, so the detector's year (for RFC 3164) does not matter.
+        let detector = self
+            .detectors
+            .entry(source.to_owned())
+            .or_insert_with(|| Detector::new(DetectorConfig::default()));
+        let parsed = detector.parse(line);
+        let cx = Context {
+            baseline: self.model.as_deref().map(|m| &m.baseline),
             // The assess rule (module doc): only lines with evidence pay for the baseline.
-            Some(m) if s.keyword_score > 0.0 || level >= Level::Warn => {
-                let a = m.baseline.assess(&self.scorer, line, None);
-                (a.confidence, a.severity)
-            }
-            _ => (s.confidence, s.severity),
+            baseline_only_with_evidence: true,
+            ..Context::default()
         };
+        let v = match parsed.timestamp_ms {
+            Some(ts) => self.judge.judge_counting(&parsed, cx, &mut self.rates, ts),
+            None => self.judge.judge(&parsed, cx),
+        };
+        let level = wire_level(v.level);
+        let classes = self.judge.classes().classes();
+        let class = v
+            .class
+            .and_then(|c| classes.iter().position(|x| std::ptr::eq(x, c)));
         Classified {
             level,
-            score,
-            critical: level == Level::Critical || severity == Severity::Critical,
+            score: v.confidence,
+            severity: v.severity,
+            class,
+            critical: level == Level::Critical || v.severity == Severity::Critical,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use fleetlog_lines::detect::parse_line;
+
     use super::*;
+
+    const SRC: &str = "/var/log/pos/app.log";
+    fn cl(c: &mut Classifier, source: &str, line: &str) -> Classified {
+        c.classify(source, line)
+    }
 
     #[test]
     fn users_keywords_raise_the_score() {
-        let c = Classifier::default();
-        let calm = c.classify("2026-01-01T10:00:00Z INFO register[3] txn=1 approved");
-        let timeout = c.classify("payterm lane=3 ERROR authorization TIMEOUT after 30000ms");
-        let failed = c.classify("price lookup FAILED sku=123");
+        let mut c = Classifier::default();
+        let calm = cl(
+            &mut c,
+            SRC,
+            "2026-01-01T10:00:00Z INFO register[3] txn=1 approved",
+        );
+        let timeout = cl(
+            &mut c,
+            SRC,
+            "payterm lane=3 ERROR authorization TIMEOUT after 30000ms",
+        );
+        let failed = cl(&mut c, SRC, "price lookup FAILED sku=123");
         assert_eq!(calm.level, Level::Info);
         assert!(calm.score < 0.2, "{calm:?}");
         assert_eq!(timeout.level, Level::Error);
@@ -163,10 +233,32 @@ mod tests {
     }
 
     #[test]
+    fn the_level_field_decides_not_words_in_the_message() {
+        let mut c = Classifier::default();
+        let json = "/var/log/kiosk/app.json";
+        let info = cl(
+            &mut c,
+            json,
+            r#"{"level":"info","msg":"health: no critical alerts, 0 errors"}"#,
+        );
+        assert_eq!(info.level, Level::Info);
+        assert_eq!(info.severity, Severity::Info);
+        assert!(!info.critical);
+        let err = cl(
+            &mut c,
+            json,
+            r#"{"level":"error","msg":"x509: certificate has expired or is not yet valid"}"#,
+        );
+        assert_eq!(err.level, Level::Error);
+        assert!(err.severity >= Severity::High, "{err:?}");
+        assert_eq!(c.class_id(&err), Some("tls_certificate"));
+    }
+
+    #[test]
     fn fatal_lines_take_the_priority_lane() {
-        let c = Classifier::default();
-        assert!(c.classify("FATAL kernel panic: out of memory").critical);
-        assert!(!c.classify("WARN low paper").critical);
+        let mut c = Classifier::default();
+        assert!(cl(&mut c, SRC, "FATAL kernel panic: out of memory").critical);
+        assert!(!cl(&mut c, SRC, "WARN low paper").critical);
     }
 
     fn healthy_model() -> Model {
@@ -178,27 +270,63 @@ mod tests {
                 ]
             })
             .collect();
-        let baseline = Baseline::train(lines.iter().map(|l| (l.as_str(), None)));
+        // As `fleetlog-collector train` does: the message content, without its header.
+        let contents: Vec<String> = lines
+            .iter()
+            .map(|l| parse_line(l, 2026).content.into_owned())
+            .collect();
+        let baseline = Baseline::train(contents.iter().map(|l| (l.as_str(), None)));
         let json = serde_json::to_vec(&baseline).unwrap();
         Model::from_json(42, &json).unwrap()
     }
 
     #[test]
     fn baseline_rates_novel_errors_above_known_healthy_ones() {
-        let plain = Classifier::default();
-        let c = Classifier::with_model(Arc::new(healthy_model()));
+        let mut plain = Classifier::default();
+        let mut c = Classifier::with_model(Arc::new(healthy_model()));
         let known = "ERROR printer 77 paper low, retrying job 77";
         let novel = "ERROR payment terminal connection reset by peer";
-        let k = c.classify(known);
-        let n = c.classify(novel);
+        let k = cl(&mut c, SRC, known);
+        let n = cl(&mut c, SRC, novel);
         assert_eq!(k.level, Level::Error);
         assert!(n.score > k.score, "novel {n:?} vs known {k:?}");
         assert!(n.score >= 0.5, "{n:?}");
-        // The model quiets a line it knows is healthy.
-        assert!(k.score < plain.classify(known).score, "{k:?}");
+        // The model quiets a line it knows is healthy, and never lowers one it has not seen.
+        assert!(k.score < cl(&mut plain, SRC, known).score, "{k:?}");
+        assert!(n.score >= cl(&mut plain, SRC, novel).score, "{n:?}");
+        // Classes do not depend on the model.
+        assert_eq!(c.class_id(&n), Some("payment_terminal"));
+        let p = cl(&mut plain, SRC, novel);
+        assert_eq!(plain.class_id(&p), Some("payment_terminal"));
         // Lines without evidence keep the cheap score.
         let calm = "register 9 txn approved total=9.50 EUR";
-        assert_eq!(c.classify(calm), plain.classify(calm));
+        assert_eq!(cl(&mut c, SRC, calm), cl(&mut plain, SRC, calm));
+    }
+
+    #[test]
+    fn a_known_template_at_a_spiking_rate_is_raised() {
+        let mut c = Classifier::with_model(Arc::new(healthy_model()));
+        let at = |ms: u32| {
+            format!(
+                "2026-11-27T10:{:02}:{:02}.{:03}Z ERROR printer 77 paper low, retrying job 77",
+                ms / 60_000,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
+        let steady = cl(&mut c, SRC, &at(0));
+        let mut last = steady;
+        for i in 0..400 {
+            last = cl(&mut c, SRC, &at(60_000 + i * 100));
+        }
+        assert!(last.score > steady.score, "{last:?} {steady:?}");
+        // A backlog of the same lines read at once, without timestamps, is not a burst.
+        let mut c = Classifier::with_model(Arc::new(healthy_model()));
+        let known = "ERROR printer 77 paper low, retrying job 77";
+        let first = cl(&mut c, SRC, known);
+        for _ in 0..400 {
+            assert_eq!(cl(&mut c, SRC, known), first);
+        }
     }
 
     #[test]

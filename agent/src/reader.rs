@@ -108,7 +108,7 @@ impl Reader {
             let got_lines = !chunk.lines.is_empty();
             let now = crate::now_ms();
             for line in chunk.lines {
-                let c = self.classifier.classify(&line.text);
+                let c = self.classifier.classify(&line.source, &line.text);
                 let source = pending.source_index(&line.source);
                 pending.bytes += line.text.len() + 1;
                 self.metrics.bytes_read.inc_by(line.text.len() as u64 + 1);

@@ -406,6 +406,16 @@ async fn event_rows_get_an_error_class() {
             entry(3, 0, "WARN something odd but unnamed", Level::Warn),
             // Not an event row: never classified, never stored in `events`.
             entry(4, 0, "INFO payment terminal paired", Level::Info),
+            // No level field, but the agent scored it unhealthy: an event row, classified.
+            Entry {
+                score: 0.7,
+                ..entry(
+                    5,
+                    0,
+                    "Nov 27 08:00:00 pos-1 kernel: Out of memory: Killed process 4312 (java)",
+                    Level::Info,
+                )
+            },
         ];
         let (batch, payload) = make_batch("agent-a", 1, entries);
         store.ingest("h1", &batch, &payload, 1_000).await.unwrap();
@@ -420,6 +430,7 @@ async fn event_rows_get_an_error_class() {
                 (0, Some("payment_terminal".to_owned())),
                 (1, Some("disk_full".to_owned())),
                 (2, None),
+                (4, Some("out_of_memory".to_owned())),
             ],
             "{}",
             env.backend

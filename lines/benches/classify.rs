@@ -7,6 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fleetlog_lines::baseline::Baseline;
 use fleetlog_lines::classes::ClassTable;
 use fleetlog_lines::detect::{Detector, DetectorConfig, Format};
+use fleetlog_lines::judge::{Context, Judge};
 use fleetlog_lines::level::Level;
 use fleetlog_lines::score::Scorer;
 
@@ -56,6 +57,17 @@ fn bench(c: &mut Criterion) {
                 None
             };
             black_box((s.confidence, class.is_some()))
+        })
+    });
+    let judge = Judge::default();
+    c.bench_function("parse_judge_150B", |b| {
+        let mut d = Detector::locked(DetectorConfig::with_year(2024), Format::Header);
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % LINES.len();
+            let p = d.parse(black_box(LINES[i]));
+            let v = judge.judge(&p, Context::default());
+            black_box((v.confidence, v.class.is_some()))
         })
     });
     let model = Baseline::train((0..200).map(|i| (LINES[i % LINES.len()], None)));

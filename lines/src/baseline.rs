@@ -2,11 +2,17 @@
 //! model (Drain templates with frequencies and per-minute rate statistics) that the collector
 //! trains and pushes to every agent.
 //!
-//! [`BaselineBuilder`] learns from healthy lines; [`Baseline::assess`] combines the scorer's
-//! evidence (level, keywords) with novelty against the model: a template never seen in healthy
-//! logs, a rare one, or (with [`Baseline::assess_with_rate`]) one arriving far faster than it
-//! did while healthy. The result is a [`Severity`] and a confidence, the estimated probability
-//! that the line is unhealthy (see `score` for the model).
+//! [`BaselineBuilder`] learns from healthy lines; [`Baseline::assess`] starts from the scorer's
+//! own verdict (level and keywords, exactly what [`Scorer::score_with_level`] computes) and
+//! moves it by what the model knows about the line's template:
+//! - never seen while healthy: *more* alarming (novelty raises, it never lowers);
+//! - seen, at its healthy rate: *less* alarming, the more so the more often it was seen
+//!   (business noise such as declined cards was there all along);
+//! - seen, but (with [`Baseline::assess_with_rate`]) arriving far faster than it ever did
+//!   while healthy: *more* alarming (a rate spike of a known template).
+//!
+//! The result is a [`Severity`] and a confidence, the estimated probability that the line is
+//! unhealthy (see `score` for the model and its constants).
 //!
 //! Pure: timestamps are parameters, nothing reads the clock.
 
@@ -208,18 +214,45 @@ impl Baseline {
         level: Option<Level>,
         observed_per_min: Option<f64>,
     ) -> Assessment<'s> {
-        let evidence = scorer.evidence(content, level);
-        let template_id = self.drain.match_only(content);
-        let mut novelty = match template_id.and_then(|id| self.stats.get(&id)) {
-            None => 1.0,
-            Some(s) => RARE_NOVELTY / s.count.max(1) as f32,
+        self.assess_evidence(scorer.evidence(content, level), content, observed_per_min)
+    }
+
+    /// Like [`Baseline::assess_with_rate`], with the scorer's evidence already collected for
+    /// `content` (so the line is scanned once).
+    pub fn assess_evidence<'s>(
+        &self,
+        evidence: Evidence<'s>,
+        content: &str,
+        observed_per_min: Option<f64>,
+    ) -> Assessment<'s> {
+        self.assess_template(evidence, self.drain.match_only(content), observed_per_min)
+    }
+
+    /// Like [`Baseline::assess_evidence`], with the line's template already matched
+    /// ([`Baseline::match_template`]), e.g. to count its rate first.
+    pub fn assess_template<'s>(
+        &self,
+        evidence: Evidence<'s>,
+        template_id: Option<TemplateId>,
+        observed_per_min: Option<f64>,
+    ) -> Assessment<'s> {
+        let known = template_id.and_then(|id| self.stats.get(&id));
+        let spike = match (template_id, observed_per_min) {
+            (Some(id), Some(rate)) => self.is_spike(id, rate),
+            _ => false,
         };
-        if let (Some(id), Some(rate)) = (template_id, observed_per_min)
-            && self.is_spike(id, rate)
-        {
-            novelty = 1.0;
-        }
-        Self::combine(evidence, template_id, novelty)
+        let (novelty, shift) = match known {
+            None => (1.0, model::NOVEL),
+            Some(_) if spike => (1.0, model::SPIKE),
+            Some(s) => {
+                let novelty = RARE_NOVELTY / s.count.max(1) as f32;
+                (
+                    novelty,
+                    model::NOVEL * novelty - model::FAMILIAR * (1.0 - novelty),
+                )
+            }
+        };
+        Self::combine(evidence, template_id, novelty, shift)
     }
 
     /// Whether `per_min` lines of template `id` per minute is far above its healthy rate.
@@ -231,8 +264,15 @@ impl Baseline {
         per_min >= SPIKE_MIN_PER_MIN && per_min > SPIKE_FACTOR * healthy
     }
 
-    fn combine(e: Evidence<'_>, template_id: Option<TemplateId>, novelty: f32) -> Assessment<'_> {
-        let z = model::BIAS + e.linear() + model::NOVELTY * novelty;
+    /// The scorer's model ([`Scorer::score_with_level`]) shifted by what the baseline knows:
+    /// up for a never-seen template or a rate spike, down for a familiar template.
+    fn combine(
+        e: Evidence<'_>,
+        template_id: Option<TemplateId>,
+        novelty: f32,
+        shift: f32,
+    ) -> Assessment<'_> {
+        let z = model::BIAS + e.linear() + shift;
         let confidence = sigmoid(z);
         Assessment {
             template_id,
@@ -243,6 +283,42 @@ impl Baseline {
             severity: Severity::from_confidence(confidence),
             confidence,
         }
+    }
+}
+
+/// Lines per minute of each template, as a caller sees them arrive, for
+/// [`Baseline::assess_with_rate`]. Pure: the time of each line is a parameter.
+///
+/// The rate is the count in the current minute plus the previous minute's count weighted by
+/// the share of it still within the last 60 seconds. Memory is one entry per template counted;
+/// callers count only templates the baseline knows, so it is bounded by the model's size.
+#[derive(Debug, Clone, Default)]
+pub struct RateCounter {
+    // template -> (minute, lines in that minute, lines in the minute before).
+    counts: HashMap<TemplateId, (i64, u32, u32)>,
+}
+
+impl RateCounter {
+    /// Counts one line of `id` at `ts_ms`; returns its rate in lines per minute. A line older
+    /// than the template's current minute is not counted and reports 0.
+    pub fn observe(&mut self, id: TemplateId, ts_ms: i64) -> f64 {
+        let minute = ts_ms.div_euclid(MS_PER_MIN);
+        let into = ts_ms.rem_euclid(MS_PER_MIN) as f64 / MS_PER_MIN as f64;
+        let e = self.counts.entry(id).or_insert((minute, 0, 0));
+        if minute > e.0 {
+            let prev = if minute == e.0 + 1 { e.1 } else { 0 };
+            *e = (minute, 0, prev);
+        } else if minute < e.0 {
+            // Out of order (another file behind in time, a clock step): not counted, no rate.
+            return 0.0;
+        }
+        e.1 = e.1.saturating_add(1);
+        f64::from(e.1) + f64::from(e.2) * (1.0 - into)
+    }
+
+    /// Forgets every count (for a new model, whose template ids differ).
+    pub fn clear(&mut self) {
+        self.counts.clear();
     }
 }
 
@@ -294,6 +370,55 @@ mod tests {
         assert!(a.is_unhealthy(), "{a:?}");
         let quiet = b.assess(&s, "cache warmed in 3 ms", Some(Level::Info));
         assert!(!quiet.is_unhealthy(), "{quiet:?}");
+    }
+
+    #[test]
+    fn novelty_raises_familiarity_lowers() {
+        let b = model();
+        let s = Scorer::default();
+        let lines = [
+            ("x509: certificate has expired", Some(Level::Error)),
+            ("disk controller reset", Some(Level::Error)),
+            ("Out of memory: Killed process 42 (java)", None),
+            ("card declined by issuer", Some(Level::Warn)),
+            ("everything fine", Some(Level::Info)),
+            ("FATAL something odd", None),
+        ];
+        for (line, level) in lines {
+            let alone = s.score_with_level(line, level);
+            let a = b.assess(&s, line, level);
+            assert_eq!(a.template_id, None, "{line}");
+            assert!(a.confidence > alone.confidence, "{line}: {a:?} {alone:?}");
+            assert!(a.severity >= alone.severity, "{line}");
+        }
+        // A template seen 50 times while healthy is quieter than the scorer alone says.
+        let line = "instruction cache parity error corrected 7";
+        let alone = s.score_with_level(line, Some(Level::Warn));
+        let a = b.assess(&s, line, Some(Level::Warn));
+        assert!(a.template_id.is_some());
+        assert!(a.confidence < alone.confidence, "{a:?} {alone:?}");
+        // The same template at a rate far above its healthy one is louder than when steady.
+        let spiking = b.assess_with_rate(&s, line, Some(Level::Warn), Some(500.0));
+        assert!(spiking.confidence > alone.confidence, "{spiking:?}");
+    }
+
+    #[test]
+    fn rate_counter() {
+        let mut r = RateCounter::default();
+        let id = TemplateId(3);
+        let mut last = 0.0;
+        for i in 0..120 {
+            last = r.observe(id, 60_000 + i * 500);
+        }
+        // 120 lines in the minute 60 s-120 s.
+        assert_eq!(last, 120.0);
+        // Half a minute later the previous minute still counts for half.
+        assert_eq!(r.observe(id, 150_000), 1.0 + 60.0);
+        // After a quiet minute the old count is gone.
+        assert_eq!(r.observe(id, 300_000), 1.0);
+        // A line from the past is not counted.
+        assert_eq!(r.observe(id, 0), 0.0);
+        assert_eq!(r.observe(id, 300_001), 2.0);
     }
 
     #[test]

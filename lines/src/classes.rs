@@ -3,7 +3,10 @@
 //!
 //! Table-driven: a [`ClassRule`] lists phrases (`any_of`), matched ignoring ASCII case at the
 //! start of a word, or anywhere when the phrase starts with `*` (`*Exception` matches
-//! `NullPointerException`). Rules are tried in table order, so the first matching rule wins:
+//! `NullPointerException`). A word-start phrase does not match inside a host name, path or
+//! package name: `pricing` matches `Pricing error` but not `pricing.svc.local` or
+//! `/srv/pricing/`, so a DNS failure for the pricing host is a DNS failure.
+//! Rules are tried in table order, so the first matching rule wins:
 //! the built-in table puts store-specific classes (payment terminal, printer...) first because
 //! their fix is the most specific. Users extend or override it from configuration with
 //! [`ClassTable::with_extra`]; their rules come first and replace built-ins with the same id.
@@ -137,7 +140,7 @@ impl ClassTable {
                 continue;
             }
             let start_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphanumeric();
-            if anywhere || start_ok {
+            if anywhere || (start_ok && !in_identifier(hay, m.start(), m.end())) {
                 best = Some(class);
             }
         }
@@ -168,6 +171,25 @@ impl ClassTable {
     }
 }
 
+/// Whether `hay[start..end]` is part of a host name, path or dotted name: preceded by `.` or
+/// `/`, or (after the rest of its word) followed by `.` or `/` and then a letter or digit.
+fn in_identifier(hay: &[u8], start: usize, end: usize) -> bool {
+    let before = start.checked_sub(1).and_then(|i| hay.get(i));
+    if matches!(before, Some(b'.' | b'/')) {
+        return true;
+    }
+    // Phrases that end in punctuation (`ora-`, `caused by:`) carry their own boundary.
+    if hay.get(end - 1).is_some_and(|c| !c.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let mut i = end;
+    while hay.get(i).is_some_and(|c| c.is_ascii_alphanumeric()) {
+        i += 1;
+    }
+    matches!(hay.get(i), Some(b'.' | b'/'))
+        && hay.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
 fn rule(id: &str, title: &str, any_of: &[&str], fix: &str) -> ClassRule {
     ClassRule {
         id: id.to_owned(),
@@ -189,9 +211,6 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "pinpad",
                 "card reader",
                 "emv ",
-                "payment declined",
-                "card declined",
-                "transaction declined",
                 "payment gateway",
                 "payment failed",
                 "payment service",
@@ -211,6 +230,7 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "price lookup",
                 "invalid price",
                 "price file",
+                "price mismatch",
             ],
             "Check the item's price in the price book and that the latest price file reached \
              this store; re-run the price sync for the store.",
@@ -240,6 +260,9 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "receipt print",
                 "cups",
                 "print job",
+                "paper jam",
+                "cover open",
+                "paper empty",
             ],
             "Check paper and cover on the receipt printer, power-cycle it, and confirm it is the \
              configured printer (USB/network address) for this till.",
@@ -275,6 +298,7 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "oom-killer",
                 "oom killer",
                 "oomkilled",
+                "oom-kill",
                 "killed process",
                 "cannot allocate memory",
                 "memory exhausted",
@@ -284,6 +308,56 @@ pub fn default_rules() -> Vec<ClassRule> {
             ],
             "Find the process using the memory (restart it if it leaks), raise its memory \
              limit or the host's RAM, and check for a recent change in load or data size.",
+        ),
+        rule(
+            "crash_loop",
+            "Crash loop",
+            &[
+                "restart loop",
+                "crash loop",
+                "crashloop",
+                "back-off restarting",
+                "repeated too quickly",
+                "restart limit",
+                "restart counter",
+                "scheduled restart job",
+                "respawning too fast",
+                "start retries",
+                "entered fatal state",
+                "main process exited",
+                "failed with result",
+                "startup failed",
+                "on startup",
+                "during startup",
+            ],
+            "Read the first error of the service's last start (journalctl -u <unit> -b, kubectl \
+             logs --previous): a service that dies while starting is restarted by its supervisor \
+             and dies again. Fix the cause (configuration, missing dependency, bad deploy: roll \
+             back) rather than restarting it by hand.",
+        ),
+        rule(
+            "clock_skew",
+            "Clock skew",
+            &[
+                "clock skew",
+                "clock drift",
+                "time drift",
+                "clock wrong",
+                "clock is not synchronized",
+                "not synchronized",
+                "not synchronised",
+                "no selectable sources",
+                "can't synchronise",
+                "cannot synchronize",
+                "time reset",
+                "timestamp out of range",
+                "ntp",
+                "chrony",
+                "timesyncd",
+            ],
+            "Check the host's time synchronisation (chronyc tracking, timedatectl): that the NTP \
+             server is reachable and the RTC battery is good; a wrong clock also breaks TLS and \
+             signed requests.",
         ),
         rule(
             "tls_certificate",
@@ -299,6 +373,8 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "self-signed",
                 "unknown ca",
                 "pkix",
+                "cert_has_expired",
+                "unknown authority",
             ],
             "Check the certificate's expiry and hostname (openssl s_client -connect host:443), \
              the trusted CA bundle on this host, and the host clock (a wrong clock breaks TLS).",
@@ -317,6 +393,9 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "getaddrinfo",
                 "dns",
                 "resolv.conf",
+                "eai_again",
+                "servfail",
+                "dial tcp: lookup",
             ],
             "Check the resolver (/etc/resolv.conf or the DHCP-provided DNS), that the name \
              exists, and that the host can reach its DNS servers.",
@@ -339,6 +418,11 @@ pub fn default_rules() -> Vec<ClassRule> {
                 "relation does not exist",
                 "db connection",
                 "connection pool",
+                "jdbc",
+                "hikari",
+                "connection slots",
+                "too many clients",
+                "connection is not available",
             ],
             "Check the database is up and reachable, its connection limit and pool settings, \
              and the failing query or migration named in the message.",
@@ -443,7 +527,7 @@ mod tests {
     #[test]
     fn builtin_is_valid() {
         let t = ClassTable::default();
-        assert_eq!(t.classes().len(), 14);
+        assert_eq!(t.classes().len(), 16);
         assert!(t.classes().iter().all(|c| !c.fix.is_empty()));
     }
 
@@ -506,6 +590,20 @@ mod tests {
             ("inventory sync failed for store 12", "inventory"),
             ("Receipt printer: paper out", "printer"),
             ("Barcode scanner disconnected", "scanner"),
+            ("Lookup of pricing.svc.local failed: no such host", "dns"),
+            ("Printer TM-T88 offline: cover open", "printer"),
+            ("Card declined: insufficient funds", "-"),
+            (
+                "pos-app.service: Start request repeated too quickly.",
+                "crash_loop",
+            ),
+            ("Back-off restarting failed container", "crash_loop"),
+            ("System clock wrong by 3602.5 seconds", "clock_skew"),
+            (
+                "Timed out waiting for reply from ntp.store.local, time drift 31s",
+                "clock_skew",
+            ),
+            ("invoked oom-killer: gfp_mask=0x100cca", "out_of_memory"),
             ("user logged in", "-"),
             ("grossly normal", "-"),
         ];

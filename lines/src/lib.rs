@@ -3,6 +3,7 @@ pub mod baseline;
 pub mod classes;
 pub mod detect;
 pub mod drain;
+pub mod judge;
 pub mod level;
 pub mod mask;
 pub mod multiline;

@@ -7,14 +7,35 @@
 //! dataset's labels. Severity is a banding of that probability ([`Severity::from_confidence`]).
 //! Its calibration (expected calibration error) is measured in `tests/bgl_eval.rs`.
 //!
-//! **Evidence is counted once.** When the line has an explicit level (parsed from its header),
-//! keywords that are level words (`error`, `fatal`, `warning`...) count at half their weight: the
-//! level already said most of it. Without an explicit level they count in full.
+//! **The level comes from the line's level field.** When the format has one (JSON `level`,
+//! logfmt `level=`, a header's `ERROR`, a syslog `<PRI>`), that is the level, and words inside
+//! the message never change it: `INFO health: no critical alerts` is info. Level words in the
+//! message (`error`, `fatal`, `warning`...) then count as trouble at half their weight under a
+//! warn-or-worse level (the level already said most of it) and not at all under info, debug or
+//! trace (the program itself judged the event ordinary).
 //!
-//! **Client errors.** Keywords with a negative weight (`no such file or directory`,
-//! `permission denied`, `invalid argument`...) mark failures of a *request* rather than of the
-//! system, like HTTP 4xx against 5xx; they pull the score down. They are configurable like every
-//! other keyword.
+//! **Without a level field** the level is unknown, not info: a level word in the text implies
+//! it (`ERROR something`), and otherwise the strongest trouble keyword stands in for it, as if
+//! the line had been logged at error in proportion to that keyword's weight. So a bare
+//! `Out of memory: Killed process 42` from a syslog file without `<PRI>` is as alarming as the
+//! same message logged at error.
+//!
+//! **Negated mentions do not count.** A keyword right after `no`, `zero`, `0`, `without` or
+//! `never` (`no errors`, `0 failed`, `without timeout`) is not evidence.
+//!
+//! **Outcomes of a request, not failures of the system.** Keywords with a negative weight pull
+//! the score down. They name failures that the *caller* caused and the system handled, like
+//! HTTP 4xx against 5xx: a missing file or permission for the path the caller named
+//! (`no such file or directory`, `permission denied`, `not found`), and in a store the outcomes
+//! of a customer's own card, PIN, coupon or voucher (`declined`, `insufficient funds`,
+//! `wrong PIN`, `coupon`, `voucher`, `gift card`). A card declined by its issuer is the
+//! payment system working; a payment terminal that does not answer is not, and its keywords
+//! (`not responding`, `timed out`, `offline`) are positive. Such lines stay below high unless a
+//! strong trouble keyword or a critical level outweighs the outcome. When the outcome itself
+//! becomes an incident (every card declined), its *rate* is the evidence, and that is the
+//! baseline's job ([`crate::baseline::Baseline::assess_with_rate`]).
+//!
+//! Every keyword is configurable ([`ScorerConfig::with_extra`]).
 //!
 //! The scan is one Aho-Corasick automaton (ASCII case-insensitive, leftmost-longest) with
 //! word-boundary checks: no regex and no allocation per line.
@@ -120,13 +141,25 @@ pub fn default_keywords() -> Vec<KeywordRule> {
         k("traceback", 0.8, Word, None),
         k("stack trace", 0.6, Word, None),
         k("fail", 0.6, Prefix, None),
-        k("oom", 0.95, Word, None),
-        k("out of memory", 0.95, Word, None),
+        k("unable to", 0.65, Word, None),
+        k("could not", 0.65, Word, None),
+        k("couldn't", 0.65, Word, None),
+        k("can't", 0.65, Word, None),
+        k("cannot", 0.65, Word, None),
+        k("not responding", 0.75, Word, None),
+        k("disconnected", 0.7, Word, None),
+        k("oom", 1.0, Word, None),
+        k("out of memory", 1.0, Word, None),
         k("outofmemory", 0.95, Anywhere, None),
+        k("oomkilled", 1.0, Anywhere, None),
         k("cannot allocate memory", 0.9, Word, None),
+        k("killed process", 1.0, Word, None),
         k("segfault", 0.95, Word, None),
         k("segmentation fault", 0.95, Word, None),
         k("core dumped", 0.9, Word, None),
+        k("sigsegv", 0.9, Word, None),
+        k("sigabrt", 0.9, Word, None),
+        k("abrt", 0.9, Word, None),
         k("refused", 0.8, Word, None),
         k("connection reset", 0.85, Word, None),
         k("reset by peer", 0.85, Word, None),
@@ -136,13 +169,34 @@ pub fn default_keywords() -> Vec<KeywordRule> {
         k("lost connection", 0.8, Word, None),
         k("no route to host", 0.85, Word, None),
         k("unavailable", 0.6, Word, None),
-        k("no space left", 0.95, Word, None),
-        k("disk full", 0.95, Word, None),
+        k("connection is not available", 0.8, Word, None),
+        k("too many connections", 0.8, Word, None),
+        k("too many clients", 0.8, Word, None),
+        k("remaining connection slots are reserved", 0.8, Word, None),
+        k("pool exhausted", 0.85, Word, None),
+        k("no space left", 1.0, Word, None),
+        k("disk full", 1.0, Word, None),
+        k("disk quota exceeded", 0.9, Word, None),
+        k("enospc", 0.95, Word, None),
+        k("filesystem full", 0.95, Word, None),
+        k("file system full", 0.95, Word, None),
+        k("not enough space", 0.8, Word, None),
+        k("insufficient disk space", 0.8, Word, None),
+        k("low disk space", 0.75, Word, None),
         k("input/output error", 0.9, Word, None),
         k("i/o error", 0.9, Word, None),
         k("corrupt", 0.85, Prefix, None),
         k("abort", 0.8, Prefix, None),
         k("crash", 0.9, Prefix, None),
+        k("restart loop", 0.9, Word, None),
+        k("crashloop", 0.95, Prefix, None),
+        k("back-off restarting", 0.9, Word, None),
+        k("repeated too quickly", 0.9, Word, None),
+        k("restart limit", 0.85, Word, None),
+        k("respawning too fast", 0.85, Word, None),
+        k("restarting too often", 0.85, Word, None),
+        k("not expected", 0.6, Word, None),
+        k("unexpectedly", 0.6, Word, None),
         k("killed", 0.7, Word, None),
         k("terminated", 0.5, Word, None),
         k("deadlock", 0.85, Prefix, None),
@@ -151,16 +205,64 @@ pub fn default_keywords() -> Vec<KeywordRule> {
         k("authentication failure", 0.75, Word, None),
         k("certificate", 0.3, Prefix, None),
         k("expired", 0.5, Word, None),
-        k("declined", 0.7, Word, None),
+        k("certificate has expired", 0.9, Word, None),
+        k("certificate expired", 0.9, Word, None),
+        k("expired certificate", 0.9, Word, None),
+        k("handshake fail", 0.8, Prefix, None),
+        k("cert_has_expired", 0.9, Word, None),
+        k("unknown authority", 0.7, Word, None),
+        // Name resolution.
+        k("no such host", 0.85, Word, None),
+        k("could not resolve", 0.85, Word, None),
+        k("name resolution", 0.6, Word, None),
+        k("nxdomain", 0.8, Word, None),
+        k("servfail", 0.8, Word, None),
+        k("name or service not known", 0.85, Word, None),
+        k("eai_again", 0.8, Word, None),
+        k("enotfound", 0.85, Word, None),
+        k("unknownhostexception", 0.85, Anywhere, None),
+        // Host clock.
+        k("clock skew", 0.8, Word, None),
+        k("clock drift", 0.75, Word, None),
+        k("time drift", 0.75, Word, None),
+        k("clock wrong", 0.75, Word, None),
+        k("not synchronized", 0.7, Word, None),
+        k("not synchronised", 0.7, Word, None),
+        k("no selectable sources", 0.7, Word, None),
+        k("out of sync", 0.6, Word, None),
+        // Store devices and data.
         k("out of stock", 0.5, Word, None),
-        k("paper out", 0.7, Word, None),
-        k("offline", 0.6, Word, None),
-        // Client-side failures: the request was wrong, the host is fine.
+        k("paper out", 0.75, Word, None),
+        k("out of paper", 0.75, Word, None),
+        k("paper jam", 0.75, Word, None),
+        k("cover open", 0.7, Word, None),
+        k("paper empty", 0.75, Word, None),
+        k("no paper", 0.75, Word, None),
+        k("offline", 0.75, Word, None),
+        k("missing price", 0.85, Word, None),
+        k("price not found", 0.85, Word, None),
+        k("no price", 0.7, Word, None),
+        k("invalid price", 0.7, Word, None),
+        k("price mismatch", 0.7, Word, None),
+        // Outcomes of a request: the caller's input or instrument, the system is fine.
         k("no such file or directory", -1.0, Word, None),
         k("permission denied", -1.0, Word, None),
         k("exec format error", -1.0, Word, None),
         k("invalid argument", -0.8, Word, None),
         k("not found", -0.5, Word, None),
+        k("no such user", -0.5, Word, None),
+        k("declined", -0.8, Word, None),
+        k("card_declined", -0.8, Word, None),
+        k("insufficient funds", -0.8, Word, None),
+        k("do not honor", -0.8, Word, None),
+        k("wrong pin", -0.8, Word, None),
+        k("incorrect pin", -0.8, Word, None),
+        k("invalid pin", -0.8, Word, None),
+        k("pin try limit", -0.8, Word, None),
+        k("coupon", -0.6, Word, None),
+        k("voucher", -0.6, Word, None),
+        k("gift card", -0.6, Word, None),
+        k("promo code", -0.6, Word, None),
     ]
 }
 
@@ -275,13 +377,18 @@ pub(crate) mod model {
     pub(crate) const LEVEL: f32 = 3.0;
     /// Weight of client-error keywords (their weight is negative).
     pub(crate) const BENIGN: f32 = 2.0;
-    /// Intercept without a baseline: novelty unknown.
-    pub(crate) const BIAS_NO_BASELINE: f32 = -3.2;
-    /// Intercept with a baseline. Chosen so that a critical-level line from a never-seen
-    /// template still needs one trouble keyword to cross 0.5.
-    pub(crate) const BIAS: f32 = -5.5;
-    /// Weight of novelty in [0, 1] (1 = template never seen in healthy logs).
-    pub(crate) const NOVELTY: f32 = 2.0;
+    /// Intercept, the same with or without a baseline: a baseline only moves a line away from
+    /// what its level and keywords say (see `baseline`), so loading one never lowers a line
+    /// it has not seen. An error level alone stays low; an error level with one solid trouble
+    /// keyword (weight 0.6 or more) is high.
+    pub(crate) const BIAS: f32 = -3.2;
+    /// Added for a template the baseline never saw while healthy.
+    pub(crate) const NOVEL: f32 = 0.25;
+    /// Subtracted, times familiarity in [0, 1], for a template the baseline knows at its
+    /// healthy rate: business noise that was there all along.
+    pub(crate) const FAMILIAR: f32 = 2.3;
+    /// Added for a known template arriving far faster than while healthy.
+    pub(crate) const SPIKE: f32 = 1.0;
 }
 
 /// Factor on a level word's weight when the line also has an explicit level.
@@ -290,9 +397,9 @@ const LEVEL_WORD_DISCOUNT: f32 = 0.5;
 /// How strongly a level alone suggests trouble, in [0, 1].
 pub fn level_strength(level: Option<Level>) -> f32 {
     match level {
-        Some(Level::Critical) => 1.0,
+        Some(Level::Critical) => 0.9,
         Some(Level::Error) => 0.55,
-        Some(Level::Warn) => 0.25,
+        Some(Level::Warn) => 0.35,
         _ => 0.0,
     }
 }
@@ -302,11 +409,28 @@ pub(crate) fn sigmoid(z: f32) -> f32 {
 }
 
 impl Evidence<'_> {
+    /// Whether the line says anything about trouble: a trouble keyword (after the level-word
+    /// rules of the module doc) or a level of warn or worse. Lines without evidence get no
+    /// error class and need no baseline lookup.
+    pub fn has_trouble(&self) -> bool {
+        self.trouble > 0.0 || self.level >= Some(Level::Warn)
+    }
+
+    /// The probability that the line is unhealthy from this evidence alone (no baseline).
+    pub fn confidence(&self) -> f32 {
+        sigmoid(model::BIAS + self.linear())
+    }
+
     /// The logistic model's linear part, without intercept or novelty.
+    ///
+    /// Without a level field, the strongest trouble keyword stands in for the level (see the
+    /// module doc): as strong as an error level times the keyword's weight.
     pub(crate) fn linear(&self) -> f32 {
-        model::KEYWORD * self.trouble
-            + model::LEVEL * level_strength(self.level)
-            + model::BENIGN * self.benign
+        let mut level = level_strength(self.level);
+        if !self.explicit_level {
+            level = level.max(level_strength(Some(Level::Error)) * self.trouble);
+        }
+        model::KEYWORD * self.trouble + model::LEVEL * level + model::BENIGN * self.benign
     }
 }
 
@@ -373,7 +497,7 @@ impl Scorer {
     /// Scores message content with the level parsed from its header, if any.
     pub fn score_with_level(&self, content: &str, level: Option<Level>) -> Score<'_> {
         let e = self.evidence(content, level);
-        let confidence = sigmoid(model::BIAS_NO_BASELINE + e.linear());
+        let confidence = e.confidence();
         Score {
             level: e.level,
             keyword_score: e.keyword_score,
@@ -393,7 +517,7 @@ impl Scorer {
         let mut implied: Option<Level> = None;
         for m in self.ac.find_iter(hay) {
             let meta = &self.meta[m.pattern().as_usize()];
-            if !boundary_ok(hay, m.start(), m.end(), meta.mode) {
+            if !boundary_ok(hay, m.start(), m.end(), meta.mode) || negated(hay, m.start()) {
                 continue;
             }
             if meta.weight < 0.0 {
@@ -406,10 +530,13 @@ impl Scorer {
             }
             let mut weight = meta.weight;
             if let Some(l) = meta.level {
-                implied = Some(implied.map_or(l, |i| i.max(l)));
-                if level.is_some() {
+                match level {
+                    // A level word only implies a level when the line has no level field.
+                    None => implied = Some(implied.map_or(l, |i| i.max(l))),
+                    // The program called it ordinary: the word is prose (`no critical alerts`).
+                    Some(explicit) if explicit <= Level::Info => weight = 0.0,
                     // The header already said it: the word adds only a little.
-                    weight *= LEVEL_WORD_DISCOUNT;
+                    Some(_) => weight *= LEVEL_WORD_DISCOUNT,
                 }
             }
             trouble = trouble.max(weight);
@@ -428,6 +555,28 @@ impl Scorer {
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.meta.iter().map(|m| m.pattern.as_str())
     }
+}
+
+/// Words that negate the keyword right after them (`no errors`, `0 failed`).
+const NEGATIONS: [&[u8]; 5] = [b"no", b"zero", b"0", b"without", b"never"];
+
+/// Whether the word just before `start` (one space or tab between) is a negation.
+fn negated(hay: &[u8], start: usize) -> bool {
+    let Some(before) = hay.get(..start) else {
+        return false;
+    };
+    let Some(word) = before
+        .strip_suffix(b" ")
+        .or_else(|| before.strip_suffix(b"\t"))
+    else {
+        return false;
+    };
+    let begin = word
+        .iter()
+        .rposition(|&c| !is_word_byte(c))
+        .map_or(0, |i| i + 1);
+    let word = &word[begin..];
+    NEGATIONS.iter().any(|n| word.eq_ignore_ascii_case(n))
 }
 
 fn is_word_byte(c: u8) -> bool {

@@ -9,18 +9,20 @@
 //!   continuation lines never vote on the format;
 //! - the message (first line's content) is mined by one [`Drain`] shared by all files of a run,
 //!   so template ids are stable across files; stack frames stay out of templates;
-//! - the message is scored: by [`Baseline::assess`] when a model is given (level, keywords and
-//!   novelty), otherwise by [`Scorer::score_with_level`] (level and keywords; novelty unknown);
-//! - an unhealthy record (confidence >= 0.5) is classified on its whole text, message plus
-//!   continuation lines, so the exception named deep in a stack trace picks the class.
+//! - the message is judged by `fleetlog_lines::judge::Judge`, the same rules as the agent:
+//!   level and keywords, plus novelty against the baseline when a model is given;
+//! - a record with evidence of trouble (a trouble keyword, or warn or worse) is classified on
+//!   its whole text, message plus continuation lines, so the exception named deep in a stack
+//!   trace picks the class; the summary counts the classes of unhealthy records.
 
 use fleetlog_lines::baseline::Baseline;
 use fleetlog_lines::classes::ClassTable;
 use fleetlog_lines::detect::{Detector, Format};
 use fleetlog_lines::drain::{Drain, TemplateId};
+use fleetlog_lines::judge::{Context, Judge};
 use fleetlog_lines::level::Level;
 use fleetlog_lines::multiline::{Multiline, MultilineConfig};
-use fleetlog_lines::score::{Scorer, Severity};
+use fleetlog_lines::score::Severity;
 
 use super::input::Line;
 
@@ -137,7 +139,8 @@ pub struct Record {
     pub confidence: f32,
     /// Matched no template of the baseline; `None` without a baseline.
     pub novel: Option<bool>,
-    /// Index into the [`ClassTable`]'s classes, for unhealthy records that have a class.
+    /// Index into the [`ClassTable`]'s classes, for records with evidence of trouble that have
+    /// a class.
     pub class: Option<usize>,
     /// Repaired from invalid UTF-8.
     pub invalid_utf8: bool,
@@ -155,8 +158,7 @@ impl Record {
 /// Scores and classifies records; owns the run's template miner.
 #[derive(Debug)]
 pub struct Analyzer<'b> {
-    scorer: Scorer,
-    classes: ClassTable,
+    judge: Judge,
     drain: Drain,
     baseline: Option<&'b Baseline>,
 }
@@ -165,8 +167,7 @@ impl<'b> Analyzer<'b> {
     /// An analyzer with the built-in keyword and class tables.
     pub fn new(baseline: Option<&'b Baseline>) -> Self {
         Analyzer {
-            scorer: Scorer::default(),
-            classes: ClassTable::default(),
+            judge: Judge::default(),
             drain: Drain::default(),
             baseline,
         }
@@ -174,7 +175,7 @@ impl<'b> Analyzer<'b> {
 
     /// The class table records' `class` indexes point into.
     pub fn classes(&self) -> &ClassTable {
-        &self.classes
+        self.judge.classes()
     }
 
     /// The run's templates.
@@ -185,32 +186,21 @@ impl<'b> Analyzer<'b> {
     /// Analyses one record of the file `detector` belongs to.
     pub fn analyze(&mut self, detector: &mut Detector, raw: &RawRecord) -> Record {
         let parsed = detector.parse(raw.first_line());
-        let content: &str = &parsed.content;
-        let template_id = self.drain.add(content);
-        let (severity, confidence, level, novel) = match self.baseline {
-            Some(b) => {
-                let a = b.assess(&self.scorer, content, parsed.level);
-                let novel = a.template_id.is_none();
-                (a.severity, a.confidence, a.level, Some(novel))
-            }
-            None => {
-                let s = self.scorer.score_with_level(content, parsed.level);
-                (s.severity, s.confidence, s.level, None)
-            }
-        };
-        let class = if confidence >= Severity::UNHEALTHY_AT {
-            let status = parsed.field("status").and_then(|s| s.parse::<u16>().ok());
-            let rest = raw.continuation();
-            let found = if rest.is_empty() {
-                self.classes.classify_with_status(content, status)
-            } else {
-                self.classes
-                    .classify_with_status(&format!("{content}\n{rest}"), status)
-            };
-            found.and_then(|c| self.classes.classes().iter().position(|x| x.id == c.id))
-        } else {
-            None
-        };
+        let template_id = self.drain.add(&parsed.content);
+        let v = self.judge.judge(
+            &parsed,
+            Context {
+                baseline: self.baseline,
+                continuation: raw.continuation(),
+                ..Context::default()
+            },
+        );
+        let (severity, confidence, level) = (v.severity, v.confidence, v.level);
+        let novel = self.baseline.map(|_| v.template_id.is_none());
+        let classes = self.judge.classes().classes();
+        let class = v
+            .class
+            .and_then(|c| classes.iter().position(|x| std::ptr::eq(x, c)));
         Record {
             n: raw.n,
             lines: raw.lines,
@@ -303,10 +293,10 @@ mod tests {
     #[test]
     fn unhealthy_records_get_a_class_from_the_whole_trace() {
         let recs = join(&[
-            "2024-05-01 10:00:00,000 ERROR [main] com.shop.Checkout - request failed",
+            "2024-05-01 10:00:00,000 ERROR [main] com.shop.Checkout - request for basket 17 failed",
             "java.lang.OutOfMemoryError: Java heap space",
             "\tat com.shop.Checkout.run(Checkout.java:10)",
-            "2024-05-01 10:00:01,000 INFO [main] com.shop.Checkout - request served",
+            "2024-05-01 10:00:01,000 INFO [main] com.shop.Checkout - request for basket 18 served",
         ]);
         let mut a = Analyzer::new(None);
         let mut det = Detector::new(DetectorConfig::with_year(2024));
@@ -318,7 +308,7 @@ mod tests {
         let class = &a.classes().classes()[bad.class.unwrap()];
         assert_eq!(class.id, "out_of_memory");
         assert_eq!(good.class, None);
-        // "request failed" and "request served" are one template: health is per record.
+        // "... failed" and "... served" are one template: health is per record.
         assert_eq!(bad.template_id, good.template_id);
     }
 

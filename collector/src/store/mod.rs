@@ -9,7 +9,7 @@
 //!    (temp file, fsync, rename, fsync directory).
 //! 3. One transaction inserts the `segments` row, the `batches` row (the arbiter:
 //!    `ON CONFLICT DO NOTHING` on its primary key), the `events` rows (each with its
-//!    error class from `fleetlog_lines::classes::ClassTable`) and the `hosts`
+//!    error class from `fleetlog_lines::judge::Judge`) and the `hosts`
 //!    counters. If the `batches` insert loses to a concurrent copy (another task or
 //!    another replica), the transaction rolls back, the fresh file is deleted, and the
 //!    outcome is `Duplicate`.
@@ -32,8 +32,11 @@
 //! crash; a lost commit after an ack would orphan the segment and lose acked lines.
 //! The cost is one WAL fsync per batch, which batching at the agent amortises.
 //!
-//! Only event rows (warn and worse) are classified, never every line: ingest stays one
-//! keyword-automaton pass per event row on top of the SQL work it already does.
+//! Event rows are the lines at warn or worse *and* the lines the agent scored unhealthy
+//! (score >= 0.5) whatever their level: an OOM kill in a syslog file without `<PRI>` has no
+//! level field but is an event. Only event rows are classified, never every line: ingest
+//! stays one parse and one keyword-automaton pass per event row on top of the SQL work it
+//! already does. The class rule is the agent's (`Judge::class_of`).
 //!
 //! Text from agents is stored with NUL characters replaced by U+FFFD, because
 //! PostgreSQL `TEXT` rejects NUL and a batch that can never be stored would block its
@@ -56,7 +59,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetlog_lines::classes::ClassTable;
+use fleetlog_lines::detect::parse_line;
+use fleetlog_lines::judge::Judge;
+use fleetlog_lines::score::Severity;
 
 use fleetlog_protocol::codec::decode_compressed_payload;
 use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
@@ -207,8 +212,8 @@ pub struct Store {
     pool: AnyPool,
     archive: Archive,
     dialect: Dialect,
-    /// Sorts event rows into error classes (the built-in table).
-    classes: Arc<ClassTable>,
+    /// Sorts event rows into error classes (the built-in tables).
+    judge: Arc<Judge>,
 }
 
 impl Store {
@@ -239,7 +244,7 @@ impl Store {
             pool,
             archive,
             dialect,
-            classes: Arc::new(ClassTable::default()),
+            judge: Arc::new(Judge::default()),
         })
     }
 
@@ -260,7 +265,7 @@ impl Store {
 
     /// The built-in error class `id` (title and suggested fix), if it exists.
     pub fn class_info(&self, id: &str) -> Option<fleetlog_lines::classes::ErrorClass> {
-        self.classes.get(id).cloned()
+        self.judge.classes().get(id).cloned()
     }
 
     /// Each host's labels from its agents' latest `Hello` (merged when several agents).
@@ -414,7 +419,7 @@ impl Store {
 
         let events: Vec<(u32, &Entry)> = (0u32..)
             .zip(&payload.entries)
-            .filter(|(_, e)| e.level >= Level::Warn)
+            .filter(|(_, e)| is_event(e))
             .collect();
         for chunk in events.chunks(sql::EVENTS_PER_INSERT) {
             let statement = sql::insert_events(chunk.len());
@@ -426,7 +431,8 @@ impl Store {
                     .map(String::as_str)
                     .unwrap_or("");
                 let service = events::service_of(source);
-                let class = self.classes.classify(&entry.line).map(|c| c.id.clone());
+                let (class, fingerprint) =
+                    self.event_class_and_fingerprint(&service, &entry.line);
                 query = query
                     .bind(host.as_ref())
                     .bind(clean(source).into_owned())
@@ -436,13 +442,9 @@ impl Store {
                     .bind(clean(&entry.line).into_owned())
                     .bind(segment_id)
                     .bind(i64::from(line_no))
-                    .bind(class.clone())
+                    .bind(class)
                     .bind(clean(&service).into_owned())
-                    .bind(crate::incidents::fingerprint::fingerprint(
-                        &service,
-                        class.as_deref(),
-                        &entry.line,
-                    ));
+                    .bind(fingerprint);
             }
             query.execute(&mut *tx).await?;
         }
@@ -841,6 +843,26 @@ fn clean(text: &str) -> Cow<'_, str> {
         Cow::Owned(text.replace('\0', "\u{FFFD}"))
     } else {
         Cow::Borrowed(text)
+    }
+}
+
+/// Whether a line gets an event row: warn or worse, or scored unhealthy by the agent.
+fn is_event(entry: &Entry) -> bool {
+    entry.level >= Level::Warn || entry.score >= Severity::UNHEALTHY_AT
+}
+
+impl Store {
+    /// The error class of an event row's line, by the same rule as the agent's.
+    /// An event row's class and fingerprint, from one parse of the line: the class by the
+    /// agent's rule, the fingerprint from the message without its header (time, level,
+    /// thread), so the header's format never splits an incident.
+    fn event_class_and_fingerprint(&self, service: &str, line: &str) -> (Option<String>, String) {
+        // The year only matters for RFC 3164 timestamps, which neither uses.
+        let parsed = parse_line(line, 1970);
+        let class = self.judge.class_of(&parsed, "").map(|c| c.id.clone());
+        let fingerprint =
+            crate::incidents::fingerprint::fingerprint(service, class.as_deref(), &parsed.content);
+        (class, fingerprint)
     }
 }
 

@@ -83,8 +83,10 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
             // Skip the group only when a separator or component follows it; otherwise it is
             // part of the message (Apache's `[client 1.2.3.4] ...`).
             let after = skip_spaces(b, end + 1);
-            let next = &line[after..token_end(b, after)];
-            let dotted = next.strip_suffix(':').is_some_and(is_dotted_component);
+            let next_end = token_end(b, after);
+            let next = &line[after..next_end];
+            let dotted = next.strip_suffix(':').is_some_and(is_dotted_component)
+                || logger_then_dash(line, after);
             if !(component || dotted || matches!(next, "-" | "|" | ":" | "--")) {
                 break;
             }
@@ -103,10 +105,23 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
             break;
         }
         if let Some(name) = tok.strip_suffix(':')
-            && is_dotted_component(name)
+            && (is_dotted_component(name) || program_tag(name).is_some())
             && end < b.len()
         {
-            fields.push((Cow::Borrowed("component"), Cow::Borrowed(name)));
+            match program_tag(name) {
+                Some((program, pid)) => {
+                    fields.push((Cow::Borrowed("component"), Cow::Borrowed(program)));
+                    fields.push((Cow::Borrowed("pid"), Cow::Borrowed(pid)));
+                }
+                None => fields.push((Cow::Borrowed("component"), Cow::Borrowed(name))),
+            }
+            component = true;
+            pos = end;
+            continue;
+        }
+        // logback's `[thread] com.shop.Logger - message`.
+        if !component && is_dotted_component(tok) && logger_then_dash(line, pos) {
+            fields.push((Cow::Borrowed("component"), Cow::Borrowed(tok)));
             component = true;
             pos = end;
             continue;
@@ -147,6 +162,33 @@ pub(super) fn level_token(tok: &str) -> Option<Level> {
 /// likely the start of the message (`ciod: ...`, `Kind: ...`).
 fn is_dotted_component(s: &str) -> bool {
     is_component(s) && s.bytes().any(|c| c == b'.' || c == b'$')
+}
+
+/// `program[pid]`, as syslog-style tags write it: `printerd[812]` gives `("printerd", "812")`.
+fn program_tag(s: &str) -> Option<(&str, &str)> {
+    let (program, rest) = s.split_once('[')?;
+    let pid = rest.strip_suffix(']')?;
+    let ok = !program.is_empty()
+        && program.len() <= 64
+        && program
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        && program
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
+        && !pid.is_empty()
+        && pid.len() <= 10
+        && pid.bytes().all(|c| c.is_ascii_digit());
+    ok.then_some((program, pid))
+}
+
+/// Whether the token at `pos` is a dotted logger name followed by a lone `-` separator.
+fn logger_then_dash(line: &str, pos: usize) -> bool {
+    let b = line.as_bytes();
+    let end = token_end(b, pos);
+    let after = skip_spaces(b, end);
+    is_dotted_component(&line[pos..end]) && &line[after..token_end(b, after)] == "-"
 }
 
 fn is_component(s: &str) -> bool {
@@ -254,6 +296,31 @@ mod tests {
         assert_eq!(p.field("component"), Some("com.shop.Pos"));
         assert_eq!(p.field("context"), Some("pool-1"));
         assert_eq!(p.timestamp_ms, Some(1_704_164_645_006));
+    }
+
+    #[test]
+    fn logback_and_program_tags() {
+        let p = parse(
+            "2026-11-27 08:00:00,123 ERROR [http-nio-8080-exec-3] com.store.pos.Checkout - Checkout failed",
+            2024,
+        )
+        .unwrap();
+        assert_eq!(p.content, "Checkout failed");
+        assert_eq!(p.field("component"), Some("com.store.pos.Checkout"));
+        assert_eq!(p.field("context"), Some("http-nio-8080-exec-3"));
+        let p = parse(
+            "2026-11-27T08:00:00.123Z WARN printerd[812]: Printer TM-T88 offline",
+            2024,
+        )
+        .unwrap();
+        assert_eq!(p.content, "Printer TM-T88 offline");
+        assert_eq!(p.field("component"), Some("printerd"));
+        assert_eq!(p.field("pid"), Some("812"));
+        // A dotted word followed by something else than `-` stays in the message.
+        assert_eq!(
+            content("2024-01-02 03:04:05 INFO [x] see example.com for details"),
+            "[x] see example.com for details"
+        );
     }
 
     #[test]

@@ -133,6 +133,12 @@ fn with_tag<'a>(level: Option<Level>, ts: i64, host: Option<&'a str>, rest: &'a 
             content = rest.get(colon + 2..).unwrap_or("");
         }
     }
+    // Without <PRI>, a program that writes its own level first (`app: ERROR ...`) states it;
+    // the word stays in the message.
+    let level = level.or_else(|| {
+        let first = content.split([' ', '\t']).next().unwrap_or("");
+        super::header::level_token(first)
+    });
     Parsed {
         format: Format::Syslog3164,
         timestamp_ms: Some(ts),
