@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fleetlog_collector::store::{Archive, IngestOutcome, LineRecord, Store, StoreError};
 use fleetlog_protocol::codec::encode_payload;
-use fleetlog_protocol::{Batch, BatchPayload, Level};
+use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
 use tempfile::TempDir;
 
 mod common;
