@@ -69,6 +69,7 @@ pub const KEYS: &[&str] = &[
     "health.down_error_rate",
     "health.min_lines",
     "health.silent_after_secs",
+    "health.host_silent_after_secs",
     "health.recover_after_secs",
     "health.interval_secs",
     "incidents.open_min_events",
@@ -130,6 +131,7 @@ struct RawHealth {
     down_error_rate: Option<f64>,
     min_lines: Option<u64>,
     silent_after_secs: Option<u64>,
+    host_silent_after_secs: Option<u64>,
     recover_after_secs: Option<u64>,
     interval_secs: Option<u64>,
 }
@@ -197,6 +199,11 @@ fn health_config(raw: RawHealth) -> Result<(crate::health::Thresholds, Duration)
             "health.silent_after_secs",
             raw.silent_after_secs,
             d.silent_after,
+        )?,
+        host_silent_after: secs(
+            "health.host_silent_after_secs",
+            raw.host_silent_after_secs,
+            d.host_silent_after,
         )?,
         recover_after: Duration::from_secs(bounded(
             "health.recover_after_secs",

@@ -77,7 +77,7 @@ async fn minute(store: &Store, host: &str, seq: u64, minute: i64, lines: u32, er
                         "ERROR upstream TLS handshake failed: certificate has expired (conn {i})"
                     ),
                     level: Level::Error,
-                    score: 0.9,
+                    score: 0.6,
                 }
             } else {
                 Entry {

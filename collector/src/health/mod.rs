@@ -3,8 +3,9 @@
 //! state and a reason a person can act on. No I/O, no clock: `now_ms` is a parameter.
 //!
 //! States, checked in this order:
-//! - **silent** — no line and no heartbeat for `silent_after` (default 10 min): the agent or
-//!   the host is gone, or (for a service) the service stopped logging;
+//! - **silent** — a host whose agent sends heartbeats: none for `host_silent_after`
+//!   (default 60 s, six missed heartbeats): the agent or the host is gone; a service (or a
+//!   host that never sent a heartbeat): no line for `silent_after` (default 10 min);
 //! - **down** — a critical event in the window, or an error rate of `down_error_rate` (50 %)
 //!   or more over the window (5 min) with at least `min_lines` lines;
 //! - **degraded** — an error rate of `degraded_error_rate` (5 %, the rule our users run
@@ -80,6 +81,8 @@ pub struct Thresholds {
     /// Fewer lines than this in the window are too few to judge a rate.
     pub min_lines: u64,
     pub silent_after: Duration,
+    /// Heartbeat age after which a host that sends heartbeats is silent.
+    pub host_silent_after: Duration,
     pub recover_after: Duration,
 }
 
@@ -91,6 +94,7 @@ impl Default for Thresholds {
             down_error_rate: 0.5,
             min_lines: 20,
             silent_after: Duration::from_secs(10 * 60),
+            host_silent_after: Duration::from_secs(60),
             recover_after: Duration::from_secs(2 * 60),
         }
     }
@@ -144,20 +148,28 @@ fn minutes(d_ms: i64) -> i64 {
     (d_ms / 60_000).max(1)
 }
 
+/// `45 s` under two minutes, else `12 min`.
+fn ago(d_ms: i64) -> String {
+    if d_ms < 120_000 {
+        format!("{} s", d_ms / 1000)
+    } else {
+        format!("{} min", d_ms / 60_000)
+    }
+}
+
 /// The state the observations alone call for, with its reason.
 fn verdict(obs: &Observations, th: &Thresholds, now_ms: i64) -> (State, String) {
-    let last = obs.last_line_ms.max(obs.last_heartbeat_ms);
+    let (last, limit, what) = match obs.last_heartbeat_ms {
+        Some(hb) => (
+            obs.last_line_ms.max(Some(hb)),
+            th.host_silent_after,
+            "no heartbeat or line",
+        ),
+        None => (obs.last_line_ms, th.silent_after, "no lines"),
+    };
     match last {
-        Some(t) if now_ms - t >= ms(th.silent_after) => {
-            let what = if obs.last_heartbeat_ms.is_some() {
-                "no lines or heartbeats"
-            } else {
-                "no lines"
-            };
-            return (
-                State::Silent,
-                format!("{what} for {} min", minutes(now_ms - t)),
-            );
+        Some(t) if now_ms - t >= ms(limit) => {
+            return (State::Silent, format!("{what} for {}", ago(now_ms - t)));
         }
         None => return (State::Silent, "nothing received yet".to_owned()),
         Some(_) => {}
@@ -321,25 +333,31 @@ mod tests {
 
     #[test]
     fn silence_and_return() {
-        let mut quiet = obs(None, 0, 0, 0);
-        quiet.last_line_ms = Some(MIN);
-        quiet.last_heartbeat_ms = Some(2 * MIN);
-        let mut back = quiet.clone();
+        // A host whose agent sends heartbeats: silent once they stop for a minute.
+        let mut host = obs(None, 0, 0, 0);
+        host.last_line_ms = Some(MIN);
+        host.last_heartbeat_ms = Some(2 * MIN);
+        let mut back = host.clone();
         back.last_heartbeat_ms = Some(20 * MIN);
+        // A service (no heartbeats): silent after ten minutes without a line.
+        let mut service = obs(None, 0, 0, 0);
+        service.last_line_ms = Some(5 * MIN);
         check(
             &[
-                (2, quiet.clone()),
-                (11, quiet.clone()),
-                (12, quiet.clone()),
+                (2, host.clone()),
+                (3, host.clone()),
                 (20, back),
+                (14, service.clone()),
+                (15, service),
                 (21, obs(None, 0, 0, 0)),
             ],
             expect_test::expect![[r#"
                 t=2 healthy since=0 no problems seen
-                t=11 healthy since=0 no problems seen
-                t=12 silent since=12 no lines or heartbeats for 10 min
+                t=3 silent since=3 no heartbeat or line for 60 s
                 t=20 healthy since=20 no problems seen
-                t=21 silent since=21 nothing received yet
+                t=14 healthy since=20 no problems seen
+                t=15 silent since=15 no lines for 10 min
+                t=21 silent since=15 nothing received yet
             "#]],
         );
     }

@@ -77,11 +77,25 @@ impl Default for Policy {
             open_min_events: 3,
             open_min_hosts: 2,
             open_window: Duration::from_secs(10 * 60),
-            quiet_for: Duration::from_secs(30 * 60),
+            quiet_for: Duration::from_secs(10 * 60),
             spread_hosts: 3,
             max_samples: 5,
             max_hosts: 1000,
         }
+    }
+}
+
+/// The level an event counts as: its judged severity (the agent's confidence that the line
+/// reports trouble), not the level the program wrote — a declined card logged at ERROR is
+/// business as usual, an OOM kill in a syslog line without a level is not. Critical from
+/// 0.85, error (high) from 0.5, warn (medium) from 0.35, else info.
+pub fn judged_level(score: f64) -> Level {
+    use fleetlog_lines::score::Severity;
+    match Severity::from_confidence(score as f32) {
+        Severity::Critical => Level::Critical,
+        Severity::High => Level::Error,
+        Severity::Medium => Level::Warn,
+        Severity::Low | Severity::Info => Level::Info,
     }
 }
 
@@ -380,8 +394,8 @@ mod tests {
                 Step::Ev(ev(2, 1, "pos-1", Level::Error)),
                 Step::Ev(ev(3, 2, "pos-1", Level::Error)),
                 Step::Ev(ev(4, 3, "pos-1", Level::Warn)),
-                Step::Tick(20),
-                Step::Tick(33),
+                Step::Tick(12),
+                Step::Tick(14),
                 Step::Ev(ev(5, 40, "pos-1", Level::Warn)),
                 Step::Ev(ev(6, 41, "pos-1", Level::Error)),
             ],
@@ -390,8 +404,8 @@ mod tests {
                 ev2 t=1 pos-1 error -> pending error count=2 hosts=1 Some(Updated)
                 ev3 t=2 pos-1 error -> open error count=3 hosts=1 Some(Opened)
                 ev4 t=3 pos-1 warn -> open error count=4 hosts=1 Some(Updated)
-                tick t=20 -> open error count=4 hosts=1 None
-                tick t=33 -> resolved error count=4 hosts=1 Some(Resolved)
+                tick t=12 -> open error count=4 hosts=1 None
+                tick t=14 -> resolved error count=4 hosts=1 Some(Resolved)
                 ev5 t=40 pos-1 warn -> resolved error count=5 hosts=1 Some(Updated)
                 ev6 t=41 pos-1 error -> regressed error count=6 hosts=1 Some(Regressed)
             "#]],

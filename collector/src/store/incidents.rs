@@ -194,7 +194,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<EventIn>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT id, fingerprint, host, service, ts_ms, level, class, line FROM events \
+            "SELECT id, fingerprint, host, service, ts_ms, score, class, line FROM events \
              WHERE id > $1 AND fingerprint IS NOT NULL ORDER BY id LIMIT {}",
             limit.max(1)
         ))
@@ -209,7 +209,7 @@ impl Store {
                     host: r.try_get(2)?,
                     service: r.try_get(3)?,
                     ts_ms: r.try_get(4)?,
-                    level: level(&r.try_get::<String, _>(5)?),
+                    level: crate::incidents::decide::judged_level(r.try_get::<f64, _>(5)?),
                     class: r.try_get(6)?,
                     line: r.try_get(7)?,
                 })

@@ -431,8 +431,7 @@ impl Store {
                     .map(String::as_str)
                     .unwrap_or("");
                 let service = events::service_of(source);
-                let (class, fingerprint) =
-                    self.event_class_and_fingerprint(&service, &entry.line);
+                let (class, fingerprint) = self.event_class_and_fingerprint(&service, &entry.line);
                 query = query
                     .bind(host.as_ref())
                     .bind(clean(source).into_owned())
@@ -856,12 +855,23 @@ impl Store {
     /// An event row's class and fingerprint, from one parse of the line: the class by the
     /// agent's rule, the fingerprint from the message without its header (time, level,
     /// thread), so the header's format never splits an incident.
-    fn event_class_and_fingerprint(&self, service: &str, line: &str) -> (Option<String>, String) {
+    fn event_class_and_fingerprint(
+        &self,
+        service: &str,
+        line: &str,
+    ) -> (Option<String>, Option<String>) {
         // The year only matters for RFC 3164 timestamps, which neither uses.
         let parsed = parse_line(line, 1970);
         let class = self.judge.class_of(&parsed, "").map(|c| c.id.clone());
-        let fingerprint =
-            crate::incidents::fingerprint::fingerprint(service, class.as_deref(), &parsed.content);
+        let fingerprint = crate::incidents::fingerprint::fingerprint(
+            service,
+            class.as_deref(),
+            if crate::incidents::fingerprint::is_continuation(line) {
+                line
+            } else {
+                &parsed.content
+            },
+        );
         (class, fingerprint)
     }
 }

@@ -1,5 +1,7 @@
 //! Per-minute counts written in the ingest transaction: every line counts, by (service,
-//! minute of the line's own time) and level, with the summed arrival lag. One upsert per
+//! minute of the line's own time) and judged severity (the agent's confidence that it
+//! reports trouble: warn = medium, error = high, critical; see
+//! `incidents::decide::judged_level`), with the summed arrival lag. One upsert per
 //! (service, minute) in a batch, so the cost is a few rows per batch, not a row per line.
 
 use std::collections::HashMap;
@@ -25,7 +27,7 @@ pub(super) fn count(payload: &BatchPayload, now_ms: i64) -> HashMap<(u32, i64), 
         let minute = e.ts_ms - e.ts_ms.rem_euclid(60_000);
         let c = out.entry((e.source, minute)).or_default();
         c.lines += 1;
-        match e.level {
+        match crate::incidents::decide::judged_level(f64::from(e.score)) {
             Level::Warn => c.warn += 1,
             Level::Error => c.error += 1,
             Level::Critical => c.critical += 1,
@@ -98,7 +100,12 @@ mod tests {
             source,
             line: String::new(),
             level,
-            score: 0.0,
+            score: match level {
+                Level::Critical => 0.9,
+                Level::Error => 0.6,
+                Level::Warn => 0.4,
+                _ => 0.0,
+            },
         };
         let payload = BatchPayload {
             sources: vec!["a".into(), "b".into()],
