@@ -77,6 +77,7 @@ pub const KEYS: &[&str] = &[
     "incidents.open_window_secs",
     "incidents.quiet_for_secs",
     "incidents.spread_hosts",
+    "incidents.related_window_secs",
     "incidents.interval_secs",
 ];
 
@@ -144,6 +145,7 @@ struct RawIncidents {
     open_window_secs: Option<u64>,
     quiet_for_secs: Option<u64>,
     spread_hosts: Option<u64>,
+    related_window_secs: Option<u64>,
     interval_secs: Option<u64>,
 }
 
@@ -269,6 +271,13 @@ fn incident_config(
             1,
             1_000_000,
         )? as usize,
+        related_window: Duration::from_secs(bounded(
+            "incidents.related_window_secs",
+            raw.related_window_secs,
+            d.related_window.as_secs(),
+            1,
+            86_400,
+        )?),
         ..d
     };
     let interval = Duration::from_secs(bounded(

@@ -138,6 +138,7 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
             ("FLEETLOG_HEALTH_INTERVAL_SECS", "1"),
             ("FLEETLOG_INCIDENTS_OPEN_WINDOW_SECS", &scaled(10 * 60)),
             ("FLEETLOG_INCIDENTS_QUIET_FOR_SECS", &quiet),
+            ("FLEETLOG_INCIDENTS_RELATED_WINDOW_SECS", &scaled(5 * 60)),
             ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
         ],
     )?;
@@ -151,7 +152,10 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
             &host.name,
             &[format!("{}/*.log", dir.display())],
         );
-        agents.insert(host.name.clone(), Agent::start(&env, opts)?);
+        agents.insert(
+            host.name.clone(),
+            Agent::start_with(&env, opts, &[("FLEETLOG_HEARTBEAT_SECS", "1")])?,
+        );
     }
     // The host that goes silent loses its agent for the incident's window.
     let silent: Vec<(String, i64, i64)> = fleet
@@ -160,33 +164,67 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         .filter(|i| i.kind == "host_silent")
         .flat_map(|i| i.hosts.iter().map(|h| (h.clone(), i.window.0, i.window.1)))
         .collect();
-    let mut silent_seen: BTreeSet<String> = BTreeSet::new();
-    let mut stopped: BTreeSet<String> = BTreeSet::new();
-    let mut last_check = Instant::now();
+    let mut silent_seen: BTreeMap<String, i64> = BTreeMap::new();
+    let mut stopped: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut last_poll = Instant::now();
     let replayed = replay(&fleet, &logs, |ts| {
         for (host, from, to) in &silent {
-            if ts >= *from && ts < *to && stopped.insert(host.clone()) {
-                agents.get_mut(host).context("agent")?.kill9()?;
-            }
-            if ts >= *to && stopped.remove(host) {
-                agents.get_mut(host).context("agent")?.restart()?;
-            }
-            if stopped.contains(host)
-                && ts > from + 12 * 60_000
-                && last_check.elapsed() > Duration::from_millis(500)
+            if ts >= *from
+                && ts < *to
+                && !stopped.contains_key(host)
+                && !silent_seen.contains_key(host)
             {
-                last_check = Instant::now();
+                agents.get_mut(host).context("agent")?.kill9()?;
+                eprintln!(
+                    "  {host}: agent stopped at scenario minute {} (wall {})",
+                    (ts - fleet.params.start_ms) / 60_000,
+                    now_ms()
+                );
+                stopped.insert(host.clone(), Instant::now());
+            }
+            let Some(since) = stopped.get(host).copied() else {
+                continue;
+            };
+            if ts < *to && last_poll.elapsed() < Duration::from_millis(250) {
+                continue;
+            }
+            last_poll = Instant::now();
+            // Poll the fleet view while the host is down; keep it down until it shows
+            // silent (or 20 s pass), even past the window: its lines wait in its files.
+            loop {
                 let fleet_now = get(&collector, "/api/v1/fleet")?;
-                if fleet_now["hosts"].as_array().is_some_and(|hs| {
+                let is_silent = fleet_now["hosts"].as_array().is_some_and(|hs| {
                     hs.iter()
                         .any(|h| h["name"] == host.as_str() && h["state"] == "silent")
-                }) {
-                    silent_seen.insert(host.clone());
+                });
+                if is_silent {
+                    silent_seen.insert(host.clone(), since.elapsed().as_millis() as i64);
                 }
+                if ts < *to && !is_silent {
+                    break;
+                }
+                if is_silent || since.elapsed() > Duration::from_secs(20) {
+                    let shown = fleet_now["hosts"]
+                        .as_array()
+                        .and_then(|hs| hs.iter().find(|h| h["name"] == host.as_str()).cloned());
+                    eprintln!(
+                        "  {host}: agent restarted after {:?}; fleet shows {shown:?}",
+                        since.elapsed()
+                    );
+                    agents.get_mut(host).context("agent")?.restart()?;
+                    stopped.remove(host);
+                    break;
+                }
+                thread::sleep(Duration::from_millis(250));
             }
         }
         Ok(())
     })?;
+    for (host, _, _) in &silent {
+        if stopped.remove(host).is_some() {
+            agents.get_mut(host).context("agent")?.restart()?;
+        }
+    }
     for host in &fleet.hosts {
         let expected: u64 = host.services.iter().map(|s| s.lines.len() as u64).sum();
         collector.wait_for_lines(&host.name, expected, Duration::from_secs(120))?;
@@ -248,6 +286,33 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         }
     }
 
+    // Incidents linked as related count as one group (one problem, shown together).
+    let mut group: HashMap<i64, i64> = HashMap::new();
+    fn root(group: &mut HashMap<i64, i64>, id: i64) -> i64 {
+        let parent = *group.entry(id).or_insert(id);
+        if parent == id {
+            id
+        } else {
+            let r = root(group, parent);
+            group.insert(id, r);
+            r
+        }
+    }
+    for inc in &api {
+        let id = inc["id"].as_i64().unwrap_or(0);
+        for other in inc["related"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64)
+        {
+            let (a, b) = (root(&mut group, id), root(&mut group, other));
+            if a != b {
+                group.insert(a, b);
+            }
+        }
+    }
+    let mut once = 0;
     let expected: Vec<usize> = (0..fleet.incidents.len())
         .filter(|&i| fleet.incidents[i].kind != "host_silent")
         .collect();
@@ -290,6 +355,13 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         ) {
             open_lags.push(opened - first);
         }
+        let groups: BTreeSet<i64> = found
+            .iter()
+            .map(|f| root(&mut group, f["id"].as_i64().unwrap_or(0)))
+            .collect();
+        if groups.len() == 1 {
+            once += 1;
+        }
         if truth.regression_of.is_some() {
             regression_ok = Some(found.iter().any(|f| f["regressions"].as_u64() >= Some(1)));
         }
@@ -307,7 +379,7 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
     open_lags.sort();
     let silent_hosts: BTreeSet<String> = silent.iter().map(|s| s.0.clone()).collect();
     eprintln!(
-        "incidents (seed {seed}): expected {}, opened {}, matched {}, decoy/noise incidents {}, \
+        "incidents (seed {seed}): expected {}, opened {}, matched {}, opened once (one related group) {once}, decoy/noise incidents {}, \
          severity right {}/{}, regression detected {:?}, silent host detected {}/{}, \
          first line → open median {} ms, max {} ms",
         expected.len(),
@@ -322,8 +394,28 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         open_lags.get(open_lags.len() / 2).copied().unwrap_or(-1),
         open_lags.last().copied().unwrap_or(-1),
     );
+    for (host, ms) in &silent_seen {
+        eprintln!("  {host} shown silent {ms} ms after its agent stopped");
+    }
+    for inc in &fleet.incidents {
+        eprintln!(
+            "  truth {} {}: minutes {}-{} on {:?}{}",
+            inc.id,
+            inc.kind,
+            (inc.window.0 - fleet.params.start_ms) / 60_000,
+            (inc.window.1 - fleet.params.start_ms) / 60_000,
+            inc.hosts,
+            inc.regression_of
+                .as_deref()
+                .map(|r| format!(" (regression of {r})"))
+                .unwrap_or_default()
+        );
+    }
     for f in &false_incidents {
         eprintln!("  not an incident: {f}");
+    }
+    for line in collector.log_text()?.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(20) {
+        eprintln!("  collector: {line}");
     }
     collector.ensure_no_panic()?;
     drop(agents);

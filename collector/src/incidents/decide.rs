@@ -69,6 +69,9 @@ pub struct Policy {
     pub max_samples: usize,
     /// Hosts remembered per incident (the count keeps growing past it).
     pub max_hosts: usize,
+    /// Incidents that open within this of each other are related when they share a class
+    /// or most of their hosts.
+    pub related_window: Duration,
 }
 
 impl Default for Policy {
@@ -81,6 +84,7 @@ impl Default for Policy {
             spread_hosts: 3,
             max_samples: 5,
             max_hosts: 1000,
+            related_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -226,16 +230,21 @@ pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident
             inc.hosts.insert(ev.host.clone());
         }
     }
-    // Evidence: the first samples, and one from every new host while there is room.
+    // Evidence: the first samples, and one from every new host while there is room; a
+    // regression replaces the newest sample, so the comeback is in the evidence too.
+    let sample = Sample {
+        event_id: ev.id,
+        host: ev.host.clone(),
+        ts_ms: ev.ts_ms,
+        line: ev.line.chars().take(2000).collect(),
+    };
+    let regressing = inc.status == Status::Resolved && ev.level >= Level::Error;
     if inc.samples.len() < policy.max_samples
         && (inc.samples.len() < 2 || new_host || inc.samples.iter().all(|s| s.host == ev.host))
     {
-        inc.samples.push(Sample {
-            event_id: ev.id,
-            host: ev.host.clone(),
-            ts_ms: ev.ts_ms,
-            line: ev.line.chars().take(2000).collect(),
-        });
+        inc.samples.push(sample);
+    } else if regressing && let Some(last) = inc.samples.last_mut() {
+        *last = sample;
     }
     inc.worst = inc.worst.max(ev.level);
     inc.severity = severity_of(inc.worst, inc.host_count, policy);
@@ -305,14 +314,18 @@ pub fn resolve_by_user(inc: &Incident, now_ms: i64) -> Option<Incident> {
 }
 
 /// True if two incidents look like one problem: they opened within `window` of each
-/// other and share at least half of the smaller one's hosts (a TLS failure and the
-/// payment failures it causes on the same hosts).
+/// other and either have the same error class (an expired certificate seen by every
+/// service of the fleet) or share at least half of the smaller one's hosts (a TLS failure
+/// and the payment failures it causes on the same hosts).
 pub fn related(a: &Incident, b: &Incident, window: Duration) -> bool {
     let (Some(oa), Some(ob)) = (a.opened_ms, b.opened_ms) else {
         return false;
     };
     if (oa - ob).abs() > ms(window) || a.fingerprint == b.fingerprint {
         return false;
+    }
+    if a.class.is_some() && a.class == b.class {
+        return true;
     }
     let shared = a.hosts.intersection(&b.hosts).count();
     let smaller = a.hosts.len().min(b.hosts.len());

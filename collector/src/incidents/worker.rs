@@ -17,8 +17,6 @@ use crate::store::{Store, StoreError};
 pub const LEASE: &str = "incidents";
 /// Events read per step.
 pub const BATCH: u32 = 5_000;
-/// Incidents that open within this of each other on shared hosts are linked.
-pub const RELATED_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// One step; `Ok(None)` without the lease, else how many events were consumed.
 pub async fn step(
@@ -91,13 +89,17 @@ pub async fn step(
     {
         return Ok(None);
     }
-    link_related(store, &opened).await?;
+    link_related(store, &opened, policy.related_window).await?;
     Ok(Some(consumed))
 }
 
 /// Links each newly opened incident with active incidents that opened near it on shared
 /// hosts, both ways.
-async fn link_related(store: &Store, opened: &[Incident]) -> Result<(), StoreError> {
+async fn link_related(
+    store: &Store,
+    opened: &[Incident],
+    window: Duration,
+) -> Result<(), StoreError> {
     if opened.is_empty() {
         return Ok(());
     }
@@ -110,7 +112,7 @@ async fn link_related(store: &Store, opened: &[Incident]) -> Result<(), StoreErr
             continue;
         };
         for other in &active {
-            if other.id != me.id && decide::related(&me.incident, &other.incident, RELATED_WINDOW) {
+            if other.id != me.id && decide::related(&me.incident, &other.incident, window) {
                 store.link_incidents(me.id, other.id).await?;
                 store.link_incidents(other.id, me.id).await?;
             }
