@@ -26,6 +26,14 @@ pub fn admit(
     max_batch_bytes: u32,
     collector_version: &str,
 ) -> Result<Welcome, Reject> {
+    check_hello(hello, expected_token)?;
+    Ok(welcome(last_stored_seq, max_batch_bytes, collector_version))
+}
+
+/// Checks a `Hello` without anything from the store: the token first, then the version and
+/// the names. The collector calls this before it runs any query for the agent, so an
+/// unauthenticated peer never costs a store round trip.
+pub fn check_hello(hello: &Hello, expected_token: &str) -> Result<(), Reject> {
     if !constant_time_eq(hello.token.as_bytes(), expected_token.as_bytes()) {
         return Err(Reject {
             reason: RejectReason::Unauthorized,
@@ -49,12 +57,21 @@ pub fn admit(
             });
         }
     }
-    Ok(Welcome {
+    Ok(())
+}
+
+/// The `Welcome` for a `Hello` that passed `check_hello`.
+pub fn welcome(
+    last_stored_seq: Option<u64>,
+    max_batch_bytes: u32,
+    collector_version: &str,
+) -> Welcome {
+    Welcome {
         protocol_version: PROTOCOL_VERSION,
         collector_version: collector_version.to_owned(),
         last_stored_seq,
         max_batch_bytes,
-    })
+    }
 }
 
 /// What the collector does with a frame received on a batch stream.
