@@ -522,7 +522,9 @@ impl TryFrom<RawIngest> for IngestConfig {
 
     fn try_from(raw: RawIngest) -> Result<Self, ConfigError> {
         let ms = |key: &str, v: Option<u64>, default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(bounded(key, v, default, 100, 300_000)?))
+            Ok(Duration::from_millis(bounded(
+                key, v, default, 100, 300_000,
+            )?))
         };
         Ok(IngestConfig {
             max_hello_bytes: bounded(

@@ -163,8 +163,11 @@ async fn send_raw(conn: &quinn::Connection, bytes: &[u8]) -> Result<Frame, Strin
 }
 
 async fn assert_acked(conn: &quinn::Connection, agent_id: &str, seq: u64) {
-    match tokio::time::timeout(Duration::from_secs(10), send_raw(conn, &batch(agent_id, seq, 3)))
-        .await
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        send_raw(conn, &batch(agent_id, seq, 3)),
+    )
+    .await
     {
         Ok(Ok(Frame::Ack(a))) => assert_eq!(a.seq, seq),
         other => panic!("expected an ack for {seq}, got {other:?}"),

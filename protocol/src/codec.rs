@@ -342,7 +342,10 @@ mod tests {
         let header = 1000u32.to_le_bytes();
         assert!(matches!(
             body_len_within(header, 999),
-            Err(CodecError::TooLarge { len: 1000, max: 999 })
+            Err(CodecError::TooLarge {
+                len: 1000,
+                max: 999
+            })
         ));
         assert_eq!(body_len_within(header, 1000).unwrap(), 1000);
         // A tiny body claiming a huge label list fails instead of reserving for it.

@@ -457,13 +457,22 @@ impl Ingest {
         match take {
             Take::Now => {}
             Take::After(wait) => {
-                self.metrics.limited("max_decompressed_bytes_per_connection");
-                debug!(seq = batch.seq, wait_ms = wait.as_millis() as u64, "Batch waits for decompression budget.");
+                self.metrics
+                    .limited("max_decompressed_bytes_per_connection");
+                debug!(
+                    seq = batch.seq,
+                    wait_ms = wait.as_millis() as u64,
+                    "Batch waits for decompression budget."
+                );
                 tokio::time::sleep(wait).await;
             }
             Take::Never => {
                 self.metrics.reject("decompressed_budget");
-                warn!(seq = batch.seq, raw_len = batch.raw_len, "Batch declares more than the connection's decompression budget; closing this connection.");
+                warn!(
+                    seq = batch.seq,
+                    raw_len = batch.raw_len,
+                    "Batch declares more than the connection's decompression budget; closing this connection."
+                );
                 let reject = Reject {
                     reason: RejectReason::Malformed,
                     message: format!(
