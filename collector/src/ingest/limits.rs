@@ -39,7 +39,8 @@ pub fn transport_config(limits: &IngestConfig) -> quinn::TransportConfig {
     // max_hello_bytes <= codec::MAX_HELLO_LEN, so the window fits in a u32.
     let window = u32::try_from(window).unwrap_or(u32::MAX);
     t.receive_window(window.into());
-    t.stream_receive_window(window.into());
+    // The per-stream window keeps quinn's default: it cannot be raised per connection
+    // later, and before admission the connection window above is the tighter bound.
     t
 }
 
