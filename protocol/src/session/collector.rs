@@ -142,6 +142,22 @@ mod tests {
     }
 
     #[test]
+    fn the_token_is_checked_before_anything_else() {
+        // A wrong token with a bad version and an empty agent id is refused as unauthorized:
+        // nothing about the agent is looked at (or looked up) before the token passes.
+        let mut h = hello("nope", 99);
+        h.agent_id.clear();
+        let err = check_hello(&h, "secret").unwrap_err();
+        assert_eq!(err.reason, RejectReason::Unauthorized);
+        assert!(check_hello(&hello("secret", 1), "secret").is_ok());
+        let w = welcome(Some(3), 10, "t");
+        assert_eq!(
+            w,
+            admit(&hello("secret", 1), "secret", Some(3), 10, "t").unwrap()
+        );
+    }
+
+    #[test]
     fn future_version_is_refused_with_reason() {
         let err = admit(&hello("secret", 99), "secret", None, 1, "t").unwrap_err();
         assert_eq!(err.reason, RejectReason::UnsupportedVersion);
