@@ -643,3 +643,44 @@ async fn a_flood_of_unauthenticated_connections_leaves_agents_acked() {
     drop(held);
     c.stop().await;
 }
+
+#[tokio::test]
+async fn a_stalled_handshake_is_dropped_after_the_handshake_timeout() {
+    let c = start(&[
+        ("ingest.handshake_timeout_ms", 300),
+        ("ingest.max_connections_per_address", 2),
+    ])
+    .await;
+    // A relay that passes the client's first datagram (its Initial) to the collector and
+    // nothing else, in either direction: the handshake starts and never completes.
+    let relay = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let quic = c.quic;
+    let relay_task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = relay.recv_from(&mut buf).await.unwrap();
+        relay.send_to(&buf[..n], quic).await.unwrap();
+        // Swallow the rest until the test ends.
+        while relay.recv_from(&mut buf).await.is_ok() {}
+    });
+    let stalled = c.client.connect(relay_addr, "localhost").unwrap();
+    let stalled = tokio::spawn(stalled);
+    let t0 = Instant::now();
+    let mut counted = 0;
+    while t0.elapsed() < Duration::from_secs(5) {
+        counted = c.counter("rejects", "reason", "handshake_timeout").await;
+        if counted > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("stalled handshake dropped after {:?}", t0.elapsed());
+    assert_eq!(counted, 1);
+    // Its place is free again: two connections fit under the per-address cap of 2.
+    let (good, _ctl) = c.admitted("agent-good").await;
+    let _second = c.connect().await;
+    assert_acked(&good, "agent-good", 1).await;
+    relay_task.abort();
+    stalled.abort();
+    c.stop().await;
+}
