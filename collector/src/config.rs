@@ -468,7 +468,8 @@ pub const DEFAULT_INGEST_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_INGEST_FIRST_FRAME_TIMEOUT_MS: u64 = 10_000;
 /// Connections open at once, authenticated or not.
 pub const DEFAULT_INGEST_MAX_CONNECTIONS: u64 = 10_000;
-/// Connections open at once from one IP address (several hosts may share a NAT address).
+/// Connections open at once from one IPv4 address or IPv6 /64 (several hosts may share a
+/// NAT address).
 pub const DEFAULT_INGEST_MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
 /// Bidirectional streams an admitted agent may have open at once, its control stream
 /// included (the agent's default `batch.max_in_flight` is 8). Before `Hello` only the

@@ -76,8 +76,9 @@ struct TableState {
     per_address: HashMap<IpAddr, usize>,
 }
 
-/// Open connections, in total and per IP address (the port is not part of the key: a
-/// client gets a new port for the asking).
+/// Open connections, in total and per address: an IPv4 address or an IPv6 /64 (one host
+/// commonly owns a whole /64). The port is not part of the key: a client gets a new port
+/// for the asking.
 #[derive(Debug)]
 pub struct ConnectionTable {
     max_total: usize,
@@ -103,6 +104,7 @@ impl ConnectionTable {
 
     /// Takes a place for a connection from `ip`, or says which cap refuses it.
     pub fn try_open(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        let ip = address_key(ip);
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if s.total >= self.max_total {
             return Err(Refusal::Total);
@@ -142,6 +144,18 @@ impl Drop for ConnectionSlot {
                 s.per_address.remove(&self.ip);
             }
         }
+    }
+}
+
+/// The key `ingest.max_connections_per_address` counts under: an IPv4 address (also when
+/// it arrives IPv4-mapped on a dual-stack socket), or the /64 prefix of an IPv6 address.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
@@ -217,6 +231,21 @@ mod tests {
         assert_eq!(t.open(), 2);
         let _a3 = t.try_open(a).unwrap();
         assert_eq!(Refusal::PerAddress.reason(), "max_connections_per_address");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_counted_per_64() {
+        let t = ConnectionTable::new(10, 1);
+        let _a = t.try_open("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let other_in_same_64 = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(
+            t.try_open(other_in_same_64).unwrap_err(),
+            Refusal::PerAddress
+        );
+        let _b = t.try_open("2001:db8:1:3::1".parse().unwrap()).unwrap();
+        let _v4 = t.try_open("192.0.2.7".parse().unwrap()).unwrap();
+        let mapped = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(t.try_open(mapped).unwrap_err(), Refusal::PerAddress);
     }
 
     #[test]
