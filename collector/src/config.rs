@@ -79,6 +79,14 @@ pub const KEYS: &[&str] = &[
     "incidents.spread_hosts",
     "incidents.related_window_secs",
     "incidents.interval_secs",
+    "ingest.max_hello_bytes",
+    "ingest.handshake_timeout_ms",
+    "ingest.first_frame_timeout_ms",
+    "ingest.max_connections",
+    "ingest.max_connections_per_address",
+    "ingest.max_streams_per_connection",
+    "ingest.max_decompressed_bytes_per_connection",
+    "ingest.max_concurrent_stores",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +130,8 @@ struct RawConfig {
     health: RawHealth,
     #[serde(default)]
     incidents: RawIncidents,
+    #[serde(default)]
+    ingest: RawIngest,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -464,6 +474,133 @@ impl TryFrom<RawApi> for ApiConfig {
     }
 }
 
+// ---- [ingest]: resource limits applied to agents before and after they are trusted ----
+
+/// Largest `Hello` frame body read before the token is checked (the batch limit is 16 MiB).
+pub const DEFAULT_INGEST_MAX_HELLO_BYTES: u64 = 16 * 1024;
+/// Longest a QUIC/TLS handshake may take.
+pub const DEFAULT_INGEST_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Longest from an established connection to a complete `Hello`.
+pub const DEFAULT_INGEST_FIRST_FRAME_TIMEOUT_MS: u64 = 10_000;
+/// Connections open at once, authenticated or not.
+pub const DEFAULT_INGEST_MAX_CONNECTIONS: u64 = 10_000;
+/// Connections open at once from one IPv4 address or IPv6 /64 (several hosts may share a
+/// NAT address).
+pub const DEFAULT_INGEST_MAX_CONNECTIONS_PER_ADDRESS: u64 = 64;
+/// Bidirectional streams an admitted agent may have open at once, its control stream
+/// included (the agent's default `batch.max_in_flight` is 8). Before `Hello` only the
+/// control stream is allowed.
+pub const DEFAULT_INGEST_MAX_STREAMS_PER_CONNECTION: u64 = 16;
+/// Decompressed batch bytes per connection per `INGEST_DECOMPRESS_WINDOW` (a token bucket:
+/// bursts up to this many bytes, refilled at this many bytes per window). 2 GiB per 10 s is
+/// about 200 MiB/s, above the measured end-to-end rate of one agent on loopback.
+pub const DEFAULT_INGEST_MAX_DECOMPRESSED_BYTES_PER_CONNECTION: u64 = 2 * 1024 * 1024 * 1024;
+/// The window over which `ingest.max_decompressed_bytes_per_connection` refills.
+pub const INGEST_DECOMPRESS_WINDOW: Duration = Duration::from_secs(10);
+/// Batches decoded and stored at once across all connections; more wait.
+pub const DEFAULT_INGEST_MAX_CONCURRENT_STORES: u64 = 8;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    max_hello_bytes: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
+    first_frame_timeout_ms: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_address: Option<u64>,
+    max_streams_per_connection: Option<u64>,
+    max_decompressed_bytes_per_connection: Option<u64>,
+    max_concurrent_stores: Option<u64>,
+}
+
+/// Limits of the QUIC ingest (`[ingest]`); each refusal or wait is counted in metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConfig {
+    pub max_hello_bytes: usize,
+    pub handshake_timeout: Duration,
+    pub first_frame_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub max_streams_per_connection: u32,
+    pub max_decompressed_bytes_per_connection: u64,
+    pub max_concurrent_stores: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        // The defaults are valid by construction.
+        #[allow(clippy::expect_used)]
+        IngestConfig::try_from(RawIngest::default()).expect("default ingest config")
+    }
+}
+
+impl TryFrom<RawIngest> for IngestConfig {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawIngest) -> Result<Self, ConfigError> {
+        let ms = |key: &str, v: Option<u64>, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(bounded(
+                key, v, default, 100, 300_000,
+            )?))
+        };
+        Ok(IngestConfig {
+            max_hello_bytes: bounded(
+                "ingest.max_hello_bytes",
+                raw.max_hello_bytes,
+                DEFAULT_INGEST_MAX_HELLO_BYTES,
+                256,
+                fleetlog_protocol::codec::MAX_HELLO_LEN as u64,
+            )? as usize,
+            handshake_timeout: ms(
+                "ingest.handshake_timeout_ms",
+                raw.handshake_timeout_ms,
+                DEFAULT_INGEST_HANDSHAKE_TIMEOUT_MS,
+            )?,
+            first_frame_timeout: ms(
+                "ingest.first_frame_timeout_ms",
+                raw.first_frame_timeout_ms,
+                DEFAULT_INGEST_FIRST_FRAME_TIMEOUT_MS,
+            )?,
+            max_connections: bounded(
+                "ingest.max_connections",
+                raw.max_connections,
+                DEFAULT_INGEST_MAX_CONNECTIONS,
+                1,
+                1_000_000,
+            )? as usize,
+            max_connections_per_address: bounded(
+                "ingest.max_connections_per_address",
+                raw.max_connections_per_address,
+                DEFAULT_INGEST_MAX_CONNECTIONS_PER_ADDRESS,
+                1,
+                1_000_000,
+            )? as usize,
+            // At least the control stream and one batch stream.
+            max_streams_per_connection: bounded(
+                "ingest.max_streams_per_connection",
+                raw.max_streams_per_connection,
+                DEFAULT_INGEST_MAX_STREAMS_PER_CONNECTION,
+                2,
+                1024,
+            )? as u32,
+            max_decompressed_bytes_per_connection: bounded(
+                "ingest.max_decompressed_bytes_per_connection",
+                raw.max_decompressed_bytes_per_connection,
+                DEFAULT_INGEST_MAX_DECOMPRESSED_BYTES_PER_CONNECTION,
+                1024 * 1024,
+                1 << 40,
+            )?,
+            max_concurrent_stores: bounded(
+                "ingest.max_concurrent_stores",
+                raw.max_concurrent_stores,
+                DEFAULT_INGEST_MAX_CONCURRENT_STORES,
+                1,
+                1024,
+            )? as usize,
+        })
+    }
+}
+
 /// `url` with any password replaced by `***`, safe to show in an error or a log line.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -537,6 +674,7 @@ pub struct CollectorConfig {
     pub health: crate::health::Thresholds,
     pub incidents: crate::incidents::decide::Policy,
     pub intervals: WorkerIntervals,
+    pub ingest: IngestConfig,
 }
 
 impl CollectorConfig {
@@ -715,6 +853,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 health: health_interval,
                 incidents: incident_interval,
             },
+            ingest: IngestConfig::try_from(raw.ingest)?,
         })
     }
 }
@@ -801,6 +940,37 @@ mod tests {
                 .secure_cookies
         );
         assert_eq!(ApiConfig::default().max_page, 1000);
+    }
+
+    #[test]
+    fn ingest_limits_have_defaults_and_errors_name_the_key() {
+        let cfg = load(None, |_| None, toml::Table::new()).unwrap();
+        assert_eq!(cfg.ingest, IngestConfig::default());
+        assert_eq!(cfg.ingest.max_hello_bytes, 16 * 1024);
+        for key in [
+            "ingest.max_hello_bytes",
+            "ingest.handshake_timeout_ms",
+            "ingest.first_frame_timeout_ms",
+            "ingest.max_connections",
+            "ingest.max_connections_per_address",
+            "ingest.max_streams_per_connection",
+            "ingest.max_decompressed_bytes_per_connection",
+            "ingest.max_concurrent_stores",
+        ] {
+            assert!(KEYS.contains(&key), "{key}");
+            let mut t = toml::Table::new();
+            set_key(&mut t, key, toml::Value::Integer(0));
+            let err = load(None, |_| None, t).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let env = |k: &str| (k == "FLEETLOG_INGEST_MAX_CONNECTIONS").then(|| "7".to_owned());
+        assert_eq!(
+            load(None, env, toml::Table::new())
+                .unwrap()
+                .ingest
+                .max_connections,
+            7
+        );
     }
 
     #[test]

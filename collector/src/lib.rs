@@ -85,7 +85,8 @@ impl Bound {
             store,
             model,
         } = startup;
-        let server_config = tls::server_config(&creds)?;
+        let mut server_config = tls::server_config(&creds)?;
+        ingest::limits::apply(&mut server_config, &config.ingest);
         let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
         let endpoint = quinn::Endpoint::new(
@@ -135,6 +136,7 @@ impl Bound {
             agent_token: auth::secret::SecretStr::new(creds.agent_token.as_str()),
             max_batch_bytes: config.max_batch_bytes,
             model: model.clone(),
+            limits: config.ingest.clone(),
         };
         let ingest_task = tokio::spawn(ingest.serve(endpoint, shutdown.clone()));
         // Workers that act once across replicas take a lease under this replica's name.

@@ -18,14 +18,27 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    pub limit: &'static str,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Batches by outcome: stored, duplicate, failed.
     pub batches: Family<OutcomeLabel, Counter>,
     pub lines: Counter,
     pub payload_bytes: Counter,
-    /// Connections or streams refused, by reason.
+    /// Connections or streams refused, by reason. Besides the `RejectReason`s and
+    /// `handshake`, the `[ingest]` limits add: `hello_too_large`, `handshake_timeout`,
+    /// `first_frame_timeout`, `max_connections`, `max_connections_per_address`,
+    /// `decompressed_budget` (a batch larger than the whole per-connection budget).
     pub rejects: Family<ReasonLabel, Counter>,
+    /// Times an `[ingest]` limit made work wait instead of refusing it, by limit:
+    /// `max_streams_per_connection` (an agent reached its stream cap),
+    /// `max_decompressed_bytes_per_connection` (a batch waited for budget),
+    /// `max_concurrent_stores` (a batch waited for a store slot).
+    pub limited: Family<LimitLabel, Counter>,
     pub connections: Gauge,
     pub heartbeats: Counter,
     pub retention_segments_deleted: Counter,
@@ -52,6 +65,11 @@ impl Metrics {
             "ingest_rejects",
             "Connections or streams refused, by reason",
             self.rejects.clone(),
+        );
+        r.register(
+            "ingest_limited",
+            "Times an ingest limit made a connection or batch wait, by limit",
+            self.limited.clone(),
         );
         r.register(
             "ingest_connections",
@@ -87,6 +105,10 @@ impl Metrics {
 
     pub fn reject(&self, reason: &'static str) {
         self.rejects.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub fn limited(&self, limit: &'static str) {
+        self.limited.get_or_create(&LimitLabel { limit }).inc();
     }
 
     pub fn batch(&self, outcome: &'static str) {

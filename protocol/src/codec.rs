@@ -16,6 +16,9 @@ use crate::messages::{Batch, BatchPayload, Frame, ModelPush};
 pub const HEADER_LEN: usize = 4;
 /// Largest frame body accepted: 16 MiB.
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+/// Largest `Hello` frame body a collector may be configured to read before it has checked
+/// the token (`ingest.max_hello_bytes` defaults to 16 KiB): 64 KiB.
+pub const MAX_HELLO_LEN: usize = 64 * 1024;
 /// Largest decompressed batch payload accepted: 64 MiB.
 pub const MAX_DECOMPRESSED_LEN: usize = 64 * 1024 * 1024;
 /// zstd level used by the agent: the fastest standard level; on store/POS logs it
@@ -24,6 +27,8 @@ pub const ZSTD_LEVEL: i32 = 1;
 
 const FRAME_CONFIG: Configuration<LittleEndian, Varint, Limit<MAX_FRAME_LEN>> =
     bincode::config::standard().with_limit::<MAX_FRAME_LEN>();
+const HELLO_CONFIG: Configuration<LittleEndian, Varint, Limit<MAX_HELLO_LEN>> =
+    bincode::config::standard().with_limit::<MAX_HELLO_LEN>();
 const PAYLOAD_CONFIG: Configuration<LittleEndian, Varint, Limit<MAX_DECOMPRESSED_LEN>> =
     bincode::config::standard().with_limit::<MAX_DECOMPRESSED_LEN>();
 
@@ -70,6 +75,38 @@ pub fn body_len(header: [u8; HEADER_LEN]) -> Result<usize, CodecError> {
         });
     }
     Ok(len)
+}
+
+/// Reads the body length from a frame header, rejecting it before allocation if it exceeds
+/// `max` (itself capped at `MAX_FRAME_LEN`). Used for frames read before a peer is trusted.
+pub fn body_len_within(header: [u8; HEADER_LEN], max: usize) -> Result<usize, CodecError> {
+    let max = max.min(MAX_FRAME_LEN);
+    let len = u32::from_le_bytes(header) as usize;
+    if len > max {
+        return Err(CodecError::TooLarge { len, max });
+    }
+    Ok(len)
+}
+
+/// Decodes the first frame of a control stream, read before the peer is trusted: the body
+/// must be at most `MAX_HELLO_LEN` bytes, and decoding never reserves more than that for
+/// any string or list it claims to hold. Any frame kind decodes; the caller checks it.
+pub fn decode_first_body(body: &[u8]) -> Result<Frame, CodecError> {
+    if body.len() > MAX_HELLO_LEN {
+        return Err(CodecError::TooLarge {
+            len: body.len(),
+            max: MAX_HELLO_LEN,
+        });
+    }
+    let (frame, used) = bincode::serde::decode_from_slice(body, HELLO_CONFIG)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != body.len() {
+        return Err(CodecError::Malformed(format!(
+            "{} trailing bytes after frame",
+            body.len() - used
+        )));
+    }
+    Ok(frame)
 }
 
 /// Decodes one frame body (without header). Trailing bytes are an error.
@@ -298,6 +335,34 @@ mod tests {
     fn oversized_header_is_rejected_before_reading_body() {
         let header = ((MAX_FRAME_LEN + 1) as u32).to_le_bytes();
         assert!(matches!(decode(&header), Err(CodecError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn first_frame_limits_are_checked_before_allocation() {
+        let header = 1000u32.to_le_bytes();
+        assert!(matches!(
+            body_len_within(header, 999),
+            Err(CodecError::TooLarge {
+                len: 1000,
+                max: 999
+            })
+        ));
+        assert_eq!(body_len_within(header, 1000).unwrap(), 1000);
+        // A tiny body claiming a huge label list fails instead of reserving for it.
+        let mut body = vec![0u8]; // Frame::Hello
+        body.extend([1, 0]); // protocol_version 1 (varint), empty agent_id
+        body.extend([0, 0]); // host, token
+        body.extend([0xFC, 0xFF, 0xFF, 0xFF, 0x0F]); // labels: u32::MAX entries
+        assert!(decode_first_body(&body).is_err());
+        let bytes = encode(&Frame::Ack(Ack {
+            seq: 1,
+            duplicate: false,
+        }))
+        .unwrap();
+        assert!(matches!(
+            decode_first_body(&bytes[HEADER_LEN..]).unwrap(),
+            Frame::Ack(_)
+        ));
     }
 
     #[test]

@@ -9,25 +9,33 @@
 //! connection as `Frame::Model` on the control stream, from its own task, so that an agent
 //! that never reads the control stream (flow control) cannot hold up its batches.
 
+pub mod limits;
 pub mod model;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use fleetlog_protocol::messages::{Ack, Frame, Reject, RejectReason};
-use fleetlog_protocol::session::collector::{BatchStreamAction, admit, on_batch_frame};
-use fleetlog_protocol::{CodecError, codec};
-use tokio::sync::watch;
+use fleetlog_protocol::messages::{Ack, Batch, BatchPayload, Frame, Reject, RejectReason};
+use fleetlog_protocol::session::collector::{
+    BatchStreamAction, check_hello, on_batch_frame, welcome,
+};
+use fleetlog_protocol::{CodecError, MAX_FRAME_LEN, codec};
+use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::config::{INGEST_DECOMPRESS_WINDOW, IngestConfig};
 use crate::metrics::Metrics;
 use crate::store::{IngestOutcome, Store};
+use limits::{ConnectionSlot, ConnectionTable, DecompressBudget, Take};
 
-/// How long an agent has to send its `Hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Application close codes.
 const CLOSE_REJECTED: u32 = 1;
 const CLOSE_MALFORMED: u32 = 2;
+const CLOSE_TIMEOUT: u32 = 3;
+/// Frame bodies up to this size are decoded on the async worker; larger ones (batches, up
+/// to `MAX_FRAME_LEN`) on the blocking pool.
+const INLINE_DECODE_MAX: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 enum StreamError {
@@ -39,6 +47,8 @@ enum StreamError {
     Closed(#[from] quinn::ClosedStream),
     #[error("{0}")]
     Codec(#[from] CodecError),
+    #[error("decoder task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 /// Shared state of the ingest server.
@@ -50,21 +60,56 @@ pub struct Ingest {
     pub max_batch_bytes: u32,
     /// The model pushed after `Welcome`, if one is configured (`/reload` swaps it).
     pub model: model::ModelSlot,
+    /// The `[ingest]` limits.
+    pub limits: IngestConfig,
 }
 
-async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Frame, StreamError> {
+/// What `Ingest::serve` shares between connections besides `Ingest`.
+#[derive(Debug, Clone)]
+struct Shared {
+    connections: Arc<ConnectionTable>,
+    /// Batches decoded and stored at once (`ingest.max_concurrent_stores`).
+    stores: Arc<Semaphore>,
+}
+
+/// Reads one frame's body, refusing (before allocating it) a length above `max`.
+async fn read_body(recv: &mut quinn::RecvStream, max: usize) -> Result<Vec<u8>, StreamError> {
     let mut header = [0u8; codec::HEADER_LEN];
     recv.read_exact(&mut header).await?;
     // Checked before the body is allocated.
-    let len = codec::body_len(header)?;
+    let len = codec::body_len_within(header, max)?;
     let mut body = vec![0u8; len];
     recv.read_exact(&mut body).await?;
-    Ok(codec::decode_body(&body)?)
+    Ok(body)
+}
+
+/// Decodes a frame body, on the blocking pool when it is large.
+async fn decode_frame(body: Vec<u8>) -> Result<Frame, StreamError> {
+    if body.len() <= INLINE_DECODE_MAX {
+        return Ok(codec::decode_body(&body)?);
+    }
+    Ok(tokio::task::spawn_blocking(move || codec::decode_body(&body)).await??)
+}
+
+async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Frame, StreamError> {
+    decode_frame(read_body(recv, MAX_FRAME_LEN).await?).await
 }
 
 async fn write_frame(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), StreamError> {
     send.write_all(&codec::encode(frame)?).await?;
     Ok(())
+}
+
+/// Inflates and decodes a batch's payload (zstd + bincode, up to 64 MiB) on the blocking
+/// pool, never on an async worker. The error carries the batch's sequence number.
+async fn decode_payload(batch: Batch) -> Result<(Batch, BatchPayload), (u64, String)> {
+    let seq = batch.seq;
+    tokio::task::spawn_blocking(move || match codec::decode_payload(&batch) {
+        Ok(payload) => Ok((batch, payload)),
+        Err(err) => Err((seq, err.to_string())),
+    })
+    .await
+    .unwrap_or_else(|err| Err((seq, format!("decoder task failed: {err}"))))
 }
 
 /// Sends `reject` on `send`, waits (bounded) until the peer has it, then closes `conn`
@@ -107,28 +152,66 @@ async fn push_model(
 impl Ingest {
     /// Accepts connections until `shutdown` turns true.
     pub async fn serve(self, endpoint: quinn::Endpoint, mut shutdown: watch::Receiver<bool>) {
+        let shared = Shared {
+            connections: ConnectionTable::new(
+                self.limits.max_connections,
+                self.limits.max_connections_per_address,
+            ),
+            stores: Arc::new(Semaphore::new(self.limits.max_concurrent_stores)),
+        };
         loop {
             let incoming = tokio::select! {
                 i = endpoint.accept() => i,
                 _ = shutdown.changed() => break,
             };
             let Some(incoming) = incoming else { break };
-            let this = self.clone();
-            tokio::spawn(async move {
-                let remote = incoming.remote_address();
-                match incoming.await {
-                    Ok(conn) => this.connection(conn).await,
-                    Err(err) => {
-                        this.metrics.reject("handshake");
-                        warn!(%remote, error = %err, "Agent TLS/QUIC handshake failed.");
-                    }
+            let remote = incoming.remote_address();
+            // Counted before the handshake costs anything: a refused peer gets
+            // CONNECTION_REFUSED and no TLS work.
+            let slot = match shared.connections.try_open(remote.ip()) {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    self.metrics.reject(refusal.reason());
+                    debug!(%remote, limit = refusal.reason(), "Connection refused by a limit.");
+                    incoming.refuse();
+                    continue;
                 }
-            });
+            };
+            let this = self.clone();
+            let shared = shared.clone();
+            tokio::spawn(async move { this.handshake(incoming, slot, shared).await });
         }
         endpoint.close(0u32.into(), b"collector shutting down");
     }
 
-    async fn connection(self, conn: quinn::Connection) {
+    /// Completes the QUIC/TLS handshake within `ingest.handshake_timeout_ms`, then serves
+    /// the connection; `slot` holds its place in the connection caps until it ends.
+    async fn handshake(self, incoming: quinn::Incoming, slot: ConnectionSlot, shared: Shared) {
+        let remote = incoming.remote_address();
+        let connecting = match incoming.accept() {
+            Ok(c) => c,
+            Err(err) => {
+                self.metrics.reject("handshake");
+                warn!(%remote, error = %err, "Agent TLS/QUIC handshake failed.");
+                return;
+            }
+        };
+        // Dropping `connecting` on timeout closes the half-open connection.
+        match tokio::time::timeout(self.limits.handshake_timeout, connecting).await {
+            Err(_) => {
+                self.metrics.reject("handshake_timeout");
+                debug!(%remote, "Handshake timed out.");
+            }
+            Ok(Err(err)) => {
+                self.metrics.reject("handshake");
+                warn!(%remote, error = %err, "Agent TLS/QUIC handshake failed.");
+            }
+            Ok(Ok(conn)) => self.connection(conn, shared).await,
+        }
+        drop(slot);
+    }
+
+    async fn connection(self, conn: quinn::Connection, shared: Shared) {
         let remote = conn.remote_address();
         self.metrics.connections.inc();
         let metrics = self.metrics.clone();
@@ -139,72 +222,99 @@ impl Ingest {
                 tokio::spawn(
                     push_model(conn.clone(), ctl_send, self.model.get()).instrument(span.clone()),
                 );
-                self.run_agent(conn, agent_id, host, ctl_recv)
+                self.run_agent(conn, agent_id, host, ctl_recv, shared)
                     .instrument(span)
                     .await;
             }
             Err(msg) => {
-                warn!(%remote, reason = %msg, "Agent connection refused.");
+                debug!(%remote, reason = %msg, "Agent connection refused.");
             }
         }
         metrics.connections.dec();
     }
 
-    /// Reads the `Hello`, answers `Welcome` or `Reject`.
+    /// Reads the `Hello` (at most `ingest.max_hello_bytes`, within
+    /// `ingest.first_frame_timeout_ms`), checks the token before anything touches the store,
+    /// then raises the connection's limits and answers `Welcome`; or answers `Reject`.
     async fn admit_agent(
         &self,
         conn: &quinn::Connection,
     ) -> Result<(String, String, quinn::SendStream, quinn::RecvStream), String> {
-        let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi())
-            .await
-            .map_err(|_| "no control stream within timeout".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let frame = match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut recv)).await {
-            Err(_) => return Err("no hello within timeout".into()),
-            Ok(Err(err)) => {
+        let deadline = tokio::time::Instant::now() + self.limits.first_frame_timeout;
+        let max_hello = self.limits.max_hello_bytes;
+        let first = tokio::time::timeout_at(deadline, async {
+            let (send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((send, read_body(&mut recv, max_hello).await, recv))
+        })
+        .await;
+        let (mut send, body, recv) = match first {
+            Err(_) => {
+                self.metrics.reject("first_frame_timeout");
+                conn.close(CLOSE_TIMEOUT.into(), b"no hello within timeout");
+                return Err("no hello within timeout".into());
+            }
+            Ok(Err(err)) => return Err(err),
+            Ok(Ok(first)) => first,
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(StreamError::Codec(CodecError::TooLarge { len, max })) => {
+                self.metrics.reject("hello_too_large");
+                conn.close(CLOSE_MALFORMED.into(), b"hello too large");
+                return Err(format!(
+                    "hello of {len} bytes exceeds ingest.max_hello_bytes ({max})"
+                ));
+            }
+            Err(StreamError::Codec(err)) => {
                 self.metrics.reject("malformed");
                 conn.close(CLOSE_MALFORMED.into(), b"malformed hello");
                 return Err(format!("malformed hello: {err}"));
             }
-            Ok(Ok(f)) => f,
+            Err(err) => return Err(err.to_string()),
+        };
+        let frame = match codec::decode_first_body(&body) {
+            Ok(frame) => frame,
+            Err(err) => {
+                self.metrics.reject("malformed");
+                conn.close(CLOSE_MALFORMED.into(), b"malformed hello");
+                return Err(format!("malformed hello: {err}"));
+            }
         };
         let Frame::Hello(hello) = frame else {
             self.metrics.reject("protocol_violation");
             conn.close(CLOSE_MALFORMED.into(), b"expected hello");
             return Err("first frame was not a hello".into());
         };
-        let last = self.store.last_seq(&hello.agent_id).await.ok().flatten();
-        match admit(
-            &hello,
-            self.agent_token.expose(),
-            last,
-            self.max_batch_bytes,
-            env!("CARGO_PKG_VERSION"),
-        ) {
-            Ok(welcome) => {
-                write_frame(&mut send, &Frame::Welcome(welcome))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Err(err) = self
-                    .store
-                    .upsert_agent(&hello.agent_id, &hello.host, &hello.labels, crate::now_ms())
-                    .await
-                {
-                    warn!(error = %err, "Recording agent identity failed.");
-                }
-                info!(agent_id = %hello.agent_id, host = %hello.host, version = %hello.agent_version, "Agent connected.");
-                Ok((hello.agent_id, hello.host, send, recv))
-            }
-            Err(reject) => {
-                self.metrics.reject(reason_label(reject.reason));
-                let msg = format!(
-                    "{}: {} (host {})",
-                    reject.reason, reject.message, hello.host
-                );
-                refuse(conn, &mut send, reject, CLOSE_REJECTED).await;
-                Err(msg)
-            }
+        // The token is checked before any query runs for this peer.
+        if let Err(reject) = check_hello(&hello, self.agent_token.expose()) {
+            self.metrics.reject(reason_label(reject.reason));
+            let msg = format!(
+                "{}: {} (host {})",
+                reject.reason, reject.message, hello.host
+            );
+            warn!(remote = %conn.remote_address(), reason = %msg, "Agent connection refused.");
+            let mut send = send;
+            refuse(conn, &mut send, reject, CLOSE_REJECTED).await;
+            return Err(msg);
         }
+        let last = self.store.last_seq(&hello.agent_id).await.ok().flatten();
+        // Trusted now: batch streams and a larger receive window. Raised before `Welcome`
+        // so that the credit travels with it.
+        conn.set_max_concurrent_bi_streams(self.limits.max_streams_per_connection.into());
+        conn.set_receive_window(limits::ADMITTED_RECEIVE_WINDOW.into());
+        let welcome = welcome(last, self.max_batch_bytes, env!("CARGO_PKG_VERSION"));
+        write_frame(&mut send, &Frame::Welcome(welcome))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Err(err) = self
+            .store
+            .upsert_agent(&hello.agent_id, &hello.host, &hello.labels, crate::now_ms())
+            .await
+        {
+            warn!(error = %err, "Recording agent identity failed.");
+        }
+        info!(agent_id = %hello.agent_id, host = %hello.host, version = %hello.agent_version, "Agent connected.");
+        Ok((hello.agent_id, hello.host, send, recv))
     }
 
     async fn run_agent(
@@ -213,6 +323,7 @@ impl Ingest {
         agent_id: String,
         host: String,
         mut ctl_recv: quinn::RecvStream,
+        shared: Shared,
     ) {
         let agent_id: Arc<str> = agent_id.into();
         let host: Arc<str> = host.into();
@@ -262,6 +373,14 @@ impl Ingest {
                 }
             }
         });
+        let budget = Arc::new(Mutex::new(DecompressBudget::new(
+            self.limits.max_decompressed_bytes_per_connection,
+            INGEST_DECOMPRESS_WINDOW,
+            Instant::now(),
+        )));
+        // Batch streams open now; with the control stream they count against
+        // `ingest.max_streams_per_connection`, which QUIC flow control enforces.
+        let open_streams = Arc::new(AtomicU32::new(0));
         loop {
             let (send, recv) = match conn.accept_bi().await {
                 Ok(s) => s,
@@ -270,17 +389,31 @@ impl Ingest {
                     return;
                 }
             };
+            let open = open_streams.fetch_add(1, Ordering::Relaxed) + 1;
+            if open + 1 >= self.limits.max_streams_per_connection {
+                self.metrics.limited("max_streams_per_connection");
+            }
             let this = self.clone();
             let conn = conn.clone();
             let agent_id = agent_id.clone();
             let host = host.clone();
+            let budget = budget.clone();
+            let stores = shared.stores.clone();
+            let open_streams = open_streams.clone();
             tokio::spawn(
-                async move { this.batch_stream(conn, send, recv, &agent_id, &host).await }
-                    .in_current_span(),
+                async move {
+                    this.batch_stream(conn, send, recv, &agent_id, &host, &budget, &stores)
+                        .await;
+                    open_streams.fetch_sub(1, Ordering::Relaxed);
+                }
+                .in_current_span(),
             );
         }
     }
 
+    /// Reads one batch, charges its declared size to the connection's decompression
+    /// budget, waits for a store slot, decodes it off the async workers, stores it, acks.
+    #[allow(clippy::too_many_arguments)]
     async fn batch_stream(
         &self,
         conn: quinn::Connection,
@@ -288,6 +421,8 @@ impl Ingest {
         mut recv: quinn::RecvStream,
         agent_id: &str,
         host: &str,
+        budget: &Mutex<DecompressBudget>,
+        stores: &Arc<Semaphore>,
     ) {
         let frame = match read_frame(&mut recv).await {
             Ok(f) => f,
@@ -306,62 +441,111 @@ impl Ingest {
                 return;
             }
         };
-        let answer = match on_batch_frame(frame, agent_id, self.max_batch_bytes) {
+        let batch = match on_batch_frame(frame, agent_id, self.max_batch_bytes) {
             BatchStreamAction::Refuse(reject) => {
                 self.metrics.reject(reason_label(reject.reason));
                 warn!(reason = %reject.reason, message = %reject.message, "Batch refused; closing this connection.");
                 refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
                 return;
             }
-            BatchStreamAction::Store(batch) => match codec::decode_payload(&batch) {
-                Err(err) => {
-                    self.metrics.reject("malformed");
-                    warn!(seq = batch.seq, error = %err, "Malformed batch payload; closing this connection.");
-                    let reject = Reject {
-                        reason: RejectReason::Malformed,
-                        message: err.to_string(),
-                    };
-                    refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
+            BatchStreamAction::Store(batch) => batch,
+        };
+        let take = budget
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(u64::from(batch.raw_len), Instant::now());
+        match take {
+            Take::Now => {}
+            Take::After(wait) => {
+                self.metrics
+                    .limited("max_decompressed_bytes_per_connection");
+                debug!(
+                    seq = batch.seq,
+                    wait_ms = wait.as_millis() as u64,
+                    "Batch waits for decompression budget."
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Take::Never => {
+                self.metrics.reject("decompressed_budget");
+                warn!(
+                    seq = batch.seq,
+                    raw_len = batch.raw_len,
+                    "Batch declares more than the connection's decompression budget; closing this connection."
+                );
+                let reject = Reject {
+                    reason: RejectReason::Malformed,
+                    message: format!(
+                        "batch declares {} decompressed bytes, above ingest.max_decompressed_bytes_per_connection ({})",
+                        batch.raw_len, self.limits.max_decompressed_bytes_per_connection
+                    ),
+                };
+                refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
+                return;
+            }
+        }
+        // The store slot also bounds decoded payloads in memory across connections.
+        let permit = match stores.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                self.metrics.limited("max_concurrent_stores");
+                // The semaphore is never closed.
+                let Ok(p) = stores.clone().acquire_owned().await else {
                     return;
+                };
+                p
+            }
+        };
+        let answer = match decode_payload(batch).await {
+            Err((seq, err)) => {
+                drop(permit);
+                self.metrics.reject("malformed");
+                warn!(seq, error = %err, "Malformed batch payload; closing this connection.");
+                let reject = Reject {
+                    reason: RejectReason::Malformed,
+                    message: err,
+                };
+                refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
+                return;
+            }
+            Ok((batch, payload)) => match self
+                .store
+                .ingest(host, &batch, &payload, crate::now_ms())
+                .await
+            {
+                Ok(IngestOutcome::Stored { lines, .. }) => {
+                    self.metrics.batch("stored");
+                    self.metrics.lines.inc_by(u64::from(lines));
+                    self.metrics
+                        .payload_bytes
+                        .inc_by(batch.payload.len() as u64);
+                    Frame::Ack(Ack {
+                        seq: batch.seq,
+                        duplicate: false,
+                    })
                 }
-                Ok(payload) => match self
-                    .store
-                    .ingest(host, &batch, &payload, crate::now_ms())
-                    .await
-                {
-                    Ok(IngestOutcome::Stored { lines, .. }) => {
-                        self.metrics.batch("stored");
-                        self.metrics.lines.inc_by(u64::from(lines));
-                        self.metrics
-                            .payload_bytes
-                            .inc_by(batch.payload.len() as u64);
-                        Frame::Ack(Ack {
-                            seq: batch.seq,
-                            duplicate: false,
-                        })
-                    }
-                    Ok(IngestOutcome::Duplicate) => {
-                        self.metrics.batch("duplicate");
-                        debug!(
-                            seq = batch.seq,
-                            "Duplicate batch acknowledged, not stored again."
-                        );
-                        Frame::Ack(Ack {
-                            seq: batch.seq,
-                            duplicate: true,
-                        })
-                    }
-                    Err(err) => {
-                        self.metrics.batch("failed");
-                        warn!(seq = batch.seq, error = %err, "Storing batch failed; agent will retry.");
-                        Frame::Reject(Reject {
-                            reason: RejectReason::Unavailable,
-                            message: "store unavailable".into(),
-                        })
-                    }
-                },
+                Ok(IngestOutcome::Duplicate) => {
+                    self.metrics.batch("duplicate");
+                    debug!(
+                        seq = batch.seq,
+                        "Duplicate batch acknowledged, not stored again."
+                    );
+                    Frame::Ack(Ack {
+                        seq: batch.seq,
+                        duplicate: true,
+                    })
+                }
+                Err(err) => {
+                    self.metrics.batch("failed");
+                    warn!(seq = batch.seq, error = %err, "Storing batch failed; agent will retry.");
+                    Frame::Reject(Reject {
+                        reason: RejectReason::Unavailable,
+                        message: "store unavailable".into(),
+                    })
+                }
             },
         };
+        drop(permit);
         if write_frame(&mut send, &answer).await.is_ok() {
             let _ = send.finish();
         }

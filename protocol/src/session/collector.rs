@@ -26,6 +26,14 @@ pub fn admit(
     max_batch_bytes: u32,
     collector_version: &str,
 ) -> Result<Welcome, Reject> {
+    check_hello(hello, expected_token)?;
+    Ok(welcome(last_stored_seq, max_batch_bytes, collector_version))
+}
+
+/// Checks a `Hello` without anything from the store: the token first, then the version and
+/// the names. The collector calls this before it runs any query for the agent, so an
+/// unauthenticated peer never costs a store round trip.
+pub fn check_hello(hello: &Hello, expected_token: &str) -> Result<(), Reject> {
     if !constant_time_eq(hello.token.as_bytes(), expected_token.as_bytes()) {
         return Err(Reject {
             reason: RejectReason::Unauthorized,
@@ -49,12 +57,21 @@ pub fn admit(
             });
         }
     }
-    Ok(Welcome {
+    Ok(())
+}
+
+/// The `Welcome` for a `Hello` that passed `check_hello`.
+pub fn welcome(
+    last_stored_seq: Option<u64>,
+    max_batch_bytes: u32,
+    collector_version: &str,
+) -> Welcome {
+    Welcome {
         protocol_version: PROTOCOL_VERSION,
         collector_version: collector_version.to_owned(),
         last_stored_seq,
         max_batch_bytes,
-    })
+    }
 }
 
 /// What the collector does with a frame received on a batch stream.
@@ -122,6 +139,22 @@ mod tests {
     fn wrong_token_is_unauthorized() {
         let err = admit(&hello("nope", 1), "secret", None, 1, "t").unwrap_err();
         assert_eq!(err.reason, RejectReason::Unauthorized);
+    }
+
+    #[test]
+    fn the_token_is_checked_before_anything_else() {
+        // A wrong token with a bad version and an empty agent id is refused as unauthorized:
+        // nothing about the agent is looked at (or looked up) before the token passes.
+        let mut h = hello("nope", 99);
+        h.agent_id.clear();
+        let err = check_hello(&h, "secret").unwrap_err();
+        assert_eq!(err.reason, RejectReason::Unauthorized);
+        assert!(check_hello(&hello("secret", 1), "secret").is_ok());
+        let w = welcome(Some(3), 10, "t");
+        assert_eq!(
+            w,
+            admit(&hello("secret", 1), "secret", Some(3), 10, "t").unwrap()
+        );
     }
 
     #[test]
