@@ -134,6 +134,8 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
                 "FLEETLOG_HEALTH_SILENT_AFTER_SECS",
                 &(10 * 60 / ACCEL).max(5).to_string(),
             ),
+            // Heartbeats are wall-clock (1 s here), so host silence is too.
+            ("FLEETLOG_HEALTH_HOST_SILENT_AFTER_SECS", "3"),
             ("FLEETLOG_HEALTH_RECOVER_AFTER_SECS", &scaled(2 * 60)),
             ("FLEETLOG_HEALTH_INTERVAL_SECS", "1"),
             ("FLEETLOG_INCIDENTS_OPEN_WINDOW_SECS", &scaled(10 * 60)),
@@ -207,9 +209,12 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
                     let shown = fleet_now["hosts"]
                         .as_array()
                         .and_then(|hs| hs.iter().find(|h| h["name"] == host.as_str()).cloned());
+                    let detail = get(&collector, &format!("/api/v1/hosts/{host}"))?;
                     eprintln!(
-                        "  {host}: agent restarted after {:?}; fleet shows {shown:?}",
-                        since.elapsed()
+                        "  {host}: agent restarted after {:?} (wall {}); fleet shows {shown:?}; agents {}",
+                        since.elapsed(),
+                        now_ms(),
+                        detail["agents"]
                     );
                     agents.get_mut(host).context("agent")?.restart()?;
                     stopped.remove(host);
@@ -362,6 +367,17 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         if groups.len() == 1 {
             once += 1;
         }
+        if truth.regression_of.is_some()
+            || fleet
+                .incidents
+                .iter()
+                .any(|o| o.regression_of.as_deref() == Some(truth.id.as_str()))
+        {
+            for f in found.iter() {
+                let d = get(&collector, &format!("/api/v1/incidents/{}", f["id"]))?;
+                eprintln!("  {} timeline of {}: {}", truth.id, f["id"], d["timeline"]);
+            }
+        }
         if truth.regression_of.is_some() {
             regression_ok = Some(found.iter().any(|f| f["regressions"].as_u64() >= Some(1)));
         }
@@ -377,6 +393,35 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         );
     }
     open_lags.sort();
+    // Over-linking check: distinct problems must not share a group.
+    let all_groups: BTreeSet<i64> = api
+        .iter()
+        .map(|i| root(&mut group, i["id"].as_i64().unwrap_or(0)))
+        .collect();
+    let mut group_of_truth: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for &i in &expected {
+        if fleet.incidents[i].regression_of.is_some() {
+            continue;
+        }
+        if let Some(found) = matched.get(&i) {
+            let groups: BTreeSet<i64> = found
+                .iter()
+                .map(|f| root(&mut group, f["id"].as_i64().unwrap_or(0)))
+                .collect();
+            for g in groups {
+                group_of_truth
+                    .entry(g)
+                    .or_default()
+                    .push(fleet.incidents[i].id.as_str());
+            }
+        }
+    }
+    let merged: Vec<&Vec<&str>> = group_of_truth.values().filter(|v| v.len() > 1).collect();
+    eprintln!(
+        "related groups: {} for {} API incidents; distinct injected incidents merged into one group: {merged:?}",
+        all_groups.len(),
+        api.len()
+    );
     let silent_hosts: BTreeSet<String> = silent.iter().map(|s| s.0.clone()).collect();
     eprintln!(
         "incidents (seed {seed}): expected {}, opened {}, matched {}, opened once (one related group) {once}, decoy/noise incidents {}, \
@@ -414,9 +459,43 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
     for f in &false_incidents {
         eprintln!("  not an incident: {f}");
     }
-    for line in collector.log_text()?.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(20) {
+    for line in collector
+        .log_text()?
+        .lines()
+        .filter(|l| {
+            l.contains("WARN")
+                || l.contains("ERROR")
+                || (l.contains("Health changed") && silent.iter().any(|s| l.contains(&s.0)))
+        })
+        .take(40)
+    {
         eprintln!("  collector: {line}");
     }
+    let matched_count = expected.iter().filter(|i| matched.contains_key(i)).count();
+    ensure!(matched_count == expected.len(), "injected incidents missed");
+    ensure!(
+        severity_right == expected.len(),
+        "incidents below their expected severity"
+    );
+    ensure!(
+        once == expected.len(),
+        "an injected incident split into unrelated incidents"
+    );
+    ensure!(
+        regression_ok != Some(false),
+        "the regression was not marked regressed"
+    );
+    ensure!(
+        silent_seen.len() == silent_hosts.len(),
+        "a silent host was not shown silent"
+    );
+    // On this generator three decoy incidents remain (one phrasing the scorer rates high);
+    // more means the scoring or the opening rule got worse.
+    ensure!(
+        false_incidents.len() <= 3,
+        "{} decoy/noise incidents",
+        false_incidents.len()
+    );
     collector.ensure_no_panic()?;
     drop(agents);
     drop(collector);

@@ -54,6 +54,9 @@ pub async fn step(
             after.state != before.state || !prev.contains_key(&(host.clone(), service.clone()));
         if changed || after != before {
             changes += usize::from(changed);
+            if changed {
+                debug!(%host, %service, state = after.state.as_str(), reason = %after.reason, "Health changed.");
+            }
             rows.push((
                 HealthRow {
                     host,

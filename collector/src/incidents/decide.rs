@@ -213,7 +213,8 @@ fn new_incident(ev: &EventIn) -> Incident {
 }
 
 /// Applies one event. Returns the incident after it and what changed; events of warn
-/// level are counted as evidence of an open incident but never open one.
+/// level are counted as evidence of an open incident but never open one. The worker
+/// feeds only events judged warn or worse (see [`judged_level`]).
 pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident, Change) {
     let mut inc = prev.unwrap_or_else(|| new_incident(ev));
     let before_severity = inc.severity;
@@ -313,19 +314,24 @@ pub fn resolve_by_user(inc: &Incident, now_ms: i64) -> Option<Incident> {
     })
 }
 
-/// True if two incidents look like one problem: they opened within `window` of each
-/// other and either have the same error class (an expired certificate seen by every
-/// service of the fleet) or share at least half of the smaller one's hosts (a TLS failure
-/// and the payment failures it causes on the same hosts).
+/// True if two incidents look like one problem: the same error class while both were
+/// active (an expired certificate seen by every service of the fleet), or opened within
+/// `window` of each other on mostly the same hosts (at least half of the smaller one's:
+/// a TLS failure and the payment failures it causes on the same hosts).
 pub fn related(a: &Incident, b: &Incident, window: Duration) -> bool {
     let (Some(oa), Some(ob)) = (a.opened_ms, b.opened_ms) else {
         return false;
     };
-    if (oa - ob).abs() > ms(window) || a.fingerprint == b.fingerprint {
+    if a.fingerprint == b.fingerprint {
         return false;
     }
-    if a.class.is_some() && a.class == b.class {
+    // The same class at the same time (one expired certificate seen by every service).
+    let overlap = a.first_seen_ms <= b.last_seen_ms && b.first_seen_ms <= a.last_seen_ms;
+    if a.class.is_some() && a.class == b.class && overlap {
         return true;
+    }
+    if (oa - ob).abs() > ms(window) {
+        return false;
     }
     let shared = a.hosts.intersection(&b.hosts).count();
     let smaller = a.hosts.len().min(b.hosts.len());

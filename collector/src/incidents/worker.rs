@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use fleetlog_protocol::Level;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
@@ -34,7 +35,9 @@ pub async fn step(
     fingerprints.dedup();
     let stored = store.incidents_by_fingerprint(&fingerprints).await?;
     let mut current: HashMap<String, (Incident, Vec<Change>)> = HashMap::new();
-    for ev in &events {
+    // Events the agent judged healthy (a declined card logged at ERROR) are not evidence:
+    // they neither start an incident nor keep one alive.
+    for ev in events.iter().filter(|e| e.level >= Level::Warn) {
         let prev = match current.remove(&ev.fingerprint) {
             Some((inc, changes)) => Some((inc, changes)),
             None => stored

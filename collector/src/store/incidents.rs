@@ -94,7 +94,8 @@ fn json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<String, StoreE
     serde_json::to_string(v).map_err(|source| StoreError::Json { what, source })
 }
 
-/// Inserts or updates `inc` on `conn`; returns its id.
+/// Inserts or updates `inc` on `conn`; returns its id. `related` is written on insert
+/// only: links are added by [`Store::link_incidents`] and never dropped by an update.
 async fn upsert(
     conn: &mut sqlx::AnyConnection,
     inc: &Incident,
@@ -117,7 +118,7 @@ async fn upsert(
          window_start_ms = excluded.window_start_ms, window_count = excluded.window_count, \
          opened_ms = excluded.opened_ms, resolved_ms = excluded.resolved_ms, \
          resolved_by = excluded.resolved_by, regressions = excluded.regressions, \
-         related_json = excluded.related_json, updated_ms = excluded.updated_ms RETURNING id",
+         updated_ms = excluded.updated_ms RETURNING id",
     )
     .bind(&inc.fingerprint)
     .bind(inc.status.as_str())
