@@ -432,6 +432,36 @@ mod tests {
     }
 
     #[test]
+    fn a_late_comeback_resolves_by_line_time_then_regresses() {
+        // What the worker does when the comeback arrives before any tick resolved it.
+        let policy = Policy::default();
+        let mut inc = None;
+        for (id, minute) in [(1, 0), (2, 1), (3, 2)] {
+            inc = Some(apply(inc, &ev(id, minute, "pos-1", Level::Error), &policy).0);
+        }
+        let open = inc.unwrap();
+        assert_eq!(open.status, Status::Open);
+        let comeback = ev(4, 30, "pos-1", Level::Error);
+        let (resolved, change) = tick(&open, &policy, comeback.ts_ms).unwrap();
+        assert_eq!(
+            (resolved.status, change),
+            (Status::Resolved, Change::Resolved)
+        );
+        let (back, change) = apply(Some(resolved), &comeback, &policy);
+        assert_eq!(
+            (back.status, change, back.regressions),
+            (Status::Regressed, Change::Regressed, 1)
+        );
+        assert_eq!(
+            back.samples.last().unwrap().event_id,
+            4,
+            "the comeback is in the evidence"
+        );
+        // Within the quiet period nothing resolves.
+        assert!(tick(&open, &policy, 5 * MIN).is_none());
+    }
+
+    #[test]
     fn critical_opens_at_once_and_spread_escalates() {
         check(
             &[

@@ -1,7 +1,9 @@
 //! The incident driver: under the `incidents` lease, read events after the lease's
-//! position in id order, feed them to [`decide::apply`] grouped by fingerprint, resolve
-//! quiet incidents with [`decide::tick`] at the fleet's line-time watermark, link related
-//! incidents, and write everything with the new position in one transaction.
+//! position in id order, feed them to [`decide::apply`] grouped by fingerprint (first
+//! resolving an incident quiet for long enough by the event's own time, so a comeback
+//! regresses however far behind the worker runs), resolve quiet incidents with
+//! [`decide::tick`] at the fleet's line-time watermark, link related incidents, and write
+//! everything with the new position in one transaction.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,10 +46,18 @@ pub async fn step(
                 .get(&ev.fingerprint)
                 .map(|r| (r.incident.clone(), Vec::new())),
         };
-        let (prev_inc, mut changes) = match prev {
+        let (mut prev_inc, mut changes) = match prev {
             Some((i, c)) => (Some(i), c),
             None => (None, Vec::new()),
         };
+        // Quiet for long enough by the event's own time: resolved before this event, so a
+        // comeback regresses however far behind the worker runs.
+        if let Some(inc) = &prev_inc
+            && let Some((resolved, change)) = decide::tick(inc, policy, ev.ts_ms)
+        {
+            changes.push(change);
+            prev_inc = Some(resolved);
+        }
         let (next, change) = decide::apply(prev_inc, ev, policy);
         if change != Change::Updated {
             changes.push(change);

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release --workspace --bins
-//! /var/tmp/fleetlog-target/release/fleetlog-bench [--mib 512] [--runs 3]
+//! /var/tmp/fleetlog-target/release/fleetlog-bench [--mib 512] [--runs 3] [--mix store]
 //! ```
 //!
 //! Scenarios, each run `--runs` times and reported as medians:
@@ -28,6 +28,8 @@ struct Args {
     mib: u64,
     runs: usize,
     bin_dir: PathBuf,
+    /// `store`: 15 % WARN, 5 % ERROR (see fleetlog-sample); default: today's mostly-INFO mix.
+    mix: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -48,6 +50,7 @@ fn args() -> anyhow::Result<Args> {
     Ok(Args {
         mib: get("--mib").map(|s| s.parse()).transpose()?.unwrap_or(512),
         runs: get("--runs").map(|s| s.parse()).transpose()?.unwrap_or(3),
+        mix: get("--mix"),
         bin_dir,
     })
 }
@@ -215,6 +218,7 @@ fn main() -> anyhow::Result<()> {
         .arg("--file")
         .arg(&input)
         .args(["--bytes", &bytes.to_string()])
+        .args(a.mix.iter().flat_map(|m| ["--mix", m.as_str()]))
         .status()
         .context("running fleetlog-sample")?;
     anyhow::ensure!(st.success(), "fleetlog-sample failed");

@@ -9,8 +9,66 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const USAGE: &str =
-    "usage: fleetlog-sample --dir DIR [--rate LINES_PER_SEC] | --file FILE --bytes N";
+const USAGE: &str = "usage: fleetlog-sample --dir DIR [--rate LINES_PER_SEC] \
+     | --file FILE --bytes N [--mix store]";
+
+/// A store's level mix (`--mix store`): 15 % WARN and 5 % ERROR lines, the rest INFO, in
+/// the same four formats; the default mix is today's (mostly INFO).
+fn store_mix_line(rng: &mut Rng, kind: u64, ms: u64, seq: u64) -> String {
+    let ts = timestamp(ms);
+    let store = 1 + rng.below(400);
+    let lane = 1 + rng.below(12);
+    let roll = rng.below(100);
+    let level = if roll < 5 {
+        "ERROR"
+    } else if roll < 20 {
+        "WARN"
+    } else {
+        "INFO"
+    };
+    let msg = match (level, rng.below(3)) {
+        ("ERROR", 0) => format!("receipt printer error: out of paper (txn={seq})"),
+        ("ERROR", 1) => format!(
+            "authorization TIMEOUT after 30000ms host=acq-gw-{}.bank.example",
+            rng.below(9)
+        ),
+        ("ERROR", _) => format!(
+            "price lookup FAILED sku={} : no price for effective date",
+            4_000_000 + rng.below(99_999)
+        ),
+        ("WARN", 0) => format!(
+            "scanner reconnect attempt {}/5 device=/dev/ttyUSB0",
+            1 + rng.below(5)
+        ),
+        ("WARN", 1) => format!("card declined: insufficient funds (txn={seq})"),
+        ("WARN", _) => format!(
+            "slow response from menu-service latency_ms={}",
+            800 + rng.below(4000)
+        ),
+        (_, 0) => format!("sale completed basket={} items={}", seq, 1 + rng.below(20)),
+        (_, 1) => format!(
+            "order placed order_id={:08x} latency_ms={}",
+            rng.below(u64::from(u32::MAX)),
+            rng.below(300)
+        ),
+        _ => format!(
+            "delta applied skus={} batch={seq} duration={}ms",
+            rng.below(500),
+            rng.below(900)
+        ),
+    };
+    match kind {
+        0 | 1 => format!("{ts} {level} register[{lane}] store={store:03} {msg}"),
+        2 => format!(
+            r#"{{"ts":"{ts}","level":"{}","kiosk":"k-{store:03}-{lane}","msg":"{msg}"}}"#,
+            level.to_lowercase()
+        ),
+        _ => format!(
+            "time={ts} level={} component=inventory-sync store={store:03} msg=\"{msg}\"",
+            level.to_lowercase()
+        ),
+    }
+}
 
 /// Deterministic xorshift, so benchmark inputs are identical between runs.
 struct Rng(u64);
@@ -136,8 +194,13 @@ fn main() -> std::io::Result<()> {
         let target: u64 = bytes.parse().map_err(|_| std::io::Error::other(USAGE))?;
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(file)?);
         let (mut written, mut seq, start) = (0u64, 0u64, 1_790_000_000_000u64);
+        let store_mix = get("--mix").is_some_and(|m| m == "store");
         while written < target {
-            let l = line(&mut rng, seq % 4, start + seq * 7, seq);
+            let l = if store_mix {
+                store_mix_line(&mut rng, seq % 4, start + seq * 7, seq)
+            } else {
+                line(&mut rng, seq % 4, start + seq * 7, seq)
+            };
             out.write_all(l.as_bytes())?;
             out.write_all(b"\n")?;
             written += l.len() as u64 + 1;
