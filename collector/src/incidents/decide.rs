@@ -5,8 +5,9 @@
 //! Life of an incident (one per fingerprint):
 //! - **pending** — error-or-worse events are counted in a window; not shown as an
 //!   incident yet, so a one-off error is not a problem report;
-//! - **open** — `open_min_events` events within `open_window`, or any critical event, or
-//!   the same fingerprint on `open_min_hosts` hosts;
+//! - **open** — `open_min_events` high events within `open_window` (a medium event counts
+//!   a third), or any critical event, or high events of the fingerprint on
+//!   `open_min_hosts` hosts;
 //! - **resolved** — quiet for `quiet_for`, or resolved by a user;
 //! - **regressed** — seen again after it was resolved; it keeps its history and counts.
 //!
@@ -212,15 +213,18 @@ fn new_incident(ev: &EventIn) -> Incident {
     }
 }
 
-/// Applies one event. Returns the incident after it and what changed; events of warn
-/// level are counted as evidence of an open incident but never open one. The worker
-/// feeds only events judged warn or worse (see [`judged_level`]).
+/// Applies one event. Returns the incident after it and what changed. The worker feeds
+/// only events judged warn or worse (see [`judged_level`]).
 pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident, Change) {
     let mut inc = prev.unwrap_or_else(|| new_incident(ev));
     let before_severity = inc.severity;
     inc.count += 1;
     inc.first_seen_ms = inc.first_seen_ms.min(ev.ts_ms);
-    inc.last_seen_ms = inc.last_seen_ms.max(ev.ts_ms);
+    // Only events as bad as the incident (or at least high) keep it alive: a few
+    // medium-severity mentions after an outage do not hold it open.
+    if ev.level >= inc.worst.min(Level::Error) {
+        inc.last_seen_ms = inc.last_seen_ms.max(ev.ts_ms);
+    }
     if inc.class.is_none() {
         inc.class = ev.class.clone();
     }
@@ -256,13 +260,17 @@ pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident
                 inc.window_start_ms = ev.ts_ms;
                 inc.window_count = 0;
             }
-            if ev.level >= Level::Error {
-                inc.window_count += 1;
-            }
+            // Weight: a high event 3, a medium one 1; open at 3 × open_min_events (three
+            // high events, or nine medium ones: a sustained medium problem such as clock
+            // skew or a printer that keeps going offline is an incident too).
+            inc.window_count += match ev.level {
+                Level::Critical | Level::Error => 3,
+                Level::Warn => 1,
+                _ => 0,
+            };
             let opens = ev.level >= Level::Critical
-                || (inc.worst >= Level::Error
-                    && (inc.window_count >= policy.open_min_events
-                        || inc.host_count >= policy.open_min_hosts as u64));
+                || inc.window_count >= 3 * policy.open_min_events
+                || (inc.worst >= Level::Error && inc.host_count >= policy.open_min_hosts as u64);
             if opens {
                 inc.status = Status::Open;
                 inc.opened_ms = Some(ev.ts_ms);
@@ -423,8 +431,8 @@ mod tests {
                 ev2 t=1 pos-1 error -> pending error count=2 hosts=1 Some(Updated)
                 ev3 t=2 pos-1 error -> open error count=3 hosts=1 Some(Opened)
                 ev4 t=3 pos-1 warn -> open error count=4 hosts=1 Some(Updated)
-                tick t=12 -> open error count=4 hosts=1 None
-                tick t=14 -> resolved error count=4 hosts=1 Some(Resolved)
+                tick t=12 -> resolved error count=4 hosts=1 Some(Resolved)
+                tick t=14 -> resolved error count=4 hosts=1 None
                 ev5 t=40 pos-1 warn -> resolved error count=5 hosts=1 Some(Updated)
                 ev6 t=41 pos-1 error -> regressed error count=6 hosts=1 Some(Regressed)
             "#]],
@@ -490,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn warnings_alone_never_open_and_windows_expire() {
+    fn medium_events_weigh_a_third_and_windows_expire() {
         check(
             &[
                 Step::Ev(ev(1, 0, "pos-1", Level::Warn)),
@@ -505,8 +513,20 @@ mod tests {
                 ev2 t=0 pos-1 warn -> pending warn count=2 hosts=1 Some(Updated)
                 ev3 t=0 pos-1 warn -> pending warn count=3 hosts=1 Some(Updated)
                 ev4 t=1 pos-1 error -> pending error count=4 hosts=1 Some(Updated)
-                ev5 t=2 pos-1 error -> pending error count=5 hosts=1 Some(Updated)
-                ev6 t=30 pos-1 error -> pending error count=6 hosts=1 Some(Updated)
+                ev5 t=2 pos-1 error -> open error count=5 hosts=1 Some(Opened)
+                ev6 t=30 pos-1 error -> open error count=6 hosts=1 Some(Updated)
+            "#]],
+        );
+        check(
+            &[
+                Step::Ev(ev(1, 0, "pos-1", Level::Error)),
+                Step::Ev(ev(2, 1, "pos-1", Level::Error)),
+                Step::Ev(ev(3, 20, "pos-1", Level::Error)),
+            ],
+            expect_test::expect![[r#"
+                ev1 t=0 pos-1 error -> pending error count=1 hosts=1 Some(Updated)
+                ev2 t=1 pos-1 error -> pending error count=2 hosts=1 Some(Updated)
+                ev3 t=20 pos-1 error -> pending error count=3 hosts=1 Some(Updated)
             "#]],
         );
     }
