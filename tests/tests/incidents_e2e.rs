@@ -124,7 +124,8 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
         start_ms: now_ms(),
     });
     let mut env = TestEnv::new("incidents")?;
-    let quiet = scaled(30 * 60);
+    // The defaults, scaled: incidents resolve after 10 quiet minutes.
+    let quiet = scaled(10 * 60);
     let collector = Collector::start_with(
         &env,
         &env.subdir("collector")?,
