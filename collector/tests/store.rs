@@ -363,11 +363,14 @@ async fn events_hold_only_warn_and_worse() {
         assert_eq!(rows[0].1, "/var/log/sys.log");
         assert!((rows[0].6 - 0.25).abs() < 1e-6);
 
-        // A big batch spans several multi-row INSERTs.
+        // A big batch spans several multi-row INSERTs: one event a minute, so no two
+        // lines share a row.
         let (batch, payload) = make_batch(
             "agent-a",
             2,
-            (0..1_000).map(|i| entry(i, 0, &format!("e{i}"), Level::Error)).collect(),
+            (0..1_000)
+                .map(|i| entry(i * 60_000, 0, &format!("e{i}"), Level::Error))
+                .collect(),
         );
         store.ingest("h1", &batch, &payload, 2_000).await.unwrap();
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
@@ -382,6 +385,58 @@ async fn events_hold_only_warn_and_worse() {
             .await
             .unwrap();
         assert_eq!(count, 1_003);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_event_lines_share_a_row_and_keep_their_count() {
+    on_all_backends(|env: Env| async move {
+        let store = &env.store;
+        // 500 copies of one error and 300 of one warning within a minute, then the error
+        // once more in the next minute; info lines between them are not events.
+        let mut entries = Vec::new();
+        for i in 0..500 {
+            entries.push(entry(
+                i,
+                0,
+                &format!("ERROR payment timeout after {i} ms"),
+                Level::Error,
+            ));
+            entries.push(entry(i, 0, "INFO sale completed", Level::Info));
+        }
+        for i in 0..300 {
+            entries.push(entry(
+                i,
+                0,
+                &format!("WARN printer slow: job {i}"),
+                Level::Warn,
+            ));
+        }
+        entries.push(entry(
+            60_000,
+            0,
+            "ERROR payment timeout after 7 ms",
+            Level::Error,
+        ));
+        let (batch, payload) = make_batch("agent-a", 1, entries);
+        store.ingest("h1", &batch, &payload, 1_000).await.unwrap();
+        let rows: Vec<(i64, String, i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT line_no, level, occurrences, last_ts_ms, ts_ms FROM events ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (0, "error".to_owned(), 500, Some(499), 0),
+                (1000, "warn".to_owned(), 300, Some(299), 0),
+                (1300, "error".to_owned(), 1, Some(60_000), 60_000),
+            ],
+            "{}",
+            env.backend
+        );
     })
     .await;
 }
@@ -810,7 +865,7 @@ async fn migrations_have_identical_tables_and_columns() {
         (
             "events",
             "id host source ts_ms level score line segment_id line_no class service template_id \
-             fingerprint",
+             fingerprint occurrences last_ts_ms",
         ),
         (
             "users",

@@ -56,7 +56,9 @@ impl From<Severity> for Level {
     }
 }
 
-/// One unhealthy line.
+/// One unhealthy line, standing for `occurrences` lines of the same kind (same source,
+/// fingerprint and severity) within one minute; `line` is the first of them, the others
+/// are in the host's raw lines (`/api/v1/hosts/{name}/lines`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventDto {
     pub id: i64,
@@ -75,6 +77,10 @@ pub struct EventDto {
     /// Template id, once the analysis pipeline assigns one.
     pub template_id: Option<i64>,
     pub line: String,
+    /// Lines this event stands for (1 or more).
+    pub occurrences: i64,
+    /// The time of the last of them (epoch ms).
+    pub last_ts_ms: i64,
 }
 
 impl From<EventRecord> for EventDto {
@@ -90,6 +96,8 @@ impl From<EventRecord> for EventDto {
             class: e.class,
             template_id: e.template_id,
             line: e.line,
+            occurrences: e.occurrences,
+            last_ts_ms: e.last_ts_ms,
         }
     }
 }

@@ -115,6 +115,17 @@ pub struct EventIn {
     pub level: Level,
     pub class: Option<String>,
     pub line: String,
+    /// Lines this event row stands for (see `store::grouping`), at least 1.
+    pub occurrences: u64,
+    /// The time of the last of them, when the row stands for more than one.
+    pub last_ts_ms: Option<i64>,
+}
+
+impl EventIn {
+    /// The time of the latest line this event stands for.
+    pub fn last_ms(&self) -> i64 {
+        self.last_ts_ms.unwrap_or(self.ts_ms).max(self.ts_ms)
+    }
 }
 
 /// A sample line kept as evidence.
@@ -218,12 +229,13 @@ fn new_incident(ev: &EventIn) -> Incident {
 pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident, Change) {
     let mut inc = prev.unwrap_or_else(|| new_incident(ev));
     let before_severity = inc.severity;
-    inc.count += 1;
+    let occurrences = ev.occurrences.max(1);
+    inc.count += occurrences;
     inc.first_seen_ms = inc.first_seen_ms.min(ev.ts_ms);
     // Only events as bad as the incident (or at least high) keep it alive: a few
     // medium-severity mentions after an outage do not hold it open.
     if ev.level >= inc.worst.min(Level::Error) {
-        inc.last_seen_ms = inc.last_seen_ms.max(ev.ts_ms);
+        inc.last_seen_ms = inc.last_seen_ms.max(ev.last_ms());
     }
     if inc.class.is_none() {
         inc.class = ev.class.clone();
@@ -263,11 +275,12 @@ pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident
             // Weight: a high event 3, a medium one 1; open at 3 × open_min_events (three
             // high events, or nine medium ones: a sustained medium problem such as clock
             // skew or a printer that keeps going offline is an incident too).
-            inc.window_count += match ev.level {
-                Level::Critical | Level::Error => 3,
-                Level::Warn => 1,
-                _ => 0,
-            };
+            inc.window_count += occurrences
+                * match ev.level {
+                    Level::Critical | Level::Error => 3,
+                    Level::Warn => 1,
+                    _ => 0,
+                };
             let opens = ev.level >= Level::Critical
                 || inc.window_count >= 3 * policy.open_min_events
                 || (inc.worst >= Level::Error && inc.host_count >= policy.open_min_hosts as u64);
@@ -362,6 +375,30 @@ mod tests {
             level,
             class: Some("payment".into()),
             line: format!("ERROR payment failed on {host}"),
+            occurrences: 1,
+            last_ts_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_grouped_row_counts_as_its_lines() {
+        // (occurrences, level, opens?) on one host: 3 high lines or 9 medium ones open.
+        let cases = [
+            (1, Level::Error, false),
+            (2, Level::Error, false),
+            (3, Level::Error, true),
+            (8, Level::Warn, false),
+            (9, Level::Warn, true),
+        ];
+        for (occurrences, level, opens) in cases {
+            let mut e = ev(1, 0, "pos-1", level);
+            e.occurrences = occurrences;
+            e.last_ts_ms = Some(e.ts_ms + 50_000);
+            let (inc, change) = apply(None, &e, &Policy::default());
+            assert_eq!(change == Change::Opened, opens, "{occurrences} × {level:?}");
+            assert_eq!(inc.count, occurrences);
+            assert_eq!(inc.first_seen_ms, e.ts_ms);
+            assert_eq!(inc.last_seen_ms, e.ts_ms + 50_000);
         }
     }
 

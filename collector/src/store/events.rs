@@ -26,6 +26,10 @@ pub struct EventRecord {
     /// `None` once retention deleted the segment holding the raw line.
     pub segment_id: Option<i64>,
     pub line_no: i64,
+    /// Lines this event stands for: `line` is the first of them (see `store::grouping`).
+    pub occurrences: i64,
+    /// The time of the last of them.
+    pub last_ts_ms: i64,
 }
 
 /// Filters for [`Store::events`]; all optional, combined with AND.
@@ -55,17 +59,18 @@ pub struct EventContext {
     pub archived: bool,
 }
 
-const EVENT_COLUMNS: &str =
-    "id, host, service, source, ts_ms, level, score, class, template_id, line, segment_id, line_no";
+const EVENT_COLUMNS: &str = "id, host, service, source, ts_ms, level, score, class, template_id, line, segment_id, line_no, \
+     occurrences, last_ts_ms";
 
 fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
     let level: String = row.try_get(5)?;
+    let ts_ms: i64 = row.try_get(4)?;
     Ok(EventRecord {
         id: row.try_get(0)?,
         host: row.try_get(1)?,
         service: row.try_get(2)?,
         source: row.try_get(3)?,
-        ts_ms: row.try_get(4)?,
+        ts_ms,
         level: Level::parse(&level).unwrap_or(Level::Warn),
         score: row.try_get(6)?,
         class: row.try_get(7)?,
@@ -73,6 +78,8 @@ fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
         line: row.try_get(9)?,
         segment_id: row.try_get(10)?,
         line_no: row.try_get(11)?,
+        occurrences: row.try_get(12)?,
+        last_ts_ms: row.try_get::<Option<i64>, _>(13)?.unwrap_or(ts_ms),
     })
 }
 
@@ -140,10 +147,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<PatternCount>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT fingerprint, MIN(line), CAST(COUNT(*) AS BIGINT) AS n, \
+            "SELECT fingerprint, MIN(line), CAST(SUM(occurrences) AS BIGINT) AS n, \
              CAST(COUNT(DISTINCT host) AS BIGINT), MAX(class), MAX(service), \
              CAST(MAX(CASE level WHEN 'critical' THEN 3 WHEN 'error' THEN 2 ELSE 1 END) AS BIGINT), \
-             CAST(MAX(ts_ms) AS BIGINT) \
+             CAST(MAX(COALESCE(last_ts_ms, ts_ms)) AS BIGINT) \
              FROM events WHERE ts_ms >= $1 AND ts_ms < $2 AND fingerprint IS NOT NULL \
              GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT {}",
             limit.max(1)
@@ -183,7 +190,7 @@ impl Store {
         for chunk in fingerprints.chunks(100) {
             let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT fingerprint, CAST(COUNT(*) AS BIGINT) FROM events \
+                "SELECT fingerprint, CAST(SUM(occurrences) AS BIGINT) FROM events \
                  WHERE ts_ms >= $1 AND ts_ms < $2 AND fingerprint IN ({}) GROUP BY fingerprint",
                 placeholders.join(", ")
             );
@@ -226,7 +233,7 @@ impl Store {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let host_clause = if host.is_some() { " AND host = $2" } else { "" };
         let sql = format!(
-            "SELECT {column}, CAST(COUNT(*) AS BIGINT) AS n FROM events \
+            "SELECT {column}, CAST(SUM(occurrences) AS BIGINT) AS n FROM events \
              WHERE ts_ms >= $1 AND {column} IS NOT NULL{host_clause} \
              GROUP BY {column} ORDER BY n DESC, {column} LIMIT {limit}"
         );

@@ -106,7 +106,7 @@ impl Store {
             o.last_heartbeat_ms = o.last_heartbeat_ms.max(Some(received));
         }
         let classes: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT host, class, CAST(COUNT(*) AS BIGINT) AS n FROM events \
+            "SELECT host, class, CAST(SUM(occurrences) AS BIGINT) AS n FROM events \
              WHERE ts_ms >= $1 AND class IS NOT NULL AND level IN ('error', 'critical') \
              GROUP BY host, class",
         )

@@ -195,7 +195,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<EventIn>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT id, fingerprint, host, service, ts_ms, score, class, line FROM events \
+            "SELECT id, fingerprint, host, service, ts_ms, score, class, line, occurrences, \
+             last_ts_ms FROM events \
              WHERE id > $1 AND fingerprint IS NOT NULL ORDER BY id LIMIT {}",
             limit.max(1)
         ))
@@ -213,6 +214,8 @@ impl Store {
                     level: crate::incidents::decide::judged_level(r.try_get::<f64, _>(5)?),
                     class: r.try_get(6)?,
                     line: r.try_get(7)?,
+                    occurrences: u64::try_from(r.try_get::<i64, _>(8)?).unwrap_or(1).max(1),
+                    last_ts_ms: r.try_get::<Option<i64>, _>(9)?,
                 })
             })
             .collect()

@@ -32,7 +32,11 @@
 //! crash; a lost commit after an ack would orphan the segment and lose acked lines.
 //! The cost is one WAL fsync per batch, which batching at the agent amortises.
 //!
-//! Event rows are the lines at warn or worse *and* the lines the agent scored unhealthy
+//! Event rows stand for groups of lines (`grouping`): the lines of one batch with the same
+//! source, fingerprint, level, judged severity and minute are one row with an
+//! `occurrences` count, so a repeated warning costs one row per minute, not one per line.
+//!
+//! Event lines are the lines at warn or worse *and* the lines the agent scored unhealthy
 //! (score >= 0.5) whatever their level: an OOM kill in a syslog file without `<PRI>` has no
 //! level field but is an event. Only event rows are classified, never every line: ingest
 //! stays one parse and one keyword-automaton pass per event row on top of the SQL work it
@@ -47,6 +51,7 @@ pub mod audit;
 pub mod auth;
 mod cursor;
 pub mod events;
+mod grouping;
 pub mod health;
 pub mod incidents;
 pub mod lease;
@@ -417,21 +422,17 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
 
-        let events: Vec<(u32, &Entry)> = (0u32..)
-            .zip(&payload.entries)
-            .filter(|(_, e)| is_event(e))
-            .collect();
-        for chunk in events.chunks(sql::EVENTS_PER_INSERT) {
+        let groups = grouping::group_events(&payload.entries, is_event, |entry| {
+            let service = events::service_of(source_of(payload, entry));
+            self.event_class_and_fingerprint(&service, &entry.line)
+        });
+        for chunk in groups.chunks(sql::EVENTS_PER_INSERT) {
             let statement = sql::insert_events(chunk.len());
             let mut query = sqlx::query(&statement);
-            for &(line_no, entry) in chunk {
-                let source = payload
-                    .sources
-                    .get(entry.source as usize)
-                    .map(String::as_str)
-                    .unwrap_or("");
+            for group in chunk {
+                let entry = group.entry;
+                let source = source_of(payload, entry);
                 let service = events::service_of(source);
-                let (class, fingerprint) = self.event_class_and_fingerprint(&service, &entry.line);
                 query = query
                     .bind(host.as_ref())
                     .bind(clean(source).into_owned())
@@ -440,10 +441,12 @@ impl Store {
                     .bind(finite_score(entry.score))
                     .bind(clean(&entry.line).into_owned())
                     .bind(segment_id)
-                    .bind(i64::from(line_no))
-                    .bind(class)
+                    .bind(i64::from(group.line_no))
+                    .bind(group.class.clone())
                     .bind(clean(&service).into_owned())
-                    .bind(fingerprint);
+                    .bind(group.fingerprint.clone())
+                    .bind(i64::from(group.occurrences))
+                    .bind(group.last_ts_ms);
             }
             query.execute(&mut *tx).await?;
         }
@@ -843,6 +846,15 @@ fn clean(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// The source path of an entry (empty if its index is out of range).
+fn source_of<'p>(payload: &'p BatchPayload, entry: &Entry) -> &'p str {
+    payload
+        .sources
+        .get(entry.source as usize)
+        .map(String::as_str)
+        .unwrap_or("")
 }
 
 /// Whether a line gets an event row: warn or worse, or scored unhealthy by the agent.
