@@ -78,6 +78,8 @@ pub const KEYS: &[&str] = &[
     "incidents.quiet_for_secs",
     "incidents.spread_hosts",
     "incidents.related_window_secs",
+    "incidents.background_history_secs",
+    "incidents.burst_factor",
     "incidents.interval_secs",
     "ingest.max_hello_bytes",
     "ingest.handshake_timeout_ms",
@@ -156,6 +158,8 @@ struct RawIncidents {
     quiet_for_secs: Option<u64>,
     spread_hosts: Option<u64>,
     related_window_secs: Option<u64>,
+    background_history_secs: Option<u64>,
+    burst_factor: Option<u64>,
     interval_secs: Option<u64>,
 }
 
@@ -288,6 +292,20 @@ fn incident_config(
             1,
             86_400,
         )?),
+        background_history: Duration::from_secs(bounded(
+            "incidents.background_history_secs",
+            raw.background_history_secs,
+            d.background_history.as_secs(),
+            1,
+            30 * 86_400,
+        )?),
+        burst_factor: bounded(
+            "incidents.burst_factor",
+            raw.burst_factor,
+            d.burst_factor as u64,
+            1,
+            1_000,
+        )? as f64,
         ..d
     };
     let interval = Duration::from_secs(bounded(

@@ -251,6 +251,11 @@ pub fn default_keywords() -> Vec<KeywordRule> {
         k("invalid argument", -0.8, Word, None),
         k("not found", -0.5, Word, None),
         k("no such user", -0.5, Word, None),
+        // A lookup of a person the customer or cashier named: loyalty and customer records.
+        k("no member", -0.5, Word, None),
+        k("unknown member", -0.5, Word, None),
+        k("unknown customer", -0.5, Word, None),
+        k("no customer", -0.5, Word, None),
         k("declined", -0.8, Word, None),
         k("card_declined", -0.8, Word, None),
         k("insufficient funds", -0.8, Word, None),

@@ -142,6 +142,10 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
             ("FLEETLOG_INCIDENTS_OPEN_WINDOW_SECS", &scaled(10 * 60)),
             ("FLEETLOG_INCIDENTS_QUIET_FOR_SECS", &quiet),
             ("FLEETLOG_INCIDENTS_RELATED_WINDOW_SECS", &scaled(5 * 60)),
+            (
+                "FLEETLOG_INCIDENTS_BACKGROUND_HISTORY_SECS",
+                &scaled(20 * 60),
+            ),
             ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
         ],
     )?;

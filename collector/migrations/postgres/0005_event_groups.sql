@@ -4,3 +4,6 @@
 -- Rows written before this migration stand for one line each.
 ALTER TABLE events ADD COLUMN occurrences BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE events ADD COLUMN last_ts_ms BIGINT;
+
+-- An incident's current opening window: its events and hosts (incidents::decide::Window).
+ALTER TABLE incidents ADD COLUMN window_json TEXT;

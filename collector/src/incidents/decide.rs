@@ -16,7 +16,7 @@
 //! so an accelerated replay of historical lines resolves and regresses as live traffic
 //! would.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use fleetlog_protocol::Level;
@@ -73,6 +73,11 @@ pub struct Policy {
     /// Incidents that open within this of each other are related when they share a class
     /// or most of their hosts.
     pub related_window: Duration,
+    /// A pending fingerprint seen for at least this long before its current window is
+    /// background (business noise at a steady rate) unless the window's rate is
+    /// `burst_factor` times its rate before.
+    pub background_history: Duration,
+    pub burst_factor: f64,
 }
 
 impl Default for Policy {
@@ -86,6 +91,8 @@ impl Default for Policy {
             max_samples: 5,
             max_hosts: 1000,
             related_window: Duration::from_secs(5 * 60),
+            background_history: Duration::from_secs(20 * 60),
+            burst_factor: 3.0,
         }
     }
 }
@@ -158,14 +165,31 @@ pub struct Incident {
     /// Hosts in total (`hosts` stops growing at `max_hosts`).
     pub host_count: u64,
     pub samples: Vec<Sample>,
-    /// While pending: the start and count of the current opening window.
+    /// While pending or resolved: the start of the current opening window, its weighted
+    /// count (high 3, medium 1), its events and its hosts.
     pub window_start_ms: i64,
     pub window_count: u64,
+    pub window: Window,
     /// When it opened (first time), if it has.
     pub opened_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
     pub regressions: u32,
 }
+
+/// The current opening window's events and hosts (stored as JSON with the incident).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub events: u64,
+    /// Hosts with a high (or worse) event in the window, at most [`WINDOW_HOSTS`].
+    pub hosts: BTreeSet<String>,
+    /// Weighted count per host (high 3, medium 1), at most [`WINDOW_HOSTS`] hosts.
+    #[serde(default)]
+    pub per_host: BTreeMap<String, u64>,
+}
+
+/// Hosts remembered per window: enough to tell "several hosts" from one, and to find the
+/// host a problem is concentrated on.
+pub const WINDOW_HOSTS: usize = 64;
 
 /// What a decision changed, for the change feed and the side effects it causes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +242,7 @@ fn new_incident(ev: &EventIn) -> Incident {
         samples: Vec::new(),
         window_start_ms: ev.ts_ms,
         window_count: 0,
+        window: Window::default(),
         opened_ms: None,
         resolved_ms: None,
         regressions: 0,
@@ -267,38 +292,35 @@ pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident
     inc.severity = severity_of(inc.worst, inc.host_count, policy);
 
     let change = match inc.status {
-        Status::Pending => {
-            if ev.ts_ms - inc.window_start_ms > ms(policy.open_window) {
-                inc.window_start_ms = ev.ts_ms;
-                inc.window_count = 0;
-            }
-            // Weight: a high event 3, a medium one 1; open at 3 × open_min_events (three
-            // high events, or nine medium ones: a sustained medium problem such as clock
-            // skew or a printer that keeps going offline is an incident too).
-            inc.window_count += occurrences
-                * match ev.level {
-                    Level::Critical | Level::Error => 3,
-                    Level::Warn => 1,
-                    _ => 0,
-                };
+        Status::Pending | Status::Resolved => {
+            count_in_window(&mut inc, ev, occurrences, policy);
+            // A critical line opens at once; otherwise the window must hold three high
+            // events on one host (or nine medium ones: a sustained medium problem such as
+            // clock skew or a printer that keeps going offline is an incident too), or high
+            // events from several hosts — and a fingerprint with a long history must be
+            // bursting, not ticking over at its usual rate. Medium business noise spread
+            // thinly over the fleet (a warning now and then on every host) opens nothing.
+            let busiest = inc.window.per_host.values().copied().max().unwrap_or(0);
+            let crossed = busiest >= 3 * policy.open_min_events
+                || (ev.level >= Level::Error
+                    && inc.window.hosts.len() >= policy.open_min_hosts.max(1));
             let opens = ev.level >= Level::Critical
-                || inc.window_count >= 3 * policy.open_min_events
-                || (inc.worst >= Level::Error && inc.host_count >= policy.open_min_hosts as u64);
-            if opens {
-                inc.status = Status::Open;
-                inc.opened_ms = Some(ev.ts_ms);
-                Change::Opened
-            } else {
-                Change::Updated
+                || (crossed && (inc.status == Status::Resolved || bursting(&inc, policy)));
+            match (inc.status, opens) {
+                (Status::Pending, true) => {
+                    inc.status = Status::Open;
+                    inc.opened_ms = Some(ev.ts_ms);
+                    Change::Opened
+                }
+                (Status::Resolved, true) => {
+                    inc.status = Status::Regressed;
+                    inc.regressions += 1;
+                    inc.resolved_ms = None;
+                    Change::Regressed
+                }
+                _ => Change::Updated,
             }
         }
-        Status::Resolved if ev.level >= Level::Error => {
-            inc.status = Status::Regressed;
-            inc.regressions += 1;
-            inc.resolved_ms = None;
-            Change::Regressed
-        }
-        Status::Resolved => Change::Updated,
         Status::Open | Status::Regressed => {
             if inc.severity > before_severity {
                 Change::Escalated
@@ -310,6 +332,45 @@ pub fn apply(prev: Option<Incident>, ev: &EventIn, policy: &Policy) -> (Incident
     (inc, change)
 }
 
+/// Adds an event to the incident's opening window, starting a new window when the event
+/// falls after the current one.
+fn count_in_window(inc: &mut Incident, ev: &EventIn, occurrences: u64, policy: &Policy) {
+    if ev.ts_ms - inc.window_start_ms > ms(policy.open_window) {
+        inc.window_start_ms = ev.ts_ms;
+        inc.window_count = 0;
+        inc.window = Window::default();
+    }
+    let weight = occurrences
+        * match ev.level {
+            Level::Critical | Level::Error => 3,
+            Level::Warn => 1,
+            _ => 0,
+        };
+    inc.window_count += weight;
+    inc.window.events += occurrences;
+    let known = inc.window.per_host.contains_key(&ev.host);
+    if known || inc.window.per_host.len() < WINDOW_HOSTS {
+        *inc.window.per_host.entry(ev.host.clone()).or_default() += weight;
+    }
+    if ev.level >= Level::Error && inc.window.hosts.len() < WINDOW_HOSTS {
+        inc.window.hosts.insert(ev.host.clone());
+    }
+}
+
+/// False when a fingerprint with at least `background_history` of history before its
+/// current window arrives in this window at less than `burst_factor` times its earlier
+/// rate: steady business noise (a loyalty card that is not registered, a declined
+/// payment) crosses the opening threshold by chance, a problem raises the rate.
+fn bursting(inc: &Incident, policy: &Policy) -> bool {
+    let history_ms = inc.window_start_ms - inc.first_seen_ms;
+    if history_ms < ms(policy.background_history).max(1) {
+        return true;
+    }
+    let before = inc.count.saturating_sub(inc.window.events) as f64 / history_ms as f64;
+    let now = inc.window.events as f64 / ms(policy.open_window).max(1) as f64;
+    now >= policy.burst_factor * before
+}
+
 /// Resolves an active incident quiet for `quiet_for` at `now_ms` (the line-time
 /// watermark), and forgets a pending one whose window has passed (`None`).
 pub fn tick(inc: &Incident, policy: &Policy, now_ms: i64) -> Option<(Incident, Change)> {
@@ -319,6 +380,9 @@ pub fn tick(inc: &Incident, policy: &Policy, now_ms: i64) -> Option<(Incident, C
             let mut next = inc.clone();
             next.status = Status::Resolved;
             next.resolved_ms = Some(now_ms);
+            next.window_start_ms = now_ms;
+            next.window_count = 0;
+            next.window = Window::default();
             Some((next, Change::Resolved))
         }
         _ => None,
@@ -331,6 +395,9 @@ pub fn resolve_by_user(inc: &Incident, now_ms: i64) -> Option<Incident> {
         let mut next = inc.clone();
         next.status = Status::Resolved;
         next.resolved_ms = Some(now_ms);
+        next.window_start_ms = now_ms;
+        next.window_count = 0;
+        next.window = Window::default();
         next
     })
 }
@@ -377,6 +444,101 @@ mod tests {
             line: format!("ERROR payment failed on {host}"),
             occurrences: 1,
             last_ts_ms: None,
+        }
+    }
+
+    /// Feeds `events` (minute, host, level, occurrences) to one fingerprint and returns
+    /// the minutes at which it opened or regressed.
+    fn openings(events: &[(i64, &str, Level, u64)]) -> Vec<i64> {
+        let policy = Policy::default();
+        let mut inc: Option<Incident> = None;
+        let mut out = Vec::new();
+        for (i, &(minute, host, level, occurrences)) in events.iter().enumerate() {
+            let mut e = ev(i as i64, minute, host, level);
+            e.occurrences = occurrences;
+            let (next, change) = apply(inc.take(), &e, &policy);
+            if matches!(change, Change::Opened | Change::Regressed) {
+                out.push(minute);
+            }
+            inc = Some(next);
+        }
+        out
+    }
+
+    #[test]
+    fn steady_background_noise_does_not_open_but_a_burst_does() {
+        use Level::{Critical, Error};
+        // One high event every 6 minutes on one host for 42 minutes: at most two in any
+        // 10-minute window (under the threshold of three), then more at minute 44.
+        let mut steady: Vec<(i64, &str, Level, u64)> =
+            (0..8).map(|k| (k * 6, "pos-1", Error, 1)).collect();
+        let cases: Vec<(&str, Vec<(i64, &str, Level, u64)>, Vec<i64>)> = vec![
+            (
+                "bunching within the first 20 minutes opens (no history yet)",
+                vec![(0, "pos-1", Error, 1), (1, "pos-1", Error, 2)],
+                vec![1],
+            ),
+            (
+                "steady noise then a chance bunch of 3 stays pending",
+                {
+                    let mut v = steady.clone();
+                    v.push((44, "pos-1", Error, 2));
+                    v
+                },
+                vec![],
+            ),
+            (
+                "steady noise then a burst (12 in the window) opens",
+                {
+                    let mut v = steady.clone();
+                    v.push((44, "pos-1", Error, 12));
+                    v
+                },
+                vec![44],
+            ),
+            (
+                "steady noise then a critical line opens at once",
+                {
+                    steady.push((44, "pos-1", Critical, 1));
+                    steady.clone()
+                },
+                vec![44],
+            ),
+            (
+                "two hosts within the window open",
+                vec![(0, "pos-1", Error, 1), (4, "pos-2", Error, 1)],
+                vec![4],
+            ),
+            (
+                "two hosts far apart do not",
+                vec![(0, "pos-1", Error, 1), (15, "pos-2", Error, 1)],
+                vec![],
+            ),
+            (
+                "medium noise spread over twelve hosts does not open",
+                (0..12)
+                    .map(|h| {
+                        (
+                            h % 10,
+                            [
+                                "pos-1", "pos-2", "pos-3", "pos-4", "pos-5", "pos-6", "pos-7",
+                                "pos-8", "pos-9", "pos-10", "pos-11", "pos-12",
+                            ][h as usize],
+                            Level::Warn,
+                            1,
+                        )
+                    })
+                    .collect(),
+                vec![],
+            ),
+            (
+                "nine medium lines on one host open",
+                (0..9).map(|m| (m, "pos-1", Level::Warn, 1)).collect(),
+                vec![8],
+            ),
+        ];
+        for (case, events, expected) in cases {
+            assert_eq!(openings(&events), expected, "{case}");
         }
     }
 
@@ -462,6 +624,8 @@ mod tests {
                 Step::Tick(14),
                 Step::Ev(ev(5, 40, "pos-1", Level::Warn)),
                 Step::Ev(ev(6, 41, "pos-1", Level::Error)),
+                Step::Ev(ev(7, 41, "pos-1", Level::Error)),
+                Step::Ev(ev(8, 42, "pos-1", Level::Error)),
             ],
             expect_test::expect![[r#"
                 ev1 t=0 pos-1 error -> pending error count=1 hosts=1 Some(Updated)
@@ -471,7 +635,9 @@ mod tests {
                 tick t=12 -> resolved error count=4 hosts=1 Some(Resolved)
                 tick t=14 -> resolved error count=4 hosts=1 None
                 ev5 t=40 pos-1 warn -> resolved error count=5 hosts=1 Some(Updated)
-                ev6 t=41 pos-1 error -> regressed error count=6 hosts=1 Some(Regressed)
+                ev6 t=41 pos-1 error -> resolved error count=6 hosts=1 Some(Updated)
+                ev7 t=41 pos-1 error -> resolved error count=7 hosts=1 Some(Updated)
+                ev8 t=42 pos-1 error -> regressed error count=8 hosts=1 Some(Regressed)
             "#]],
         );
     }
@@ -492,14 +658,18 @@ mod tests {
             (resolved.status, change),
             (Status::Resolved, Change::Resolved)
         );
+        // One stray line does not regress it; the comeback crossing the threshold does.
         let (back, change) = apply(Some(resolved), &comeback, &policy);
+        assert_eq!((back.status, change), (Status::Resolved, Change::Updated));
+        let (back, _) = apply(Some(back), &ev(5, 30, "pos-1", Level::Error), &policy);
+        let (back, change) = apply(Some(back), &ev(6, 31, "pos-1", Level::Error), &policy);
         assert_eq!(
             (back.status, change, back.regressions),
             (Status::Regressed, Change::Regressed, 1)
         );
         assert_eq!(
             back.samples.last().unwrap().event_id,
-            4,
+            6,
             "the comeback is in the evidence"
         );
         // Within the quiet period nothing resolves.

@@ -48,7 +48,7 @@ pub struct IncidentFilter {
 const COLUMNS: &str = "id, fingerprint, status, severity, worst, class, service, title, \
     first_seen_ms, last_seen_ms, event_count, host_count, hosts_json, samples_json, \
     window_start_ms, window_count, opened_ms, resolved_ms, resolved_by, regressions, \
-    related_json, updated_ms";
+    related_json, updated_ms, window_json";
 
 fn level(s: &str) -> Level {
     Level::parse(s).unwrap_or(Level::Warn)
@@ -80,6 +80,10 @@ fn incident_from(row: &sqlx::any::AnyRow) -> Result<IncidentRecord, StoreError> 
             samples,
             window_start_ms: row.try_get(14)?,
             window_count: u64::try_from(row.try_get::<i64, _>(15)?).unwrap_or(0),
+            window: row
+                .try_get::<Option<String>, _>(22)?
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
             opened_ms: row.try_get(16)?,
             resolved_ms: row.try_get(17)?,
             regressions: u32::try_from(row.try_get::<i64, _>(19)?).unwrap_or(0),
@@ -108,8 +112,8 @@ async fn upsert(
         "INSERT INTO incidents (fingerprint, status, severity, worst, class, service, title, \
          first_seen_ms, last_seen_ms, event_count, host_count, hosts_json, samples_json, \
          window_start_ms, window_count, opened_ms, resolved_ms, resolved_by, regressions, \
-         related_json, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+         related_json, updated_ms, window_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
          ON CONFLICT (fingerprint) DO UPDATE SET status = excluded.status, \
          severity = excluded.severity, worst = excluded.worst, class = excluded.class, \
          first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms, \
@@ -118,7 +122,7 @@ async fn upsert(
          window_start_ms = excluded.window_start_ms, window_count = excluded.window_count, \
          opened_ms = excluded.opened_ms, resolved_ms = excluded.resolved_ms, \
          resolved_by = excluded.resolved_by, regressions = excluded.regressions, \
-         updated_ms = excluded.updated_ms RETURNING id",
+         updated_ms = excluded.updated_ms, window_json = excluded.window_json RETURNING id",
     )
     .bind(&inc.fingerprint)
     .bind(inc.status.as_str())
@@ -141,6 +145,7 @@ async fn upsert(
     .bind(i64::from(inc.regressions))
     .bind(json("related incidents", &related)?)
     .bind(now_ms)
+    .bind(json("incident window", &inc.window)?)
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
