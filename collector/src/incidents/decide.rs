@@ -472,7 +472,8 @@ mod tests {
         // 10-minute window (under the threshold of three), then more at minute 44.
         let mut steady: Vec<(i64, &str, Level, u64)> =
             (0..8).map(|k| (k * 6, "pos-1", Error, 1)).collect();
-        let cases: Vec<(&str, Vec<(i64, &str, Level, u64)>, Vec<i64>)> = vec![
+        type Case<'a> = (&'a str, Vec<(i64, &'a str, Level, u64)>, Vec<i64>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "bunching within the first 20 minutes opens (no history yet)",
                 vec![(0, "pos-1", Error, 1), (1, "pos-1", Error, 2)],

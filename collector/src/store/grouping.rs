@@ -138,7 +138,8 @@ mod tests {
     fn each_part_of_the_key_splits_groups() {
         // (case, entries, expected (line_no, occurrences, last_ts))
         let base = entry(60_000, 0, Level::Warn, 0.4, "a x");
-        let cases: Vec<(&str, Entry, Vec<(u32, u32, i64)>)> = vec![
+        type Case<'a> = (&'a str, Entry, Vec<(u32, u32, i64)>);
+        let cases: Vec<Case<'_>> = vec![
             ("same", base.clone(), vec![(0, 2, 60_000)]),
             (
                 "next minute",
