@@ -132,6 +132,10 @@ struct RawConfig {
     incidents: RawIncidents,
     #[serde(default)]
     ingest: RawIngest,
+    #[serde(default)]
+    jira: crate::jira::config::RawJira,
+    #[serde(default)]
+    automation: crate::jira::config::RawAutomation,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -675,6 +679,8 @@ pub struct CollectorConfig {
     pub incidents: crate::incidents::decide::Policy,
     pub intervals: WorkerIntervals,
     pub ingest: IngestConfig,
+    /// `[jira]` and `[automation]`.
+    pub automation: crate::jira::config::AutomationConfig,
 }
 
 impl CollectorConfig {
@@ -730,7 +736,7 @@ pub fn load(
         }
         None => toml::Table::new(),
     };
-    for key in KEYS {
+    for key in KEYS.iter().chain(crate::jira::config::KEYS) {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
                 (Ok(i), _) => toml::Value::Integer(i),
@@ -854,6 +860,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 incidents: incident_interval,
             },
             ingest: IngestConfig::try_from(raw.ingest)?,
+            automation: crate::jira::config::AutomationConfig::from_raw(raw.jira, raw.automation)?,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod health;
 pub mod incidents;
 pub mod ingest;
+pub mod jira;
 pub mod metrics;
 pub mod store;
 pub mod tls;
