@@ -132,6 +132,8 @@ struct RawConfig {
     incidents: RawIncidents,
     #[serde(default)]
     ingest: RawIngest,
+    #[serde(default)]
+    outbox: crate::outbox::config::RawOutbox,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -675,6 +677,7 @@ pub struct CollectorConfig {
     pub incidents: crate::incidents::decide::Policy,
     pub intervals: WorkerIntervals,
     pub ingest: IngestConfig,
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 impl CollectorConfig {
@@ -730,7 +733,7 @@ pub fn load(
         }
         None => toml::Table::new(),
     };
-    for key in KEYS {
+    for key in KEYS.iter().chain(crate::outbox::config::KEYS) {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
                 (Ok(i), _) => toml::Value::Integer(i),
@@ -854,6 +857,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 incidents: incident_interval,
             },
             ingest: IngestConfig::try_from(raw.ingest)?,
+            outbox: crate::outbox::OutboxConfig::try_from(raw.outbox)?,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod health;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;
+pub mod outbox;
 pub mod store;
 pub mod tls;
 pub mod usercli;
