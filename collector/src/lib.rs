@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod jira;
 pub mod metrics;
+pub mod outbox;
 pub mod store;
 pub mod tls;
 pub mod usercli;

@@ -857,6 +857,38 @@ async fn migrations_have_identical_tables_and_columns() {
             "id incident_id change status severity host_count event_count actor ts_ms",
         ),
         ("worker_leases", "name owner lease_until_ms position"),
+        // 0006_outbox_alerts.sql
+        (
+            "outbox",
+            "id kind target idempotency_key payload created_ms due_ms attempts state \
+             lease_owner lease_until_ms last_error finished_ms",
+        ),
+        (
+            "outbox_attempts",
+            "id message_id target attempt started_ms latency_ms outcome http_status error",
+        ),
+        (
+            "channels",
+            "id name kind config_json secrets_json route_json source created_ms updated_ms",
+        ),
+        (
+            "alert_rules",
+            "id name builtin enabled spec_json created_ms updated_ms",
+        ),
+        (
+            "alerts",
+            "id rule_id fingerprint labels_json state severity value threshold summary \
+             state_json started_ms ended_ms updated_ms",
+        ),
+        (
+            "alert_changes",
+            "id alert_id rule_id state severity value labels_json actor ts_ms",
+        ),
+        (
+            "silences",
+            "id matchers_json starts_ms ends_ms comment created_by created_ms",
+        ),
+        ("alert_groups", "group_key state_json updated_ms"),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))

@@ -50,6 +50,7 @@ pub mod events;
 pub mod health;
 pub mod incidents;
 pub mod lease;
+pub mod outbox;
 mod retention;
 mod sql;
 mod stats;
