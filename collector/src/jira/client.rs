@@ -49,6 +49,12 @@ pub enum JiraError {
     Decode { op: &'static str, message: String },
     #[error("Jira is not configured: {0}")]
     NotConfigured(String),
+    /// Not yet: a precondition of the job will hold later (retry after `retry_after`).
+    #[error("not yet: {message}")]
+    NotYet {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("no reopen transition for {key} (available: {available})")]
     NoReopenTransition { key: String, available: String },
 }
@@ -61,7 +67,9 @@ impl JiraError {
             JiraError::Status { status, .. } => {
                 (400..500).contains(status) && !matches!(status, 408 | 409 | 429)
             }
-            JiraError::Timeout { .. } | JiraError::Transport { .. } => false,
+            JiraError::Timeout { .. } | JiraError::Transport { .. } | JiraError::NotYet { .. } => {
+                false
+            }
             JiraError::Decode { .. }
             | JiraError::NotConfigured(_)
             | JiraError::NoReopenTransition { .. } => true,
@@ -71,6 +79,7 @@ impl JiraError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             JiraError::Status { retry_after, .. } => *retry_after,
+            JiraError::NotYet { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "jira.reopen_transition",
     "jira.request_timeout_ms",
     "jira.reconcile_window_secs",
+    "jira.create_settle_secs",
     "automation.enabled",
     "automation.threshold_critical",
     "automation.threshold_high",
@@ -49,6 +50,7 @@ pub(crate) struct RawJira {
     reopen_transition: Option<String>,
     request_timeout_ms: Option<u64>,
     reconcile_window_secs: Option<u64>,
+    create_settle_secs: Option<u64>,
 }
 
 /// A threshold: a number in 0..=1, or `"never"`.
@@ -222,6 +224,9 @@ pub struct AutomationConfig {
     pub request_timeout: Duration,
     /// Tickets created this recently are passed as `reconcileIssues` to duplicate checks.
     pub reconcile_window: Duration,
+    /// After a create whose answer never came, no new create for the incident before this
+    /// (longer than Jira's search lag), so search shows the issue it may have made.
+    pub create_settle: Duration,
     /// How often the decision worker runs.
     pub interval: Duration,
     /// Incidents decided per worker step at most.
@@ -349,6 +354,13 @@ impl AutomationConfig {
                 3600,
                 0,
                 7 * 86_400,
+            )?),
+            create_settle: Duration::from_secs(bounded(
+                "jira.create_settle_secs",
+                j.create_settle_secs,
+                60,
+                0,
+                86_400,
             )?),
             interval: Duration::from_millis(bounded(
                 "automation.interval_ms",

@@ -16,8 +16,8 @@ pub mod adf;
 pub mod client;
 pub mod config;
 pub mod decide;
-// pub mod deliver;
-// pub mod worker;
+pub mod deliver;
+pub mod worker;
 
 /// The label every ticket carries, naming its incident's fingerprint.
 pub fn fingerprint_label(fingerprint: &str) -> String {

@@ -45,6 +45,7 @@
 mod archive;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 mod cursor;
 pub mod events;
 pub mod health;
@@ -54,6 +55,7 @@ pub mod outbox;
 mod retention;
 mod sql;
 mod stats;
+pub mod tickets;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
