@@ -411,12 +411,22 @@ async fn call(
         .uri(uri)
         .header("authorization", format!("Bearer {API_TOKEN}"))
         .header("content-type", "application/json")
-        .body(axum::body::Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .body(axum::body::Body::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        ))
         .unwrap();
-    let resp = fleetlog_collector::api::router(state.clone()).oneshot(req).await.unwrap();
+    let resp = fleetlog_collector::api::router(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -427,13 +437,35 @@ async fn jira_automation_api_shows_tickets_decisions_status_and_settings() {
             return;
         };
         let mut flags = toml::Table::new();
-        set_key(&mut flags, "data_dir", env.archive_dir.parent().unwrap().display().to_string().into());
+        set_key(
+            &mut flags,
+            "data_dir",
+            env.archive_dir
+                .parent()
+                .unwrap()
+                .display()
+                .to_string()
+                .into(),
+        );
         let s = &r.cfg.settings.jira;
         set_key(&mut flags, "jira.url", s.url.clone().unwrap().into());
         set_key(&mut flags, "jira.email", s.email.clone().unwrap().into());
-        set_key(&mut flags, "jira.api_token_file", s.api_token_file.clone().unwrap().display().to_string().into());
+        set_key(
+            &mut flags,
+            "jira.api_token_file",
+            s.api_token_file
+                .clone()
+                .unwrap()
+                .display()
+                .to_string()
+                .into(),
+        );
         set_key(&mut flags, "jira.project", "OPS".into());
-        set_key(&mut flags, "jira.dashboard_url", "https://fleet.example".into());
+        set_key(
+            &mut flags,
+            "jira.dashboard_url",
+            "https://fleet.example".into(),
+        );
         let cfg = config::load(None, |_| None, flags).unwrap();
         let state = fleetlog_collector::api::AppState::new(
             env.store.clone(),
@@ -442,26 +474,57 @@ async fn jira_automation_api_shows_tickets_decisions_status_and_settings() {
             Arc::new(cfg.clone()),
             fleetlog_collector::ingest::model::ModelSlot::default(),
         );
-        put_incidents(&env.store, vec![incident("fpapi", Status::Open, Level::Critical, 3, 2, 0)]).await;
+        put_incidents(
+            &env.store,
+            vec![incident("fpapi", Status::Open, Level::Critical, 3, 2, 0)],
+        )
+        .await;
         let mut ob = outbox(&env.store, "r1", &cfg.automation);
-        settle(&env.store, &mut ob, &cfg.automation, fleetlog_collector::now_ms(), Duration::from_secs(10)).await;
+        settle(
+            &env.store,
+            &mut ob,
+            &cfg.automation,
+            fleetlog_collector::now_ms(),
+            Duration::from_secs(10),
+        )
+        .await;
         // The description links the incident on the dashboard and names the hosts.
-        let desc = r.double.with(|d| fleetlog_collector::jira::adf::plain_text(&d.issues[0].description));
-        assert!(desc.contains("https://fleet.example/incidents/") && desc.contains("pos-0, pos-1"), "{desc}");
-        assert_eq!(r.double.with(|d| d.issues[0].priority.clone()), Some("Highest".into()));
+        let desc = r
+            .double
+            .with(|d| fleetlog_collector::jira::adf::plain_text(&d.issues[0].description));
+        assert!(
+            desc.contains("https://fleet.example/incidents/") && desc.contains("pos-0, pos-1"),
+            "{desc}"
+        );
+        assert_eq!(
+            r.double.with(|d| d.issues[0].priority.clone()),
+            Some("Highest".into())
+        );
 
         let (st, v) = call(&state, "GET", "/api/v1/tickets", None).await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["tickets"][0]["key"], "OPS-1");
-        assert_eq!(v["tickets"][0]["url"], format!("{}/browse/OPS-1", r.double.url()));
-        let (st, v) = call(&state, "GET", "/api/v1/automation/decisions?decision=create", None).await;
+        assert_eq!(
+            v["tickets"][0]["url"],
+            format!("{}/browse/OPS-1", r.double.url())
+        );
+        let (st, v) = call(
+            &state,
+            "GET",
+            "/api/v1/automation/decisions?decision=create",
+            None,
+        )
+        .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["decisions"][0]["outcome"], "done");
         assert_eq!(v["decisions"][0]["ticket_key"], "OPS-1");
         assert!(v["decisions"][0]["latency_ms"].as_i64().unwrap() >= 0);
         let (st, v) = call(&state, "GET", "/api/v1/jira/status", None).await;
         assert_eq!(st, 200, "{v}");
-        assert_eq!((v["configured"].as_bool(), v["test"]["ok"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (v["configured"].as_bool(), v["test"]["ok"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert_eq!(v["test"]["account"], "fleetlog bot");
         assert!(v["last_ok_ms"].is_i64());
 
@@ -473,16 +536,45 @@ async fn jira_automation_api_shows_tickets_decisions_status_and_settings() {
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["settings"]["thresholds"]["high"], 0.6);
         assert!(!v.to_string().contains("tok-jira-s3cret"));
-        let (st, _) = call(&state, "PUT", "/api/v1/automation", Some(serde_json::json!({
-            "thresholds": {"critical": 1.5}
-        }))).await;
+        let (st, _) = call(
+            &state,
+            "PUT",
+            "/api/v1/automation",
+            Some(serde_json::json!({
+                "thresholds": {"critical": 1.5}
+            })),
+        )
+        .await;
         assert_eq!(st, 400);
         let (_, v) = call(&state, "GET", "/api/v1/automation", None).await;
-        assert_eq!((v["settings"]["enabled"].as_bool(), v["settings"]["comment_interval_secs"].as_u64()), (Some(false), Some(600)));
+        assert_eq!(
+            (
+                v["settings"]["enabled"].as_bool(),
+                v["settings"]["comment_interval_secs"].as_u64()
+            ),
+            (Some(false), Some(600))
+        );
         // Off: a new critical incident gets a recorded skip, no ticket.
-        put_incidents(&env.store, vec![incident("fpoff", Status::Open, Level::Critical, 3, 1, 0)]).await;
-        settle(&env.store, &mut ob, &cfg.automation, fleetlog_collector::now_ms(), Duration::from_secs(10)).await;
-        let (_, v) = call(&state, "GET", "/api/v1/automation/decisions?decision=skip", None).await;
+        put_incidents(
+            &env.store,
+            vec![incident("fpoff", Status::Open, Level::Critical, 3, 1, 0)],
+        )
+        .await;
+        settle(
+            &env.store,
+            &mut ob,
+            &cfg.automation,
+            fleetlog_collector::now_ms(),
+            Duration::from_secs(10),
+        )
+        .await;
+        let (_, v) = call(
+            &state,
+            "GET",
+            "/api/v1/automation/decisions?decision=skip",
+            None,
+        )
+        .await;
         assert_eq!(v["decisions"][0]["reason_code"], "automation_off");
         assert_eq!(r.double.with(|d| d.issues.len()), 1);
         let (_, v) = call(&state, "GET", "/api/v1/audit?action=automation.", None).await;

@@ -290,11 +290,14 @@ fn skip(reason: Reason) -> Decision {
 }
 
 /// Decides what to do about `inc` (with `confidence`, see the module doc) given its ticket,
-/// at wall-clock `now_ms`.
+/// at wall-clock `now_ms`. `fresh` says the incident opened or regressed since the worker
+/// last looked: one that has already resolved again still gets its ticket (a real incident
+/// that came and went between two looks), while an old resolved one never does.
 pub fn decide(
     inc: &Incident,
     confidence: f64,
     ticket: Option<&TicketView>,
+    fresh: bool,
     policy: &Policy,
     now_ms: i64,
 ) -> Decision {
@@ -305,7 +308,7 @@ pub fn decide(
         return skip(Reason::NotOpenYet);
     }
     let Some(t) = ticket else {
-        if inc.status == Status::Resolved {
+        if inc.status == Status::Resolved && !fresh {
             return skip(Reason::ResolvedWithoutTicket);
         }
         let band = Band::of(inc.severity);
@@ -438,7 +441,7 @@ mod tests {
             ("re-resolved no reopen", incident(Resolved, Critical, 10, 1, 1), 1.0, Some(t_open.clone()), d, 1, "skip", "nothing_new"),
         ];
         for (name, inc, conf, t, policy, now, action, code) in cases {
-            let got = decide(&inc, conf, t.as_ref(), &policy, now);
+            let got = decide(&inc, conf, t.as_ref(), false, &policy, now);
             assert_eq!(
                 (got.action.as_str(), got.reason.code()),
                 (action, code),
@@ -449,10 +452,21 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_incident_that_already_resolved_still_gets_its_ticket() {
+        let inc = incident(Status::Resolved, Level::Critical, 3, 1, 0);
+        let d = Policy::default();
+        assert_eq!(decide(&inc, 0.9, None, true, &d, 0).action, Action::Create);
+        assert_eq!(
+            decide(&inc, 0.9, None, false, &d, 0).reason,
+            Reason::ResolvedWithoutTicket
+        );
+    }
+
+    #[test]
     fn a_comment_summarises_new_occurrences_and_hosts() {
         let inc = incident(Status::Open, Level::Critical, 250, 4, 0);
         let t = ticket(Some("OPS-2"), 0, 10, 1, 0);
-        let got = decide(&inc, 1.0, Some(&t), &Policy::default(), H);
+        let got = decide(&inc, 1.0, Some(&t), false, &Policy::default(), H);
         assert_eq!(
             got.action,
             Action::Comment {
@@ -475,7 +489,8 @@ mod tests {
         for i in 1..=2000u64 {
             let now = i as i64 * 3_600;
             let inc = incident(Status::Open, Level::Critical, 1 + i, 1, 0);
-            if let Action::Comment { .. } = decide(&inc, 1.0, Some(&t), &policy, now).action {
+            if let Action::Comment { .. } = decide(&inc, 1.0, Some(&t), false, &policy, now).action
+            {
                 comments += 1;
                 t.told_events = inc.count;
                 t.last_told_ms = now;

@@ -1,5 +1,7 @@
 //! The decision driver: under the `jira` lease, read the incidents that may need a Jira
-//! action (active ones without a ticket, and ticketed ones with news), decide each with
+//! action (those that opened or regressed since the lease's position in the
+//! `incident_changes` feed, active ones without a ticket, and ticketed ones with news),
+//! decide each with
 //! [`decide::decide`], and write every decision with its outbox message and ticket change
 //! in one transaction ([`Store::write_ticket_decisions`]). Jira itself is only called by
 //! the outbox (`deliver.rs`), so Jira being slow or down never loses a decision.
@@ -103,21 +105,38 @@ pub async fn step(
     now_ms: i64,
 ) -> Result<Option<usize>, StoreError> {
     let settings = deliver::settings(store, cfg).await;
+    let Some(lease) = store.take_lease(LEASE, owner, now_ms, LEASE_MS).await? else {
+        return Ok(None);
+    };
     if settings.jira.missing().is_some() {
+        // Off until configured: what happened meanwhile is history, not news.
+        let last = store.last_incident_change().await?;
+        if last != lease.position {
+            store
+                .write_ticket_decisions(&[], (LEASE, owner), last, now_ms)
+                .await?;
+        }
         return Ok(Some(0));
     }
-    if store
-        .take_lease(LEASE, owner, now_ms, LEASE_MS)
-        .await?
-        .is_none()
-    {
-        return Ok(None);
-    }
     let policy = settings.policy();
-    let candidates = store
+    let (fresh, position) = store
+        .incidents_changed_after(lease.position, cfg.max_incidents_per_step)
+        .await?;
+    let fresh_ids: std::collections::HashSet<i64> = fresh.iter().map(|r| r.id).collect();
+    let mut candidates = store
         .automation_candidates(cfg.max_incidents_per_step)
         .await?;
+    for rec in fresh {
+        if !candidates.iter().any(|c| c.id == rec.id) {
+            candidates.push(rec);
+        }
+    }
     if candidates.is_empty() {
+        if position != lease.position {
+            store
+                .write_ticket_decisions(&[], (LEASE, owner), position, now_ms)
+                .await?;
+        }
         return Ok(Some(0));
     }
     let fps: Vec<String> = candidates
@@ -142,7 +161,14 @@ pub async fn step(
             |t| t.confidence,
         );
         let view = ticket.map(|t| t.view());
-        let d = decide::decide(inc, conf, view.as_ref(), &policy, now_ms);
+        let d = decide::decide(
+            inc,
+            conf,
+            view.as_ref(),
+            fresh_ids.contains(&rec.id),
+            &policy,
+            now_ms,
+        );
         let code = d.reason.code();
         if d.action == Action::Skip
             && (WAITS.contains(&code) || last.get(&rec.id).map(String::as_str) == Some(code))
@@ -215,11 +241,11 @@ pub async fn step(
             change,
         });
     }
-    if writes.is_empty() {
+    if writes.is_empty() && position == lease.position {
         return Ok(Some(0));
     }
     store
-        .write_ticket_decisions(&writes, (LEASE, owner), now_ms)
+        .write_ticket_decisions(&writes, (LEASE, owner), position, now_ms)
         .await
 }
 

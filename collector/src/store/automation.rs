@@ -196,6 +196,47 @@ impl Store {
         Ok(fps.iter().filter_map(|f| by_fp.remove(f)).collect())
     }
 
+    /// Incidents that opened or regressed after `incident_changes` id `after`, with the
+    /// last change id read (at most `limit` changes).
+    pub async fn incidents_changed_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<IncidentRecord>, i64), StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, incident_id FROM incident_changes WHERE id > $1 \
+             AND change IN ('opened', 'regressed') ORDER BY id LIMIT {}",
+            limit.max(1)
+        ))
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut last = after;
+        let mut ids = Vec::new();
+        for r in &rows {
+            last = r.try_get(0)?;
+            let id: i64 = r.try_get(1)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(rec) = self.incident(id).await? {
+                out.push(rec);
+            }
+        }
+        Ok((out, last))
+    }
+
+    /// The newest `incident_changes` id (0 when there is none).
+    pub async fn last_incident_change(&self) -> Result<i64, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incident_changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id.unwrap_or(0))
+    }
+
     /// The stored settings override, if any.
     pub async fn automation_settings(&self) -> Result<Option<Settings>, StoreError> {
         let text: Option<String> =

@@ -331,25 +331,19 @@ impl Store {
     }
 
     /// Writes a decision worker step in one transaction, if the `lease` is still ours:
-    /// every decision's audit row, its outbox message and its ticket change. A create for a
+    /// every decision's audit row, its outbox message and its ticket change, and the lease's
+    /// new `position` (the last `incident_changes` id read). A create for a
     /// fingerprint that already has a ticket row is dropped whole (another replica decided
     /// first). Returns how many decisions were written.
     pub async fn write_ticket_decisions(
         &self,
         decisions: &[DecisionWrite],
         lease: (&str, &str),
+        position: i64,
         now_ms: i64,
     ) -> Result<Option<usize>, StoreError> {
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT position FROM worker_leases WHERE name = $1 AND owner = $2 AND lease_until_ms >= $3",
-        )
-        .bind(lease.0)
-        .bind(lease.1)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if held.is_none() {
+        if !super::lease::advance(&mut tx, lease.0, lease.1, position).await? {
             tx.rollback().await?;
             return Ok(None);
         }
