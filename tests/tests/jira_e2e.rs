@@ -213,6 +213,7 @@ fn jira_e2e_bgl_three_orders_one_ticket_per_incident() -> Result<()> {
         ("reversed", lines.iter().rev().cloned().collect()),
         ("shuffled", shuffled(lines.clone(), 20261128)),
     ];
+    let mut total_comments = 0;
     for (name, order) in orders {
         let mut env = TestEnv::new("jira-bgl")?;
         let Some(s) = stand(&env, Duration::from_millis(500))? else {
@@ -228,18 +229,24 @@ fn jira_e2e_bgl_three_orders_one_ticket_per_incident() -> Result<()> {
                 &[format!("{}/*.log", logs.display())],
             ),
         )?;
+        // Two halves, the second after the first settled and the comment interval (2 s)
+        // passed: repeats of ticketed incidents become comments.
         let mut f = fs::File::create(logs.join("bgl.log"))?;
-        for l in &order {
+        let half = order.len() / 2;
+        for l in &order[..half] {
+            writeln!(f, "{l}")?;
+        }
+        f.sync_all()?;
+        collector.wait_for_lines("bgl-node", half as u64, Duration::from_secs(120))?;
+        let first = wait_settled(&collector, &s, Duration::from_secs(3), Duration::from_secs(120))?;
+        for l in &order[half..] {
             writeln!(f, "{l}")?;
         }
         f.sync_all()?;
         collector.wait_for_lines("bgl-node", order.len() as u64, Duration::from_secs(120))?;
-        let c = wait_settled(
-            &collector,
-            &s,
-            Duration::from_secs(4),
-            Duration::from_secs(120),
-        )?;
+        let c = wait_settled(&collector, &s, Duration::from_secs(4), Duration::from_secs(120))?;
+        eprintln!("jira_e2e BGL_2k {name}: after the first half {first:?}");
+        total_comments += c.comments_decided;
         eprintln!("jira_e2e BGL_2k {name}: {c:?}");
         ensure!(c.duplicates == 0, "{name}: duplicate tickets: {c:?}");
         ensure!(c.not_done == 0, "{name}: lost decisions: {c:?}");
@@ -256,6 +263,7 @@ fn jira_e2e_bgl_three_orders_one_ticket_per_incident() -> Result<()> {
         );
         env.finish();
     }
+    ensure!(total_comments > 0, "no repeat became a comment");
     Ok(())
 }
 
@@ -351,6 +359,78 @@ fn jira_e2e_faults_and_kill9_mid_create_lose_nothing_and_duplicate_nothing() -> 
         !log.contains(TOKEN),
         "the Jira token is in the collector's log"
     );
+    env.finish();
+    Ok(())
+}
+
+/// Percentile `p` (0..=100) of sorted values.
+fn percentile(sorted: &[i64], p: usize) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) * p).div_ceil(100).min(sorted.len() - 1)]
+}
+
+#[test]
+fn jira_e2e_latency_from_critical_line_to_create_request() -> Result<()> {
+    // 200 bursts of three error lines (what opens an incident), each in its own service's
+    // file (so each is its own incident and its own ticket), appended 100 ms apart; latency = the create request's arrival at the
+    // stand-in minus the append. No backlog in the agent's buffer.
+    const N: usize = 200;
+    let mut env = TestEnv::new("jira-latency")?;
+    let Some(s) = stand(&env, Duration::ZERO)? else {
+        return Ok(());
+    };
+    let collector = start_collector(&env, &s, "3")?;
+    let logs = env.subdir("logs")?;
+    let mut files = Vec::new();
+    for i in 0..N {
+        let p = logs.join(format!("svc{i:03}.log"));
+        let mut f = fs::File::create(&p)?;
+        writeln!(f, "2026-11-28 10:00:00,000 INFO svc{i:03}: started")?;
+        files.push(f);
+    }
+    let _agent = Agent::start(
+        &env,
+        AgentOpts::new(&collector, "lat-1", &[format!("{}/*.log", logs.display())]),
+    )?;
+    collector.wait_for_lines("lat-1", N as u64, Duration::from_secs(60))?;
+    let mut written: BTreeMap<String, i64> = BTreeMap::new();
+    for (i, f) in files.iter_mut().enumerate() {
+        // Three high events in one write: what opens an incident (one critical event would too).
+        let line = format!(
+            "2026-11-28 10:00:01,000 ERROR svc{i:03}: FATAL connection to backend timed out, request failed\n"
+        );
+        f.write_all(line.repeat(3).as_bytes())?;
+        f.flush()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        written.insert(format!("svc{i:03}"), now);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t0 = Instant::now();
+    while s.double.with(|d| d.issues.len()) < N && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut lat: Vec<i64> = s.double.with(|d| {
+        d.issues
+            .iter()
+            .filter_map(|i| {
+                let svc = i.summary.strip_prefix("[fleetlog] ")?.split(':').next()?;
+                Some(i.arrived_ms - written.get(svc)?)
+            })
+            .collect()
+    });
+    lat.sort_unstable();
+    eprintln!(
+        "jira_e2e latency (line appended → create request at the stand-in), {} of {N} lines: p50 {} ms, p99 {} ms, max {} ms (no backlog)",
+        lat.len(),
+        percentile(&lat, 50),
+        percentile(&lat, 99),
+        lat.last().copied().unwrap_or(0)
+    );
+    ensure!(lat.len() == N, "only {} of {N} lines made a ticket", lat.len());
     env.finish();
     Ok(())
 }
