@@ -3,6 +3,9 @@
 //! injected fault comes back as the typed error the outbox acts on. Skips with a notice when
 //! `../shared` (the contract) is absent.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use fleetlog_collector::auth::secret::SecretStr;

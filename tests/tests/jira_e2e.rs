@@ -238,13 +238,23 @@ fn jira_e2e_bgl_three_orders_one_ticket_per_incident() -> Result<()> {
         }
         f.sync_all()?;
         collector.wait_for_lines("bgl-node", half as u64, Duration::from_secs(120))?;
-        let first = wait_settled(&collector, &s, Duration::from_secs(3), Duration::from_secs(120))?;
+        let first = wait_settled(
+            &collector,
+            &s,
+            Duration::from_secs(3),
+            Duration::from_secs(120),
+        )?;
         for l in &order[half..] {
             writeln!(f, "{l}")?;
         }
         f.sync_all()?;
         collector.wait_for_lines("bgl-node", order.len() as u64, Duration::from_secs(120))?;
-        let c = wait_settled(&collector, &s, Duration::from_secs(4), Duration::from_secs(120))?;
+        let c = wait_settled(
+            &collector,
+            &s,
+            Duration::from_secs(4),
+            Duration::from_secs(120),
+        )?;
         eprintln!("jira_e2e BGL_2k {name}: after the first half {first:?}");
         total_comments += c.comments_decided;
         eprintln!("jira_e2e BGL_2k {name}: {c:?}");
@@ -430,7 +440,11 @@ fn jira_e2e_latency_from_critical_line_to_create_request() -> Result<()> {
         percentile(&lat, 99),
         lat.last().copied().unwrap_or(0)
     );
-    ensure!(lat.len() == N, "only {} of {N} lines made a ticket", lat.len());
+    ensure!(
+        lat.len() == N,
+        "only {} of {N} lines made a ticket",
+        lat.len()
+    );
     env.finish();
     Ok(())
 }
