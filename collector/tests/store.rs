@@ -889,6 +889,19 @@ async fn migrations_have_identical_tables_and_columns() {
             "id matchers_json starts_ms ends_ms comment created_by created_ms",
         ),
         ("alert_groups", "group_key state_json updated_ms"),
+        (
+            "tickets",
+            "id incident_id fingerprint issue_key issue_id state severity confidence \
+             regressions_seen told_events told_hosts last_told_ms comments reopens \
+             create_started_ms created_ms updated_ms",
+        ),
+        (
+            "automation_decisions",
+            "id incident_id fingerprint decision reason_code reason severity confidence \
+             ticket_key outcome job_key decided_ms done_ms attempts error",
+        ),
+        ("automation_settings", "id settings_json updated_ms"),
+        ("jira_status", "id last_ok_ms last_error last_error_ms"),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))

@@ -41,7 +41,8 @@ fn dto(settings: Settings) -> AutomationDto {
 pub struct JiraUpdate {
     pub url: Option<String>,
     pub email: Option<String>,
-    /// Path of a file holding the API token (the token itself is never sent or stored).
+    /// Path of a file holding the API token, under `<data_dir>/secrets/` (the token itself
+    /// is never sent or stored; the configuration file may name any path).
     pub api_token_file: Option<String>,
     pub project: Option<String>,
     pub issue_type: Option<String>,
@@ -111,7 +112,23 @@ pub(super) async fn put(
         set(&mut next.jira.project, j.project);
         set(&mut next.jira.issue_type, j.issue_type);
         if let Some(f) = j.api_token_file {
-            next.jira.api_token_file = (!f.trim().is_empty()).then(|| f.trim().into());
+            let f = f.trim();
+            if !f.is_empty() {
+                // Only a file under `<data_dir>/secrets/`: the token file's content is sent
+                // to `jira.url`, so the API must not be able to point it at any readable file.
+                let dir = state.config.data_dir.join("secrets");
+                let path = std::path::Path::new(f);
+                let plain = path
+                    .components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir));
+                if !(plain && path.starts_with(&dir)) {
+                    return Err(ApiError::BadRequest(format!(
+                        "jira.api_token_file set through the API must be a file under {}",
+                        dir.display()
+                    )));
+                }
+            }
+            next.jira.api_token_file = (!f.is_empty()).then(|| f.into());
         }
     }
     next.validate()
