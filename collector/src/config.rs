@@ -134,6 +134,12 @@ struct RawConfig {
     incidents: RawIncidents,
     #[serde(default)]
     ingest: RawIngest,
+    #[serde(default)]
+    outbox: crate::outbox::config::RawOutbox,
+    #[serde(default)]
+    jira: crate::jira::config::RawJira,
+    #[serde(default)]
+    automation: crate::jira::config::RawAutomation,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -693,6 +699,9 @@ pub struct CollectorConfig {
     pub incidents: crate::incidents::decide::Policy,
     pub intervals: WorkerIntervals,
     pub ingest: IngestConfig,
+    pub outbox: crate::outbox::OutboxConfig,
+    /// `[jira]` and `[automation]`.
+    pub automation: crate::jira::config::AutomationConfig,
 }
 
 impl CollectorConfig {
@@ -748,7 +757,11 @@ pub fn load(
         }
         None => toml::Table::new(),
     };
-    for key in KEYS {
+    for key in KEYS
+        .iter()
+        .chain(crate::outbox::config::KEYS)
+        .chain(crate::jira::config::KEYS)
+    {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
                 (Ok(i), _) => toml::Value::Integer(i),
@@ -872,6 +885,8 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 incidents: incident_interval,
             },
             ingest: IngestConfig::try_from(raw.ingest)?,
+            outbox: crate::outbox::OutboxConfig::try_from(raw.outbox)?,
+            automation: crate::jira::config::AutomationConfig::from_raw(raw.jira, raw.automation)?,
         })
     }
 }

@@ -11,7 +11,9 @@ pub mod config;
 pub mod health;
 pub mod incidents;
 pub mod ingest;
+pub mod jira;
 pub mod metrics;
+pub mod outbox;
 pub mod store;
 pub mod tls;
 pub mod usercli;
@@ -148,6 +150,29 @@ impl Bound {
             config.intervals.health,
             shutdown.clone(),
         ));
+        // Jira automation: decisions under the `jira` lease; their Jira calls go through the
+        // outbox (kind `jira`).
+        let jira_task = tokio::spawn(jira::worker::run(
+            store.clone(),
+            replica.clone(),
+            config.automation.clone(),
+            shutdown.clone(),
+        ));
+        let mut registry = outbox::worker::Registry::default();
+        registry.register(
+            jira::deliver::KIND,
+            jira::deliver::JiraDeliver::new(store.clone(), config.automation.clone()),
+        );
+        let outbox_task = tokio::spawn(
+            outbox::worker::OutboxWorker::new(
+                store.clone(),
+                replica.clone(),
+                config.outbox,
+                registry,
+                metrics.clone(),
+            )
+            .run(shutdown.clone()),
+        );
         let incidents_task = tokio::spawn(incidents::worker::run(
             store.clone(),
             replica,
@@ -182,6 +207,8 @@ impl Bound {
         let _ = retention_task.await;
         let _ = health_task.await;
         let _ = incidents_task.await;
+        let _ = jira_task.await;
+        let _ = outbox_task.await;
         store.close().await;
         Ok(())
     }

@@ -45,11 +45,18 @@ pub struct Metrics {
     /// API requests refused before a handler ran, by reason (unauthorized, forbidden,
     /// csrf, rate_limited, login_failed, login_locked, timeout).
     pub api_rejects: Family<ReasonLabel, Counter>,
+    /// Outbox delivery attempts by outcome: delivered, retry, dead, lease_lost.
+    pub outbox_deliveries: Family<OutcomeLabel, Counter>,
 }
 
 impl Metrics {
     pub fn render(&self) -> String {
         let mut r = Registry::with_prefix("fleetlog_collector");
+        r.register(
+            "outbox_deliveries",
+            "Outbox delivery attempts, by outcome",
+            self.outbox_deliveries.clone(),
+        );
         r.register(
             "ingest_batches",
             "Batches received, by outcome",

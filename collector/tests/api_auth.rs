@@ -72,6 +72,15 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/v1/patterns", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/lines", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/tickets", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/automation", Access::Min(Role::Admin)),
+    ("PUT", "/api/v1/automation", Access::Min(Role::Admin)),
+    (
+        "GET",
+        "/api/v1/automation/decisions",
+        Access::Min(Role::Viewer),
+    ),
+    ("GET", "/api/v1/jira/status", Access::Min(Role::Analyst)),
     ("GET", "/api/v1/openapi.json", Access::Public),
 ];
 

@@ -905,13 +905,59 @@ async fn migrations_have_identical_tables_and_columns() {
             "incidents",
             "id fingerprint status severity worst class service title first_seen_ms \
              last_seen_ms event_count host_count hosts_json samples_json window_start_ms \
-             window_count opened_ms resolved_ms resolved_by regressions related_json updated_ms",
+             window_count opened_ms resolved_ms resolved_by regressions related_json updated_ms \
+             window_json",
         ),
         (
             "incident_changes",
             "id incident_id change status severity host_count event_count actor ts_ms",
         ),
         ("worker_leases", "name owner lease_until_ms position"),
+        // 0006_outbox_alerts.sql
+        (
+            "outbox",
+            "id kind target idempotency_key payload created_ms due_ms attempts state \
+             lease_owner lease_until_ms last_error finished_ms",
+        ),
+        (
+            "outbox_attempts",
+            "id message_id target attempt started_ms latency_ms outcome http_status error",
+        ),
+        (
+            "channels",
+            "id name kind config_json secrets_json route_json source created_ms updated_ms",
+        ),
+        (
+            "alert_rules",
+            "id name builtin enabled spec_json created_ms updated_ms",
+        ),
+        (
+            "alerts",
+            "id rule_id fingerprint labels_json state severity value threshold summary \
+             state_json started_ms ended_ms updated_ms",
+        ),
+        (
+            "alert_changes",
+            "id alert_id rule_id state severity value labels_json actor ts_ms",
+        ),
+        (
+            "silences",
+            "id matchers_json starts_ms ends_ms comment created_by created_ms",
+        ),
+        ("alert_groups", "group_key state_json updated_ms"),
+        (
+            "tickets",
+            "id incident_id fingerprint issue_key issue_id state severity confidence \
+             regressions_seen told_events told_hosts last_told_ms comments reopens \
+             create_started_ms created_ms updated_ms",
+        ),
+        (
+            "automation_decisions",
+            "id incident_id fingerprint decision reason_code reason severity confidence \
+             ticket_key outcome job_key decided_ms done_ms attempts error",
+        ),
+        ("automation_settings", "id settings_json updated_ms"),
+        ("jira_status", "id last_ok_ms last_error last_error_ms"),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))

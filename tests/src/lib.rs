@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod jira_double;
 pub mod scenario;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};

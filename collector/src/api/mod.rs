@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod automation;
 pub mod commands;
 pub mod error;
 pub mod events;
@@ -21,8 +22,10 @@ pub mod extract;
 pub mod fleet;
 pub mod health;
 pub mod incidents;
+pub mod jira;
 pub mod openapi;
 pub mod paging;
+pub mod tickets;
 pub mod tokens;
 pub mod users;
 
@@ -104,6 +107,10 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::resolve))
         .routes(routes!(incidents::patterns))
         .routes(routes!(fleet::lines))
+        .routes(routes!(tickets::list))
+        .routes(routes!(automation::get, automation::put))
+        .routes(routes!(automation::decisions))
+        .routes(routes!(jira::status))
         .routes(routes!(openapi::document));
     OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)
 }

@@ -49,15 +49,18 @@
 mod archive;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 mod cursor;
 pub mod events;
 mod grouping;
 pub mod health;
 pub mod incidents;
 pub mod lease;
+pub mod outbox;
 mod retention;
 mod sql;
 mod stats;
+pub mod tickets;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
