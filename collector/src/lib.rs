@@ -4,6 +4,7 @@
 //! `run` starts the ingest server (`ingest`), the HTTP server (`api::router`) and the
 //! retention task, all over one `store::Store`. `usercli` is the `user` subcommand.
 
+pub mod alerts;
 pub mod analyze;
 pub mod api;
 pub mod auth;

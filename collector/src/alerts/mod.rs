@@ -1,0 +1,8 @@
+//! Alerting: rules over the store's health, aggregates, heartbeats and incidents
+//! (`rules.rs`), the pure state machine and grouping windows (`decide.rs`), the
+//! evaluator that runs them under the `alerts` lease and writes state changes with
+//! their outbox notifications in one transaction (`worker.rs`), and `[alerts]`
+//! (`config.rs`).
+
+pub mod decide;
+pub mod rules;
