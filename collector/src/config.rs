@@ -134,6 +134,10 @@ struct RawConfig {
     ingest: RawIngest,
     #[serde(default)]
     outbox: crate::outbox::config::RawOutbox,
+    #[serde(default)]
+    alerts: crate::alerts::config::RawAlerts,
+    #[serde(default)]
+    channels: Vec<crate::alerts::config::RawChannel>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -678,6 +682,7 @@ pub struct CollectorConfig {
     pub intervals: WorkerIntervals,
     pub ingest: IngestConfig,
     pub outbox: crate::outbox::OutboxConfig,
+    pub alerts: crate::alerts::config::AlertsConfig,
 }
 
 impl CollectorConfig {
@@ -733,7 +738,11 @@ pub fn load(
         }
         None => toml::Table::new(),
     };
-    for key in KEYS.iter().chain(crate::outbox::config::KEYS) {
+    for key in KEYS
+        .iter()
+        .chain(crate::outbox::config::KEYS)
+        .chain(crate::alerts::config::KEYS)
+    {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
                 (Ok(i), _) => toml::Value::Integer(i),
@@ -858,6 +867,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             },
             ingest: IngestConfig::try_from(raw.ingest)?,
             outbox: crate::outbox::OutboxConfig::try_from(raw.outbox)?,
+            alerts: crate::alerts::config::alerts_config(raw.alerts, raw.channels)?,
         })
     }
 }

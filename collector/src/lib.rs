@@ -13,6 +13,7 @@ pub mod health;
 pub mod incidents;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod store;
 pub mod tls;
@@ -150,6 +151,25 @@ impl Bound {
             config.intervals.health,
             shutdown.clone(),
         ));
+        let alerts_task = tokio::spawn(alerts::worker::run(
+            store.clone(),
+            replica.clone(),
+            config.alerts.clone(),
+            shutdown.clone(),
+        ));
+        // Every side effect is delivered from the outbox; each kind registers its deliverer.
+        let mut deliverers = outbox::worker::Registry::default();
+        notify::register(&mut deliverers, &store).context("building the HTTP client")?;
+        let outbox_task = tokio::spawn(
+            outbox::worker::OutboxWorker::new(
+                store.clone(),
+                replica.clone(),
+                config.outbox,
+                deliverers,
+                metrics.clone(),
+            )
+            .run(shutdown.clone()),
+        );
         let incidents_task = tokio::spawn(incidents::worker::run(
             store.clone(),
             replica,
@@ -184,6 +204,8 @@ impl Bound {
         let _ = retention_task.await;
         let _ = health_task.await;
         let _ = incidents_task.await;
+        let _ = alerts_task.await;
+        let _ = outbox_task.await;
         store.close().await;
         Ok(())
     }

@@ -4,5 +4,10 @@
 //! their outbox notifications in one transaction (`worker.rs`), and `[alerts]`
 //! (`config.rs`).
 
+pub mod config;
 pub mod decide;
+pub mod evaluate;
+pub mod payload;
+pub mod route;
 pub mod rules;
+pub mod worker;
