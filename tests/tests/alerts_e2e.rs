@@ -73,7 +73,10 @@ fn verify(secret: &[u8], ts: &str, body: &[u8], header: &str) -> bool {
     if (now_secs() - t).abs() > REPLAY_WINDOW_SECS {
         return false;
     }
-    let Some(sig) = header.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()) else {
+    let Some(sig) = header
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
         return false;
     };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
@@ -197,7 +200,10 @@ impl Smtp {
             .context("starting aiosmtpd")?;
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(Instant::now() < deadline, "aiosmtpd did not listen on {port}");
+            ensure!(
+                Instant::now() < deadline,
+                "aiosmtpd did not listen on {port}"
+            );
             thread::sleep(Duration::from_millis(100));
         }
         Ok(Smtp {
@@ -245,12 +251,19 @@ impl Api {
 
     fn json(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let (status, text) = self.call(method, path, body)?;
-        ensure!((200..300).contains(&status), "{method} {path}: {status} {text}");
+        ensure!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {text}"
+        );
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
         match f() {
@@ -291,7 +304,9 @@ fn lines(n: usize, errors: usize, tag: &str) -> Vec<String> {
 fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     if !aiosmtpd_available() {
         if std::env::var("FLEETLOG_REQUIRE_AIOSMTPD").as_deref() == Ok("1") {
-            bail!("aiosmtpd is required (FLEETLOG_REQUIRE_AIOSMTPD=1) but `python3 -m aiosmtpd` is missing");
+            bail!(
+                "aiosmtpd is required (FLEETLOG_REQUIRE_AIOSMTPD=1) but `python3 -m aiosmtpd` is missing"
+            );
         }
         println!("SKIP alerts_e2e: python3 -m aiosmtpd not installed (pip install aiosmtpd)");
         return Ok(());
@@ -327,8 +342,10 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     let webhook = api.json(
         "POST",
         "/api/v1/channels",
-        Some(json!({"name": "ops-webhook", "kind": "webhook", "config": {"url": hook.url()},
-                    "secrets": {"secret": SECRET}, "route": only_error_rate})),
+        Some(
+            json!({"name": "ops-webhook", "kind": "webhook", "config": {"url": hook.url()},
+                    "secrets": {"secret": SECRET}, "route": only_error_rate}),
+        ),
     )?;
     let email = api.json(
         "POST",
@@ -340,7 +357,10 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     )?;
     // Secrets are write-only.
     let (_, listed) = api.call("GET", "/api/v1/channels", None)?;
-    ensure!(!listed.contains(SECRET), "a channel listing shows the secret: {listed}");
+    ensure!(
+        !listed.contains(SECRET),
+        "a channel listing shows the secret: {listed}"
+    );
     ensure!(listed.contains("\"secrets_set\":[\"secret\"]"), "{listed}");
     // The built-in error-rate rule over 60 s instead of 5 min, so the test clears in a minute.
     let rules = wait_until("built-in rules", Duration::from_secs(10), || {
@@ -371,13 +391,20 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     append(&log, &lines(50, 20, "bad"))?;
     ensure!(collector.wait_for_lines("pos-17", 50, Duration::from_secs(60))? >= 50);
     let fired_at = Instant::now();
-    let alert = wait_until("the error-rate alert to fire", Duration::from_secs(30), || {
-        let v = api.json("GET", "/api/v1/alerts?state=firing", None)?;
-        Ok(v["alerts"]
-            .as_array()
-            .and_then(|a| a.iter().find(|x| x["rule_id"] == rule["id"]).cloned()))
-    })?;
-    ensure!(alert["labels"]["host"] == "pos-17" && alert["labels"]["service"] == "payments", "{alert}");
+    let alert = wait_until(
+        "the error-rate alert to fire",
+        Duration::from_secs(30),
+        || {
+            let v = api.json("GET", "/api/v1/alerts?state=firing", None)?;
+            Ok(v["alerts"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["rule_id"] == rule["id"]).cloned()))
+        },
+    )?;
+    ensure!(
+        alert["labels"]["host"] == "pos-17" && alert["labels"]["service"] == "payments",
+        "{alert}"
+    );
     // The webhook refused (503) at least once: the notification is queued, not delivered.
     wait_until("a refused webhook attempt", Duration::from_secs(20), || {
         Ok((!hook.got().is_empty()).then_some(()))
@@ -397,15 +424,25 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     })?;
     let delivered_after = fired_at.elapsed();
     ensure!(firing.signature_ok);
-    ensure!(firing.body["alerts"][0]["fingerprint"] == alert["fingerprint"], "{}", firing.body);
+    ensure!(
+        firing.body["alerts"][0]["fingerprint"] == alert["fingerprint"],
+        "{}",
+        firing.body
+    );
     ensure!(firing.body["alerts"][0]["labels"]["host"] == "pos-17");
     wait_until("the firing email", Duration::from_secs(60), || {
-        Ok(smtp.subjects().iter().any(|s| s.starts_with("[FIRING:1] error-rate")).then_some(()))
+        Ok(smtp
+            .subjects()
+            .iter()
+            .any(|s| s.starts_with("[FIRING:1] error-rate"))
+            .then_some(()))
     })?;
 
     // Clear: healthy lines in the next wall-clock minute push the 60 s window past the errors.
     let into_minute = now_secs() % 60;
-    thread::sleep(Duration::from_secs(u64::try_from(62 - into_minute).unwrap_or(0)));
+    thread::sleep(Duration::from_secs(
+        u64::try_from(62 - into_minute).unwrap_or(0),
+    ));
     append(&log, &lines(60, 0, "good"))?;
     let resolved = wait_until("the resolved webhook", Duration::from_secs(90), || {
         Ok(hook
@@ -414,9 +451,17 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
             .find(|r| r.accepted && r.body["status"] == "resolved"))
     })?;
     ensure!(resolved.signature_ok);
-    ensure!(resolved.body["alerts"][0]["ends_ms"].is_i64(), "{}", resolved.body);
+    ensure!(
+        resolved.body["alerts"][0]["ends_ms"].is_i64(),
+        "{}",
+        resolved.body
+    );
     wait_until("the resolved email", Duration::from_secs(60), || {
-        Ok(smtp.subjects().iter().any(|s| s.starts_with("[RESOLVED] error-rate")).then_some(()))
+        Ok(smtp
+            .subjects()
+            .iter()
+            .any(|s| s.starts_with("[RESOLVED] error-rate"))
+            .then_some(()))
     })?;
 
     // A channel that hangs for a minute: ingest with and without a hung delivery.
@@ -424,7 +469,10 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
         let t0 = Instant::now();
         append(&log, &lines(2_000, 0, tag))?;
         let got = collector.wait_for_lines("pos-17", expected_total, Duration::from_secs(60))?;
-        ensure!(got >= expected_total, "ingest stalled: {got} of {expected_total}");
+        ensure!(
+            got >= expected_total,
+            "ingest stalled: {got} of {expected_total}"
+        );
         Ok(2_000.0 / t0.elapsed().as_secs_f64())
     };
     let before = collector.lines_received("pos-17")?;
@@ -432,26 +480,53 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     let hung_channel = api.json(
         "POST",
         "/api/v1/channels",
-        Some(json!({"name": "hung", "kind": "webhook", "config": {"url": hung.url()},
-                    "secrets": {"secret": SECRET}, "route": {"rules": ["none"]}})),
+        Some(
+            json!({"name": "hung", "kind": "webhook", "config": {"url": hung.url()},
+                    "secrets": {"secret": SECRET}, "route": {"rules": ["none"]}}),
+        ),
     )?;
-    api.json("POST", &format!("/api/v1/channels/{}/test", hung_channel["id"]), None)?;
-    wait_until("the hung delivery to start", Duration::from_secs(20), || {
-        Ok((!hung.got().is_empty()).then_some(()))
-    })?;
+    api.json(
+        "POST",
+        &format!("/api/v1/channels/{}/test", hung_channel["id"]),
+        None,
+    )?;
+    wait_until(
+        "the hung delivery to start",
+        Duration::from_secs(20),
+        || Ok((!hung.got().is_empty()).then_some(())),
+    )?;
     let during = rate("hang", before + 4_000)?;
-    ensure!(during > without / 3.0, "ingest slowed by a hung channel: {during:.0} vs {without:.0} lines/s");
+    ensure!(
+        during > without / 3.0,
+        "ingest slowed by a hung channel: {during:.0} vs {without:.0} lines/s"
+    );
     // The other channels still deliver while it hangs: a test notification arrives.
     let n_before = hook.got().len();
-    api.json("POST", &format!("/api/v1/channels/{}/test", webhook["id"]), None)?;
-    wait_until("a test notification during the hang", Duration::from_secs(20), || {
-        Ok((hook.got().len() > n_before && hook.got().iter().any(|r| r.accepted && r.body["status"] == "test")).then_some(()))
-    })?;
+    api.json(
+        "POST",
+        &format!("/api/v1/channels/{}/test", webhook["id"]),
+        None,
+    )?;
+    wait_until(
+        "a test notification during the hang",
+        Duration::from_secs(20),
+        || {
+            Ok((hook.got().len() > n_before
+                && hook
+                    .got()
+                    .iter()
+                    .any(|r| r.accepted && r.body["status"] == "test"))
+            .then_some(()))
+        },
+    )?;
 
     // Settle, then count.
     thread::sleep(Duration::from_secs(3));
     let got = hook.got();
-    let accepted: Vec<&Received> = got.iter().filter(|r| r.accepted && r.body["status"] != "test").collect();
+    let accepted: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.accepted && r.body["status"] != "test")
+        .collect();
     let mut keys: Vec<&str> = accepted.iter().map(|r| r.key.as_str()).collect();
     keys.sort_unstable();
     let distinct = {
@@ -461,7 +536,10 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     };
     let refused = got.iter().filter(|r| !r.accepted).count();
     let subjects = smtp.subjects();
-    let alert_mails: Vec<&String> = subjects.iter().filter(|s| !s.starts_with("[TEST]")).collect();
+    let alert_mails: Vec<&String> = subjects
+        .iter()
+        .filter(|s| !s.starts_with("[TEST]"))
+        .collect();
     let deliveries = api.json(
         "GET",
         &format!("/api/v1/channels/{}/deliveries", email["id"]),
@@ -492,12 +570,18 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     println!(
         "alerts_e2e: ingest without a hung channel {without:.0} lines/s, during a 60 s hang {during:.0} lines/s"
     );
-    ensure!(accepted.len() == 2 && distinct == 2, "webhook: {accepted:?}");
+    ensure!(
+        accepted.len() == 2 && distinct == 2,
+        "webhook: {accepted:?}"
+    );
     ensure!(alert_mails.len() == 2, "emails: {subjects:?}");
     drop(agent);
     collector.ensure_no_panic()?;
     let log_text = collector.log_text()?;
-    ensure!(!log_text.contains(SECRET), "the collector log shows the webhook secret");
+    ensure!(
+        !log_text.contains(SECRET),
+        "the collector log shows the webhook secret"
+    );
     env.finish();
     Ok(())
 }
