@@ -6,7 +6,7 @@
 //! suppresses notifications but not evaluation; an ack stops repeats.
 
 // Test code: a panic is the failure report.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod common;
 

@@ -73,6 +73,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/patterns", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/lines", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/alerts", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/stream", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/alerts/history", Access::Min(Role::Viewer)),
     (
         "POST",
@@ -349,6 +350,14 @@ async fn call(
     .unwrap();
     let resp = api::router(state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
+    // A live stream never ends: its status and headers are the answer.
+    if resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    {
+        return (status, String::new());
+    }
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
         .unwrap();

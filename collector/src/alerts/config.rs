@@ -18,6 +18,9 @@ pub const KEYS: &[&str] = &[
     "alerts.repeat_interval_secs",
     "alerts.min_lines",
     "alerts.dashboard_url",
+    "alerts.stream_client_buffer",
+    "alerts.stream_poll_ms",
+    "alerts.stream_heartbeat_secs",
 ];
 
 /// `[alerts]` as written.
@@ -31,6 +34,9 @@ pub struct RawAlerts {
     repeat_interval_secs: Option<u64>,
     min_lines: Option<u64>,
     dashboard_url: Option<String>,
+    stream_client_buffer: Option<u64>,
+    stream_poll_ms: Option<u64>,
+    stream_heartbeat_secs: Option<u64>,
 }
 
 /// One `[[channels]]` entry as written.
@@ -78,6 +84,12 @@ pub struct AlertsConfig {
     /// The dashboard's base URL, for links in notifications.
     pub dashboard_url: String,
     pub channels: Vec<crate::store::channels::NewChannel>,
+    /// Live-stream events a client may have waiting before it is disconnected.
+    pub stream_client_buffer: usize,
+    /// How often the live stream reads the change feeds.
+    pub stream_poll: Duration,
+    /// Heartbeat comments on an idle live stream.
+    pub stream_heartbeat: Duration,
 }
 
 impl Default for AlertsConfig {
@@ -89,6 +101,9 @@ impl Default for AlertsConfig {
             min_lines: 10,
             dashboard_url: "http://127.0.0.1:8080".into(),
             channels: Vec::new(),
+            stream_client_buffer: 256,
+            stream_poll: Duration::from_millis(500),
+            stream_heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -97,6 +112,14 @@ fn to_json(t: toml::Table) -> serde_json::Map<String, serde_json::Value> {
     match serde_json::to_value(t) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
+    }
+}
+
+fn positive_or(key: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match v {
+        Some(0) => Err(ConfigError::invalid(key, "must be greater than 0")),
+        Some(v) => Ok(v),
+        None => Ok(default),
     }
 }
 
@@ -175,5 +198,21 @@ pub fn alerts_config(
         min_lines: i64::try_from(raw.min_lines.unwrap_or(10)).unwrap_or(i64::MAX),
         dashboard_url: dashboard_url.trim_end_matches('/').to_owned(),
         channels: out,
+        stream_client_buffer: usize::try_from(positive_or(
+            "alerts.stream_client_buffer",
+            raw.stream_client_buffer,
+            256,
+        )?)
+        .unwrap_or(256),
+        stream_poll: Duration::from_millis(positive_or(
+            "alerts.stream_poll_ms",
+            raw.stream_poll_ms,
+            500,
+        )?),
+        stream_heartbeat: Duration::from_secs(positive_or(
+            "alerts.stream_heartbeat_secs",
+            raw.stream_heartbeat_secs,
+            15,
+        )?),
     })
 }

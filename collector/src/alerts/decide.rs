@@ -304,7 +304,13 @@ mod tests {
     fn state_machine_table() {
         use Change as C;
         use State::*;
-        let cases: &[(&str, Timing, &[(i64, bool)], &[(State, Option<Change>)])] = &[
+        type Case<'a> = (
+            &'a str,
+            Timing,
+            &'a [(i64, bool)],
+            &'a [(State, Option<Change>)],
+        );
+        let cases: &[Case<'_>] = &[
             (
                 "pending then firing after for, then resolved",
                 FOR,
@@ -488,7 +494,8 @@ mod tests {
         let b = |f| m("b", f, false, false);
         type Sent = Option<(Vec<&'static str>, Vec<&'static str>)>;
         let s = |f: &[&'static str], r: &[&'static str]| -> Sent { Some((f.to_vec(), r.to_vec())) };
-        let cases: Vec<(&str, Vec<(i64, Vec<Member>)>, Vec<Sent>)> = vec![
+        type Case = (&'static str, Vec<(i64, Vec<Member>)>, Vec<Sent>);
+        let cases: Vec<Case> = vec![
             (
                 "group_wait collects a second alert into the first notification",
                 vec![

@@ -187,6 +187,7 @@ pub(super) async fn get(
     responses(
         (status = 200, description = "The channel", body = ChannelDto),
         (status = 404, description = "No such channel", body = super::error::ErrorBody),
+        (status = 409, description = "The name is taken", body = super::error::ErrorBody),
     ),
     security(("bearer" = []), ("session" = []))
 )]

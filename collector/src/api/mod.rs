@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod paging;
 pub mod rules;
 pub mod silences;
+pub mod stream;
 pub mod tokens;
 pub mod users;
 
@@ -118,6 +119,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::get, channels::update, channels::delete))
         .routes(routes!(channels::test))
         .routes(routes!(channels::deliveries))
+        .routes(routes!(stream::stream))
         .routes(routes!(fleet::lines))
         .routes(routes!(openapi::document));
     OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)
