@@ -140,6 +140,10 @@ struct RawConfig {
     jira: crate::jira::config::RawJira,
     #[serde(default)]
     automation: crate::jira::config::RawAutomation,
+    #[serde(default)]
+    alerts: crate::alerts::config::RawAlerts,
+    #[serde(default)]
+    channels: Vec<crate::alerts::config::RawChannel>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -702,6 +706,7 @@ pub struct CollectorConfig {
     pub outbox: crate::outbox::OutboxConfig,
     /// `[jira]` and `[automation]`.
     pub automation: crate::jira::config::AutomationConfig,
+    pub alerts: crate::alerts::config::AlertsConfig,
 }
 
 impl CollectorConfig {
@@ -761,6 +766,7 @@ pub fn load(
         .iter()
         .chain(crate::outbox::config::KEYS)
         .chain(crate::jira::config::KEYS)
+        .chain(crate::alerts::config::KEYS)
     {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
@@ -887,6 +893,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             ingest: IngestConfig::try_from(raw.ingest)?,
             outbox: crate::outbox::OutboxConfig::try_from(raw.outbox)?,
             automation: crate::jira::config::AutomationConfig::from_raw(raw.jira, raw.automation)?,
+            alerts: crate::alerts::config::alerts_config(raw.alerts, raw.channels)?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! `run` starts the ingest server (`ingest`), the HTTP server (`api::router`) and the
 //! retention task, all over one `store::Store`. `usercli` is the `user` subcommand.
 
+pub mod alerts;
 pub mod analyze;
 pub mod api;
 pub mod auth;
@@ -13,8 +14,10 @@ pub mod incidents;
 pub mod ingest;
 pub mod jira;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod store;
+pub mod stream;
 pub mod tls;
 pub mod usercli;
 
@@ -150,6 +153,12 @@ impl Bound {
             config.intervals.health,
             shutdown.clone(),
         ));
+        let alerts_task = tokio::spawn(alerts::worker::run(
+            store.clone(),
+            replica.clone(),
+            config.alerts.clone(),
+            shutdown.clone(),
+        ));
         // Jira automation: decisions under the `jira` lease; their Jira calls go through the
         // outbox (kind `jira`).
         let jira_task = tokio::spawn(jira::worker::run(
@@ -158,8 +167,10 @@ impl Bound {
             config.automation.clone(),
             shutdown.clone(),
         ));
-        let mut registry = outbox::worker::Registry::default();
-        registry.register(
+        // Every side effect is delivered from the outbox; each kind registers its deliverer.
+        let mut deliverers = outbox::worker::Registry::default();
+        notify::register(&mut deliverers, &store).context("building the HTTP client")?;
+        deliverers.register(
             jira::deliver::KIND,
             jira::deliver::JiraDeliver::new(store.clone(), config.automation.clone()),
         );
@@ -168,7 +179,7 @@ impl Bound {
                 store.clone(),
                 replica.clone(),
                 config.outbox,
-                registry,
+                deliverers,
                 metrics.clone(),
             )
             .run(shutdown.clone()),
@@ -207,6 +218,7 @@ impl Bound {
         let _ = retention_task.await;
         let _ = health_task.await;
         let _ = incidents_task.await;
+        let _ = alerts_task.await;
         let _ = jira_task.await;
         let _ = outbox_task.await;
         store.close().await;

@@ -81,6 +81,41 @@ const ROUTES: &[(&str, &str, Access)] = &[
         Access::Min(Role::Viewer),
     ),
     ("GET", "/api/v1/jira/status", Access::Min(Role::Analyst)),
+    ("GET", "/api/v1/alerts", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/stream", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/alerts/history", Access::Min(Role::Viewer)),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/ack",
+        Access::Min(Role::Analyst),
+    ),
+    ("GET", "/api/v1/rules", Access::Min(Role::Viewer)),
+    ("POST", "/api/v1/rules", Access::Min(Role::Admin)),
+    ("GET", "/api/v1/rules/{id}", Access::Min(Role::Viewer)),
+    ("PATCH", "/api/v1/rules/{id}", Access::Min(Role::Admin)),
+    ("DELETE", "/api/v1/rules/{id}", Access::Min(Role::Admin)),
+    ("GET", "/api/v1/silences", Access::Min(Role::Viewer)),
+    ("POST", "/api/v1/silences", Access::Min(Role::Analyst)),
+    (
+        "DELETE",
+        "/api/v1/silences/{id}",
+        Access::Min(Role::Analyst),
+    ),
+    ("GET", "/api/v1/channels", Access::Min(Role::Admin)),
+    ("POST", "/api/v1/channels", Access::Min(Role::Admin)),
+    ("GET", "/api/v1/channels/{id}", Access::Min(Role::Admin)),
+    ("PATCH", "/api/v1/channels/{id}", Access::Min(Role::Admin)),
+    ("DELETE", "/api/v1/channels/{id}", Access::Min(Role::Admin)),
+    (
+        "POST",
+        "/api/v1/channels/{id}/test",
+        Access::Min(Role::Admin),
+    ),
+    (
+        "GET",
+        "/api/v1/channels/{id}/deliveries",
+        Access::Min(Role::Admin),
+    ),
     ("GET", "/api/v1/openapi.json", Access::Public),
 ];
 
@@ -324,6 +359,14 @@ async fn call(
     .unwrap();
     let resp = api::router(state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
+    // A live stream never ends: its status and headers are the answer.
+    if resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    {
+        return (status, String::new());
+    }
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
         .unwrap();

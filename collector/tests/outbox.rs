@@ -5,7 +5,7 @@
 //! that holds neither other targets nor more than one slot.
 
 // Test code: a panic is the failure report.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod common;
 

@@ -12,9 +12,11 @@
 //!   time bounds are RFC 3339 or epoch ms ([`paging`]);
 //! - every request is bounded: body size, time, global concurrency, and a rate per token.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod automation;
+pub mod channels;
 pub mod commands;
 pub mod error;
 pub mod events;
@@ -25,6 +27,9 @@ pub mod incidents;
 pub mod jira;
 pub mod openapi;
 pub mod paging;
+pub mod rules;
+pub mod silences;
+pub mod stream;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
@@ -106,6 +111,18 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::get))
         .routes(routes!(incidents::resolve))
         .routes(routes!(incidents::patterns))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::history))
+        .routes(routes!(alerts::ack))
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::get, rules::update, rules::delete))
+        .routes(routes!(silences::list, silences::create))
+        .routes(routes!(silences::delete))
+        .routes(routes!(channels::list, channels::create))
+        .routes(routes!(channels::get, channels::update, channels::delete))
+        .routes(routes!(channels::test))
+        .routes(routes!(channels::deliveries))
+        .routes(routes!(stream::stream))
         .routes(routes!(fleet::lines))
         .routes(routes!(tickets::list))
         .routes(routes!(automation::get, automation::put))

@@ -46,10 +46,12 @@
 //! PostgreSQL `TEXT` rejects NUL and a batch that can never be stored would block its
 //! agent forever.
 
+pub mod alerts;
 mod archive;
 pub mod audit;
 pub mod auth;
 pub mod automation;
+pub mod channels;
 mod cursor;
 pub mod events;
 mod grouping;
