@@ -151,3 +151,136 @@ proptest! {
         let _ = cri.flush();
     }
 }
+
+/// Messages the generated header shapes wrap; each holds values a template should mask.
+const MESSAGES: [&str; 6] = [
+    "connection to db-primary lost after 3 retries",
+    "user alice logged in from 10.0.0.7",
+    "Checkout failed: card reader timeout (code 17)",
+    "cache warmed with 12000 entries in 431ms",
+    "printer offline, queue holds 4 jobs",
+    "shutting down worker pool",
+];
+
+/// A header shape not among the Loghub sets: renders line `i` around `msg`.
+type Shape = (&'static str, fn(usize, &str) -> String);
+
+fn ts(i: usize) -> (u32, u32, u32, u32) {
+    // Minutes, seconds, millis and micros that vary line by line.
+    let i = i as u32;
+    ((i / 60) % 60, i % 60, (i * 37) % 1000, (i * 7919) % 1_000_000)
+}
+
+/// Header shapes real programs write that none of the ten Loghub sets uses.
+fn shapes() -> Vec<Shape> {
+    vec![
+        ("bracketed python", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("[2026-11-28 10:{mi:02}:{s:02},{ms:03}] [worker-{}] INFO {m}", i % 8)
+        }),
+        ("bsd syslog", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("Nov 28 10:{mi:02}:{s:02} pos-{} posd[{}]: {m}", i % 5, 100 + i)
+        }),
+        ("go log letter", |i, m| {
+            let (mi, s, _, us) = ts(i);
+            let l = ["I", "W", "E"][i % 3];
+            format!("2026/11/28 10:{mi:02}:{s:02}.{us:06} {l} {m}")
+        }),
+        ("go std log", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("2026/11/28 10:{mi:02}:{s:02} {m}")
+        }),
+        ("klog", |i, m| {
+            let (mi, s, _, us) = ts(i);
+            format!("I1128 10:{mi:02}:{s:02}.{us:06}    {} reconciler.go:{}] {m}", 1000 + i % 9, 40 + i % 7)
+        }),
+        ("logfmt", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("level=info ts=2026-11-28T10:{mi:02}:{s:02}Z caller=main.go:{} msg=\"{m}\"", i % 90)
+        }),
+        ("logrus", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("time=\"2026-11-28T10:{mi:02}:{s:02}Z\" level=warning msg=\"{m}\" host=pos-{}", i % 4)
+        }),
+        ("zap console (tabs)", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("2026-11-28T10:{mi:02}:{s:02}.{ms:03}Z\tINFO\tserver/http.go:{}\t{m}", 100 + i % 50)
+        }),
+        ("tab separated host", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("2026-11-28T10:{mi:02}:{s:02}Z\tweb-{}\tERROR\t{m}", i % 6)
+        }),
+        ("python logging", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("2026-11-28 10:{mi:02}:{s:02},{ms:03} - shop.payments.gateway - WARNING - {m}")
+        }),
+        ("loguru", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("2026-11-28 10:{mi:02}:{s:02}.{ms:03} | INFO     | shop.worker:run:{} - {m}", 10 + i % 30)
+        }),
+        ("ruby logger", |i, m| {
+            let (mi, s, _, us) = ts(i);
+            format!("I, [2026-11-28T10:{mi:02}:{s:02}.{us:06} #{}]  INFO -- : {m}", 4000 + i % 3)
+        }),
+        ("serilog", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("2026-11-28 10:{mi:02}:{s:02}.{ms:03} +01:00 [INF] {m}")
+        }),
+        ("postgres", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("2026-11-28 10:{mi:02}:{s:02}.{ms:03} UTC [{}] LOG:  {m}", 2000 + i % 11)
+        }),
+        ("nginx error", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("2026/11/28 10:{mi:02}:{s:02} [error] {}#0: {m}", 31 + i % 4)
+        }),
+        ("elasticsearch", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("[2026-11-28T10:{mi:02}:{s:02},{ms:03}][INFO ][o.e.c.r.a.AllocationService] [node-{}] {m}", i % 3)
+        }),
+        ("mysql", |i, m| {
+            let (mi, s, _, us) = ts(i);
+            format!("2026-11-28T10:{mi:02}:{s:02}.{us:06}Z {} [Warning] [MY-010068] [Server] {m}", i % 9)
+        }),
+        ("logback thread", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("2026-11-28 10:{mi:02}:{s:02}.{ms:03} [http-nio-8080-exec-{}] ERROR c.s.pos.Checkout - {m}", i % 10)
+        }),
+        ("columns, no level", |i, m| {
+            let (mi, s, _, _) = ts(i);
+            format!("web-{} 2026-11-28T10:{mi:02}:{s:02}Z {} {m}", i % 7, 4000 + i)
+        }),
+        ("columns, epoch", |i, m| {
+            format!("{} node-{} hw.ctl state.up {} 1 {m}", 90_000 + i * 13, i % 40, 1_764_324_000 + i)
+        }),
+        ("rfc5424", |i, m| {
+            let (mi, s, ms, _) = ts(i);
+            format!("<134>1 2026-11-28T10:{mi:02}:{s:02}.{ms:03}Z pos-{} posd {} - - {m}", i % 5, 300 + i)
+        }),
+    ]
+}
+
+/// Every generated header shape, fed as a source of its own through one default `Detector`,
+/// yields exactly the message as content on every line, the first ones included.
+#[test]
+fn generated_header_shapes_yield_the_message() {
+    let mut failures = Vec::new();
+    for (name, render) in shapes() {
+        let mut det = Detector::new(DetectorConfig::with_year(2026));
+        let mut bad = 0;
+        for i in 0..200 {
+            let msg = MESSAGES[(i * 7) % MESSAGES.len()];
+            let line = render(i, msg);
+            let p = det.parse(&line);
+            if p.content != msg {
+                if bad == 0 {
+                    failures.push(format!("{name}: {line:?} gave {:?}", p.content));
+                }
+                bad += 1;
+            }
+        }
+        println!("{name:<20} wrong {bad:3}/200 locked {:?}", det.format());
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
