@@ -41,6 +41,10 @@ pub const DEFAULT_PREFIX_DEPTH: usize = 1;
 pub const DEFAULT_MAX_CHILDREN: usize = 100;
 /// Upper bound on `DrainConfig::prefix_depth`.
 pub const MAX_PREFIX_DEPTH: usize = 8;
+/// Constant words the rest of a line must share, exactly, with a template under another first
+/// word for that first word to be taken for a parameter (a process name, a host). Fewer, and two
+/// alternating words are as likely verbs (`creating`/`removing device node <*>`).
+pub const MIN_SHARED_WORDS: u32 = 3;
 /// Snapshot format version written by `Serialize`.
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -295,9 +299,9 @@ impl Drain {
 
     /// A template for a line whose first token routed it to `leaf` without a match there: a
     /// template under the wildcard first token whose first position is already generalised,
-    /// else one under another first word that agrees with the line everywhere else (the first
-    /// token is then a parameter: a process name, a host). Capitalised first words name what
-    /// happened and never generalise this way.
+    /// else one under another first word that agrees with the line everywhere else, on at
+    /// least [`MIN_SHARED_WORDS`] words (the first token is then a parameter: a process name,
+    /// a host). Capitalised first words name what happened and never generalise this way.
     fn first_token_match(&self, leaf: u32, toks: &Tokens) -> Option<(u32, usize)> {
         let width = toks.ids.len();
         let first = *toks.ids.first()?;
@@ -390,7 +394,9 @@ impl Drain {
     /// Moves template `id` (row included) to leaf `to`; the other templates of its old leaf
     /// keep their ids, their slots close up.
     fn move_cluster(&mut self, id: u32, to: u32) {
-        let Cluster { node: from, slot, .. } = self.clusters[id as usize];
+        let Cluster {
+            node: from, slot, ..
+        } = self.clusters[id as usize];
         let from_node = &mut self.nodes[from as usize];
         let width = from_node.rows.len() / from_node.ids.len();
         let slot = slot as usize;
@@ -589,8 +595,8 @@ impl Drain {
                     }
                 }
             }
-            // Under another first word the rest must agree exactly, on at least two words.
-            if scope == Scope::OtherFirst && (same != counted || same < 2) {
+            // Under another first word the rest must agree exactly, on enough words.
+            if scope == Scope::OtherFirst && (same != counted || same < MIN_SHARED_WORDS) {
                 continue;
             }
             // Compare same/counted fractions without dividing; ties go to more agreement.
@@ -912,7 +918,7 @@ mod tests {
         fn match_only_predicts_add(
             lines in proptest::collection::vec(
                 proptest::collection::vec(
-                    proptest::sample::select(vec!["a", "b", "Up", "Down", "x=1", "7", "/p", "for"]),
+                    proptest::sample::select(vec!["a", "b", "c", "d", "Up", "Down", "x=1", "7", "/p", "for"]),
                     0..6,
                 ),
                 1..60,

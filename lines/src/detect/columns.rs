@@ -5,11 +5,12 @@
 //!
 //! [`ColumnLearner`] watches the lines that parse as plain text and finds the token index at
 //! which a timestamp stands (never index 0: a leading timestamp is plain text's own rule). While
-//! that index holds for most plain lines seen so far it strips every line that has a timestamp
-//! there, plus the short field-shaped tokens right after it (a pid, a signed flag, a level word, `-`).
-//! After [`DetectorConfig::sample_lines`](super::DetectorConfig) lines it either keeps the
-//! layout for good or gives it up; a layout that never forms costs one token scan per plain line
-//! for at most [`MAX_WINDOWS`] windows.
+//! that index holds for most plain lines seen so far (the very first line decides alone), it
+//! strips every line that has a timestamp there, plus the short field-shaped tokens right after
+//! it (a pid, a signed flag, a level word, `-`). At the end of each window of
+//! [`DetectorConfig::sample_lines`](super::DetectorConfig) lines it keeps the layout for good if
+//! most lines so far had it; a layout that never forms costs one token scan per plain line for at
+//! most [`MAX_WINDOWS`] windows, then the source is plain text for good.
 //!
 //! The layout is learned per source, from the source's own lines: nothing is tuned per dataset.
 //! A line that does not fit the layout keeps its whole text, so nothing is ever dropped.
@@ -123,9 +124,9 @@ enum State {
 #[derive(Debug, Clone)]
 pub(super) struct ColumnLearner {
     state: State,
-    /// Plain lines seen in this window.
+    /// Plain lines seen while sampling.
     seen: u32,
-    /// Plain lines of this window with their timestamp at token index `i`.
+    /// Plain lines seen while sampling with their timestamp at token index `i`.
     at: [u32; MAX_TS_INDEX + 1],
     windows: u32,
 }
@@ -174,16 +175,15 @@ impl ColumnLearner {
                     self.at[h.index] += 1;
                 }
                 let (best, count) = self.best();
-                let majority = u64::from(count) * 100 >= u64::from(self.seen) * u64::from(lock_percent);
-                if self.seen as usize >= sample_lines.max(1) {
+                let majority =
+                    u64::from(count) * 100 >= u64::from(self.seen) * u64::from(lock_percent);
+                // Counts run across windows, so a stray line at a window's start decides nothing.
+                if self.seen as usize % sample_lines.max(1) == 0 {
                     self.windows += 1;
                     if majority && best > 0 {
                         self.state = State::Locked(best);
                     } else if self.windows >= MAX_WINDOWS {
                         self.state = State::Off;
-                    } else {
-                        self.seen = 0;
-                        self.at = [0; MAX_TS_INDEX + 1];
                     }
                 }
                 if !majority || best == 0 {

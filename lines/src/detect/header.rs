@@ -66,7 +66,8 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
         let tok = &line[pos..end];
         pos = end;
         if ts.is_some()
-            && let Some(l) = level_token(tok).or_else(|| after_ts.then(|| level_letter(tok)).flatten())
+            && let Some(l) =
+                level_token(tok).or_else(|| after_ts.then(|| level_letter(tok)).flatten())
         {
             level = Some(l);
             break;
@@ -199,7 +200,10 @@ fn skip_tail<'a>(line: &'a str, pos: usize, fields: &mut Vec<super::Field<'a>>) 
         } else if is_source_location(tok) {
             fields.push((Cow::Borrowed("caller"), Cow::Borrowed(tok)));
         } else if is_pid_tid(tok) {
-            fields.push((Cow::Borrowed("pid"), Cow::Borrowed(tok.trim_end_matches(':'))));
+            fields.push((
+                Cow::Borrowed("pid"),
+                Cow::Borrowed(tok.trim_end_matches(':')),
+            ));
         } else {
             break;
         }
@@ -216,7 +220,8 @@ fn is_source_location(tok: &str) -> bool {
     };
     let ok_line = !line.is_empty() && line.len() <= 7 && line.bytes().all(|c| c.is_ascii_digit());
     let ok_chars = path.bytes().all(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-' | b'$' | b'<' | b'>' | b':')
+        c.is_ascii_alphanumeric()
+            || matches!(c, b'_' | b'.' | b'/' | b'-' | b'$' | b'<' | b'>' | b':')
     });
     if !ok_line || path.is_empty() || !ok_chars {
         return false;
