@@ -8,7 +8,7 @@
 //! absorbs the line and turns its differing positions into wildcards, otherwise a new
 //! template starts.
 //!
-//! Two departures from textbook Drain carry most of the accuracy:
+//! Three departures from textbook Drain carry most of the accuracy and robustness:
 //! - Similarity counts only positions that carry evidence: the template's words, and its
 //!   masked parameters when the line puts a word there. Generalised wildcards and
 //!   parameter-for-parameter positions are neutral.
@@ -16,8 +16,18 @@
 //!   `"GET`) never merge, since what-happened words are capitalised far more often than
 //!   user, host or file names, which are what Drain is meant to generalise.
 //!
+//! - A first token that varies is a parameter: a line with no template in its own
+//!   first-token leaf joins a template whose first position is already a wildcard, or one
+//!   under another lower-case first word whose rest agrees with the line exactly on at
+//!   least `MIN_SHARED_WORDS` words (`nginx: upstream timed out after <*>` and
+//!   `haproxy: upstream timed out after <*>`); that template's first position becomes a
+//!   wildcard and it moves, id unchanged, to the wildcard first-token leaf. Process names,
+//!   thread names and hosts without digits then do not split one template per value.
+//!
 //! Known limits: templates and vocabulary grow without eviction, and a template never
-//! splits once generalised.
+//! splits once generalised. A varying first word followed by fewer than
+//! `MIN_SHARED_WORDS` constant words (`cupsd startup succeeded`) still gives one template
+//! per word, and one template per first word exists before the second word arrives.
 //!
 //! Invariants:
 //! - No I/O and no clock: snapshots are plain serde values the caller persists.

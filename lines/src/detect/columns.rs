@@ -178,7 +178,7 @@ impl ColumnLearner {
                 let majority =
                     u64::from(count) * 100 >= u64::from(self.seen) * u64::from(lock_percent);
                 // Counts run across windows, so a stray line at a window's start decides nothing.
-                if self.seen as usize % sample_lines.max(1) == 0 {
+                if (self.seen as usize).is_multiple_of(sample_lines.max(1)) {
                     self.windows += 1;
                     if majority && best > 0 {
                         self.state = State::Locked(best);
