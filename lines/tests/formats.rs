@@ -340,3 +340,93 @@ fn generated_header_shapes_yield_the_message() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// A header assembled from parts real loggers combine: timestamp, optional fields before the
+/// level, the level, optional fields after it; `sep` between parts (space or tab).
+fn composed_header() -> impl Strategy<Value = (Vec<String>, String)> {
+    let ts = prop_oneof![
+        Just("2026-11-28T10:00:01.123Z".to_owned()),
+        Just("2026-11-28 10:00:01,123".to_owned()),
+        Just("2026-11-28 10:00:01.123456 +01:00".to_owned()),
+        Just("2026/11/28 10:00:01".to_owned()),
+        Just("[2026-11-28 10:00:01]".to_owned()),
+        Just("[2026-11-28T10:00:01.123Z]".to_owned()),
+    ];
+    let before = prop_oneof![
+        Just(vec![]),
+        Just(vec!["[main]".to_owned()]),
+        Just(vec!["pos-3".to_owned()]),
+        Just(vec!["4242".to_owned()]),
+        Just(vec!["[4242]".to_owned(), "pos-3".to_owned()]),
+        Just(vec!["-".to_owned()]),
+    ];
+    let level = prop_oneof![
+        Just("INFO".to_owned()),
+        Just("WARN".to_owned()),
+        Just("ERROR:".to_owned()),
+        Just("[warn]".to_owned()),
+        Just("[INF]".to_owned()),
+        Just("FATAL".to_owned()),
+    ];
+    let after = prop_oneof![
+        Just(vec![]),
+        Just(vec![
+            "[worker-1]".to_owned(),
+            "com.shop.Pay".to_owned(),
+            "-".to_owned()
+        ]),
+        Just(vec!["com.shop.Pay:".to_owned()]),
+        Just(vec!["-".to_owned()]),
+        Just(vec![
+            "|".to_owned(),
+            "pay/charge.go:88".to_owned(),
+            "-".to_owned()
+        ]),
+        Just(vec!["pay/charge.go:88".to_owned()]),
+        Just(vec!["shop.pay:charge:88".to_owned(), "-".to_owned()]),
+        Just(vec!["[pay]".to_owned(), "[node-1]".to_owned()]),
+        Just(vec!["31#0:".to_owned()]),
+    ];
+    let sep = prop_oneof![
+        Just(" ".to_owned()),
+        Just("\t".to_owned()),
+        Just("  ".to_owned())
+    ];
+    (ts, before, level, after, sep).prop_map(|(ts, before, level, after, sep)| {
+        let mut parts = vec![ts];
+        parts.extend(before);
+        parts.push(level);
+        parts.extend(after);
+        (parts, sep)
+    })
+}
+
+/// A message: a lower-case first word (a header never ends in one), then free words.
+fn message() -> impl Strategy<Value = String> {
+    (
+        "[a-z]{3,10}",
+        prop::collection::vec("[a-z0-9_=/.,()-]{1,10}", 1..7),
+    )
+        .prop_map(|(first, rest)| format!("{first} {}", rest.join(" ")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Composed headers, one shape per source, give back exactly the message on every line.
+    #[test]
+    fn composed_headers_yield_the_message(
+        (parts, sep) in composed_header(),
+        messages in prop::collection::vec(message(), 1..6),
+    ) {
+        let header = parts.join(&sep);
+        let mut det = Detector::new(DetectorConfig::with_year(2026));
+        for m in &messages {
+            let line = format!("{header}{sep}{m}");
+            let p = det.parse(&line);
+            prop_assert_eq!(p.content.as_ref(), m.as_str(), "line {:?}", line);
+            prop_assert!(p.level.is_some(), "no level in {:?}", line);
+            prop_assert!(p.timestamp_ms.is_some(), "no time in {:?}", line);
+        }
+    }
+}

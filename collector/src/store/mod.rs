@@ -45,6 +45,7 @@
 mod archive;
 pub mod audit;
 pub mod auth;
+pub mod classes;
 mod cursor;
 pub mod events;
 pub mod health;
