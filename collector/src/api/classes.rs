@@ -12,9 +12,6 @@ use super::extract::{Json, Path};
 use crate::now_ms;
 use crate::store::classes::ClassFix;
 
-/// Longest suggested fix accepted, in characters.
-pub const MAX_FIX_CHARS: usize = 4000;
-
 /// An error class and what to do about it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClassDto {
@@ -55,7 +52,8 @@ pub struct ClassList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateFix {
-    /// What a person should do, 1-4000 characters (not only whitespace).
+    /// What a person should do, 1 to `api.max_fix_chars` (default 4000) characters, not only
+    /// whitespace.
     #[schema(
         min_length = 1,
         max_length = 4000,
@@ -80,16 +78,18 @@ pub(super) async fn list(
     }))
 }
 
-/// Checks a fix's text: not blank, at most [`MAX_FIX_CHARS`] characters.
-fn valid_fix(fix: &str) -> Result<&str, ApiError> {
+/// Checks a fix's text: not blank, at most `max_chars` characters; returns it trimmed or the
+/// rejection's metric reason and message.
+fn valid_fix(fix: &str, max_chars: usize) -> Result<&str, (&'static str, String)> {
     let fix = fix.trim();
     if fix.is_empty() {
-        return Err(ApiError::BadRequest("fix must not be empty".to_owned()));
+        return Err(("fix_empty", "fix must not be empty".to_owned()));
     }
-    if fix.chars().count() > MAX_FIX_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "fix must be at most {MAX_FIX_CHARS} characters"
-        )));
+    if fix.chars().count() > max_chars {
+        return Err((
+            "fix_too_long",
+            format!("fix must be at most {max_chars} characters (api.max_fix_chars)"),
+        ));
     }
     Ok(fix)
 }
@@ -111,7 +111,10 @@ pub(super) async fn set_fix(
     Path(id): Path<String>,
     Json(req): Json<UpdateFix>,
 ) -> Result<axum::Json<ClassDto>, ApiError> {
-    let fix = valid_fix(&req.fix)?;
+    let fix = valid_fix(&req.fix, state.api.max_fix_chars).map_err(|(reason, message)| {
+        state.metrics.api_reject(reason);
+        ApiError::BadRequest(message)
+    })?;
     let audit = auth.audit("class.fix.set", format!("class:{id}"));
     let class = state
         .store
@@ -150,11 +153,14 @@ mod tests {
     #[test]
     fn fix_text_rules() {
         assert_eq!(
-            valid_fix("  Reseat the cable.  ").unwrap(),
+            valid_fix("  Reseat the cable.  ", 40).unwrap(),
             "Reseat the cable."
         );
-        assert!(valid_fix("   ").is_err());
-        assert!(valid_fix(&"x".repeat(MAX_FIX_CHARS)).is_ok());
-        assert!(valid_fix(&"é".repeat(MAX_FIX_CHARS + 1)).is_err());
+        assert_eq!(valid_fix("   ", 40).unwrap_err().0, "fix_empty");
+        assert!(valid_fix(&"é".repeat(40), 40).is_ok());
+        assert_eq!(
+            valid_fix(&"é".repeat(41), 40).unwrap_err().0,
+            "fix_too_long"
+        );
     }
 }
