@@ -78,12 +78,23 @@ pub(super) async fn list(
     }))
 }
 
-/// Checks a fix's text: not blank, at most `max_chars` characters; returns it trimmed or the
+/// Checks a fix's text: not blank, no control characters but `\n` and `\t`, at most
+/// `max_chars` characters; returns it trimmed or the
 /// rejection's metric reason and message.
 fn valid_fix(fix: &str, max_chars: usize) -> Result<&str, (&'static str, String)> {
     let fix = fix.trim();
     if fix.is_empty() {
         return Err(("fix_empty", "fix must not be empty".to_owned()));
+    }
+    // PostgreSQL `TEXT` refuses NUL, and no fix needs a control character but a line break.
+    if fix
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err((
+            "fix_invalid",
+            "fix must not hold control characters other than line breaks and tabs".to_owned(),
+        ));
     }
     if fix.chars().count() > max_chars {
         return Err((
@@ -157,6 +168,8 @@ mod tests {
             "Reseat the cable."
         );
         assert_eq!(valid_fix("   ", 40).unwrap_err().0, "fix_empty");
+        assert_eq!(valid_fix("a\0b", 40).unwrap_err().0, "fix_invalid");
+        assert!(valid_fix("step 1\n\tstep 2", 40).is_ok());
         assert!(valid_fix(&"é".repeat(40), 40).is_ok());
         assert_eq!(
             valid_fix(&"é".repeat(41), 40).unwrap_err().0,

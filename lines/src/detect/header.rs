@@ -196,15 +196,14 @@ fn skip_tail<'a>(line: &'a str, pos: usize, fields: &mut Vec<super::Field<'a>>) 
         if tok.is_empty() || next >= b.len() {
             break;
         }
-        if is_separator(tok) {
-        } else if is_source_location(tok) {
+        if is_source_location(tok) {
             fields.push((Cow::Borrowed("caller"), Cow::Borrowed(tok)));
         } else if is_pid_tid(tok) {
             fields.push((
                 Cow::Borrowed("pid"),
                 Cow::Borrowed(tok.trim_end_matches(':')),
             ));
-        } else {
+        } else if !is_separator(tok) {
             break;
         }
         pos = next;
