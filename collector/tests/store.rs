@@ -857,6 +857,7 @@ async fn migrations_have_identical_tables_and_columns() {
             "id incident_id change status severity host_count event_count actor ts_ms",
         ),
         ("worker_leases", "name owner lease_until_ms position"),
+        ("class_fixes", "class_id fix updated_by updated_ms"),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))
