@@ -34,6 +34,8 @@ pub const DEFAULT_API_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_API_LOGIN_LOCKOUT_SECS: u64 = 15 * 60;
 /// Largest page any list endpoint serves (lines have their own, `store::MAX_PAGE_LINES`).
 pub const DEFAULT_API_MAX_PAGE: u64 = 1000;
+/// Longest suggested fix an admin may set through `PUT /api/v1/classes/{id}/fix`, in characters.
+pub const DEFAULT_API_MAX_FIX_CHARS: u64 = 4000;
 
 /// Model file used when `model` is not set, relative to `data_dir`, if it exists.
 pub const DEFAULT_MODEL_FILE: &str = "baseline.json";
@@ -64,6 +66,7 @@ pub const KEYS: &[&str] = &[
     "api.login_window_secs",
     "api.login_lockout_secs",
     "api.max_page",
+    "api.max_fix_chars",
     "health.window_secs",
     "health.degraded_error_rate",
     "health.down_error_rate",
@@ -343,6 +346,7 @@ struct RawApi {
     login_window_secs: Option<u64>,
     login_lockout_secs: Option<u64>,
     max_page: Option<u64>,
+    max_fix_chars: Option<u64>,
 }
 
 /// A boolean key that also accepts `0`/`1` (how an environment variable arrives).
@@ -371,6 +375,8 @@ pub struct ApiConfig {
     pub login_window: Duration,
     pub login_lockout: Duration,
     pub max_page: u32,
+    /// Longest suggested fix (`api.max_fix_chars`), in characters.
+    pub max_fix_chars: usize,
 }
 
 impl Default for ApiConfig {
@@ -498,6 +504,13 @@ impl TryFrom<RawApi> for ApiConfig {
                 10,
                 100_000,
             )?),
+            max_fix_chars: bounded(
+                "api.max_fix_chars",
+                raw.max_fix_chars,
+                DEFAULT_API_MAX_FIX_CHARS,
+                16,
+                65_536,
+            )? as usize,
         })
     }
 }

@@ -47,6 +47,13 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/tokens", Access::Min(Role::Admin)),
     ("DELETE", "/api/v1/tokens/{id}", Access::Min(Role::Admin)),
     ("GET", "/api/v1/audit", Access::Min(Role::Admin)),
+    ("GET", "/api/v1/classes", Access::Min(Role::Viewer)),
+    ("PUT", "/api/v1/classes/{id}/fix", Access::Min(Role::Admin)),
+    (
+        "DELETE",
+        "/api/v1/classes/{id}/fix",
+        Access::Min(Role::Admin),
+    ),
     ("GET", "/api/v1/events", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/events/{id}", Access::Min(Role::Viewer)),
     ("POST", "/api/v1/commands", Access::Min(Role::Viewer)),

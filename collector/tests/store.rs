@@ -958,6 +958,7 @@ async fn migrations_have_identical_tables_and_columns() {
         ),
         ("automation_settings", "id settings_json updated_ms"),
         ("jira_status", "id last_ok_ms last_error last_error_ms"),
+        ("class_fixes", "class_id fix updated_by updated_ms"),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))

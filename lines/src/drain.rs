@@ -8,7 +8,7 @@
 //! absorbs the line and turns its differing positions into wildcards, otherwise a new
 //! template starts.
 //!
-//! Two departures from textbook Drain carry most of the accuracy:
+//! Three departures from textbook Drain carry most of the accuracy and robustness:
 //! - Similarity counts only positions that carry evidence: the template's words, and its
 //!   masked parameters when the line puts a word there. Generalised wildcards and
 //!   parameter-for-parameter positions are neutral.
@@ -16,8 +16,18 @@
 //!   `"GET`) never merge, since what-happened words are capitalised far more often than
 //!   user, host or file names, which are what Drain is meant to generalise.
 //!
+//! - A first token that varies is a parameter: a line with no template in its own
+//!   first-token leaf joins a template whose first position is already a wildcard, or one
+//!   under another lower-case first word whose rest agrees with the line exactly on at
+//!   least `MIN_SHARED_WORDS` words (`nginx: upstream timed out after <*>` and
+//!   `haproxy: upstream timed out after <*>`); that template's first position becomes a
+//!   wildcard and it moves, id unchanged, to the wildcard first-token leaf. Process names,
+//!   thread names and hosts without digits then do not split one template per value.
+//!
 //! Known limits: templates and vocabulary grow without eviction, and a template never
-//! splits once generalised.
+//! splits once generalised. A varying first word followed by fewer than
+//! `MIN_SHARED_WORDS` constant words (`cupsd startup succeeded`) still gives one template
+//! per word, and one template per first word exists before the second word arrives.
 //!
 //! Invariants:
 //! - No I/O and no clock: snapshots are plain serde values the caller persists.
@@ -41,6 +51,10 @@ pub const DEFAULT_PREFIX_DEPTH: usize = 1;
 pub const DEFAULT_MAX_CHILDREN: usize = 100;
 /// Upper bound on `DrainConfig::prefix_depth`.
 pub const MAX_PREFIX_DEPTH: usize = 8;
+/// Constant words the rest of a line must share, exactly, with a template under another first
+/// word for that first word to be taken for a parameter (a process name, a host). Fewer, and two
+/// alternating words are as likely verbs (`creating`/`removing device node <*>`).
+pub const MIN_SHARED_WORDS: u32 = 3;
 /// Snapshot format version written by `Serialize`.
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -244,22 +258,11 @@ impl Drain {
     pub fn add(&mut self, content: &str) -> TemplateId {
         let mut toks = std::mem::take(&mut self.scratch);
         tokenize(&self.vocab, content, &mut toks);
-        let leaf = self.route_mut(content, &mut toks);
-        let width = toks.ids.len();
-        let id = match self.best_match(leaf, &toks) {
-            Some(slot) => {
-                let node = &mut self.nodes[leaf as usize];
-                let row = &mut node.rows[slot * width..(slot + 1) * width];
-                for (t, l) in row.iter_mut().zip(&toks.ids) {
-                    if *t != *l && *t != WILD {
-                        *t = WILD;
-                    }
-                }
-                let id = node.ids[slot];
-                self.clusters[id as usize].count += 1;
-                id
-            }
+        let id = match self.find(&toks) {
+            Some((at, slot)) => self.absorb(at, slot, &toks.ids),
             None => {
+                // Only a new template grows the tree, so every leaf holds a template.
+                let leaf = self.route_mut(content, &mut toks);
                 for (t, &(s, e)) in toks.ids.iter_mut().zip(&toks.spans) {
                     if *t == UNKNOWN {
                         *t = self
@@ -272,6 +275,166 @@ impl Drain {
         };
         self.scratch = toks;
         TemplateId(id)
+    }
+
+    /// The leaf and slot of the template a line joins, if any: the best match in the line's
+    /// own leaf, else `first_token_match`.
+    fn find(&self, toks: &Tokens) -> Option<(u32, usize)> {
+        let leaf = self.route(&toks.ids);
+        leaf.and_then(|l| self.best_match(l, toks, Scope::Leaf).map(|slot| (l, slot)))
+            .or_else(|| self.first_token_match(leaf.unwrap_or(u32::MAX), toks))
+    }
+
+    /// Folds a line into the template at `slot` of leaf `at`: differing positions become
+    /// wildcards. A template found under another first token (see `first_token_match`) has
+    /// its first position generalised and moves to the leaf of the wildcard first token,
+    /// keeping its id.
+    fn absorb(&mut self, at: u32, slot: usize, ids: &[u32]) -> u32 {
+        let width = ids.len();
+        let node = &mut self.nodes[at as usize];
+        let row = &mut node.rows[slot * width..(slot + 1) * width];
+        for (t, l) in row.iter_mut().zip(ids) {
+            if *t != *l && *t != WILD {
+                *t = WILD;
+            }
+        }
+        let id = node.ids[slot];
+        self.clusters[id as usize].count += 1;
+        let wild_first = row.first() == Some(&WILD) && self.route_len(width) > 0;
+        if wild_first && let Some(target) = self.wild_first_leaf_mut(width, at) {
+            self.move_cluster(id, target);
+        }
+        id
+    }
+
+    /// A template for a line whose first token routed it to `leaf` without a match there: a
+    /// template under the wildcard first token whose first position is already generalised,
+    /// else one under another first word that agrees with the line everywhere else, on at
+    /// least [`MIN_SHARED_WORDS`] words (the first token is then a parameter: a process name,
+    /// a host). Capitalised first words name what happened and never generalise this way.
+    fn first_token_match(&self, leaf: u32, toks: &Tokens) -> Option<(u32, usize)> {
+        let width = toks.ids.len();
+        let first = *toks.ids.first()?;
+        if self.route_len(width) == 0 || first == VAR || toks.rigid[0] {
+            return None;
+        }
+        let len_node = *self.nodes[0].children.get(&(width as u32))?;
+        let rest = &toks.ids[1..self.route_len(width)];
+        if let Some(wild) = self.nodes[len_node as usize].children.get(&WILD)
+            && let Some(at) = self.walk(*wild, rest)
+            && at != leaf
+            && let Some(slot) = self.best_match(at, toks, Scope::WildFirst)
+        {
+            return Some((at, slot));
+        }
+        let mut best: Option<(u32, usize)> = None;
+        let mut keys: Vec<(&u32, &u32)> = self.nodes[len_node as usize].children.iter().collect();
+        // Deterministic order: the first-issued key wins ties.
+        keys.sort_unstable();
+        for (&key, &child) in keys {
+            if key == WILD || key == first || self.vocab.rigid(key) {
+                continue;
+            }
+            let Some(at) = self.walk(child, rest) else {
+                continue;
+            };
+            if at == leaf {
+                continue;
+            }
+            if let Some(slot) = self.best_match(at, toks, Scope::OtherFirst) {
+                let id = self.nodes[at as usize].ids[slot];
+                if best.is_none_or(|(b_at, b_slot)| id < self.nodes[b_at as usize].ids[b_slot]) {
+                    best = Some((at, slot));
+                }
+            }
+        }
+        best
+    }
+
+    /// Follows `keys` (routing tokens after the first) from `node` without creating nodes.
+    fn walk(&self, mut node: u32, keys: &[u32]) -> Option<u32> {
+        for &t in keys {
+            let t = if t == VAR { WILD } else { t };
+            let n = &self.nodes[node as usize];
+            node = match n.children.get(&t) {
+                Some(&child) => child,
+                None if t != WILD && n.children.len() + 1 >= self.config.max_children => {
+                    *n.children.get(&WILD)?
+                }
+                None => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The leaf a template now in `at` moves to once its first position is a wildcard: the
+    /// same route with the first key replaced by the wildcard; `None` if it is there already.
+    fn wild_first_leaf_mut(&mut self, width: usize, at: u32) -> Option<u32> {
+        let len_node = *self.nodes[0].children.get(&(width as u32))?;
+        // The route below the first key, read back from the tree.
+        let mut path = Vec::new();
+        let mut node = at;
+        while node != len_node {
+            let (parent, key) = self.parent_of(node)?;
+            path.push(key);
+            node = parent;
+        }
+        path.reverse();
+        if path.first() == Some(&WILD) {
+            return None;
+        }
+        let mut node = self.child_or_insert(len_node, WILD);
+        for &key in path.iter().skip(1) {
+            node = self.child_or_insert(node, key);
+        }
+        (node != at).then_some(node)
+    }
+
+    /// The parent of `node` and the key under which it hangs (a linear scan: only on the rare
+    /// moves of a template).
+    fn parent_of(&self, node: u32) -> Option<(u32, u32)> {
+        self.nodes.iter().enumerate().find_map(|(i, n)| {
+            n.children
+                .iter()
+                .find(|(_, c)| **c == node)
+                .map(|(k, _)| (i as u32, *k))
+        })
+    }
+
+    /// Moves template `id` (row included) to leaf `to`; the other templates of its old leaf
+    /// keep their ids, their slots close up.
+    fn move_cluster(&mut self, id: u32, to: u32) {
+        let Cluster {
+            node: from, slot, ..
+        } = self.clusters[id as usize];
+        let from_node = &mut self.nodes[from as usize];
+        let width = from_node.rows.len() / from_node.ids.len();
+        let slot = slot as usize;
+        let row: Vec<u32> = from_node
+            .rows
+            .drain(slot * width..(slot + 1) * width)
+            .collect();
+        from_node.ids.remove(slot);
+        let emptied = from_node.ids.is_empty();
+        let shifted: Vec<u32> = from_node.ids[slot..].to_vec();
+        for other in shifted {
+            self.clusters[other as usize].slot -= 1;
+        }
+        let to_node = &mut self.nodes[to as usize];
+        self.clusters[id as usize].node = to;
+        self.clusters[id as usize].slot = to_node.ids.len() as u32;
+        to_node.ids.push(id);
+        to_node.rows.extend_from_slice(&row);
+        // A leaf without templates is unhooked (the node itself stays, unused), so the tree is
+        // the one a snapshot rebuilds from the templates' routes.
+        let mut node = from;
+        let mut empty = emptied;
+        while empty && let Some((parent, key)) = self.parent_of(node) {
+            let p = &mut self.nodes[parent as usize];
+            p.children.remove(&key);
+            empty = parent != 0 && p.children.is_empty() && p.ids.is_empty();
+            node = parent;
+        }
     }
 
     /// Finds the cluster `content` belongs to without learning anything: `Some(id)`
@@ -290,9 +453,8 @@ impl Drain {
                 Err(_) => &mut fresh,
             };
             tokenize(&self.vocab, content, toks);
-            let leaf = self.route(&toks.ids)?;
-            let slot = self.best_match(leaf, toks)?;
-            Some(TemplateId(self.nodes[leaf as usize].ids[slot]))
+            let (at, slot) = self.find(toks)?;
+            Some(TemplateId(self.nodes[at as usize].ids[slot]))
         })
     }
 
@@ -414,15 +576,22 @@ impl Drain {
     /// Positions count when the template holds a word, or a masked parameter the line
     /// fills with a word; generalised wildcards and parameter-for-parameter never do.
     /// Similarity is the fraction of counted positions where the words agree.
-    fn best_match(&self, leaf: u32, toks: &Tokens) -> Option<usize> {
+    /// `scope` narrows the candidates for `first_token_match`.
+    fn best_match(&self, leaf: u32, toks: &Tokens, scope: Scope) -> Option<usize> {
         let node = &self.nodes[leaf as usize];
         let ids = &toks.ids;
         let width = ids.len();
         let mut best: Option<(usize, u32, u32)> = None;
         'rows: for slot in 0..node.ids.len() {
             let row = &node.rows[slot * width..(slot + 1) * width];
+            let skip = match scope {
+                Scope::Leaf => 0,
+                Scope::WildFirst if row[0] == WILD => 1,
+                Scope::OtherFirst if row[0] != WILD && row[0] != VAR => 1,
+                Scope::WildFirst | Scope::OtherFirst => continue,
+            };
             let (mut same, mut counted) = (0u32, 0u32);
-            for (i, (&t, &l)) in row.iter().zip(ids).enumerate() {
+            for (i, (&t, &l)) in row.iter().zip(ids).enumerate().skip(skip) {
                 match t {
                     WILD => {}
                     VAR => counted += u32::from(l != VAR),
@@ -435,6 +604,10 @@ impl Drain {
                         }
                     }
                 }
+            }
+            // Under another first word the rest must agree exactly, on enough words.
+            if scope == Scope::OtherFirst && (same != counted || same < MIN_SHARED_WORDS) {
+                continue;
             }
             // Compare same/counted fractions without dividing; ties go to more agreement.
             let better = best.is_none_or(|(_, bs, bc)| {
@@ -463,6 +636,18 @@ impl Drain {
         };
         (sim >= self.config.similarity_threshold).then_some(slot)
     }
+}
+
+/// Which templates of a leaf `Drain::best_match` considers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// All of them (the line's own leaf).
+    Leaf,
+    /// Those whose first position is a generalised wildcard; the first position is not
+    /// compared.
+    WildFirst,
+    /// Those with a word first; the first position is not compared.
+    OtherFirst,
 }
 
 /// True for words that name *what* happened (`Started`, `"GET`, `(Lifecycle`) rather
@@ -743,7 +928,7 @@ mod tests {
         fn match_only_predicts_add(
             lines in proptest::collection::vec(
                 proptest::collection::vec(
-                    proptest::sample::select(vec!["a", "b", "Up", "Down", "x=1", "7", "/p", "for"]),
+                    proptest::sample::select(vec!["a", "b", "c", "d", "Up", "Down", "x=1", "7", "/p", "for"]),
                     0..6,
                 ),
                 1..60,

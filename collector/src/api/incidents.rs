@@ -2,6 +2,8 @@
 //! incidents and a suggested fix; resolving one needs the analyst role. And
 //! `/api/v1/patterns`: error patterns with counts per window and the trend.
 
+use std::collections::HashMap;
+
 use axum::extract::State as AxState;
 use fleetlog_protocol::Level;
 use serde::{Deserialize, Serialize};
@@ -36,7 +38,7 @@ pub struct IncidentDto {
     pub title: String,
     pub class: Option<String>,
     pub service: Option<String>,
-    /// What to do about it (from the error class), if known.
+    /// What to do about it (the error class's fix, as an admin may edit it at `/api/v1/classes`).
     pub suggested_fix: Option<String>,
     pub fingerprint: String,
     pub first_seen_ms: i64,
@@ -55,17 +57,14 @@ pub struct IncidentDto {
     pub related: Vec<i64>,
 }
 
-fn dto(state: &AppState, r: IncidentRecord) -> IncidentDto {
+/// `fixes`: the suggested fix in force per class id (`Store::suggested_fixes`).
+fn dto(fixes: &HashMap<String, String>, r: IncidentRecord) -> IncidentDto {
     let i = r.incident;
     IncidentDto {
         id: r.id,
         status: i.status,
         severity: i.severity.into(),
-        suggested_fix: i
-            .class
-            .as_deref()
-            .and_then(|c| state.store.class_info(c))
-            .map(|c| c.fix),
+        suggested_fix: i.class.as_deref().and_then(|c| fixes.get(c)).cloned(),
         title: i.title,
         class: i.class,
         service: i.service,
@@ -138,9 +137,10 @@ pub(super) async fn list(
         before_id: paging::decode_id_cursor(q.cursor.as_deref())?,
     };
     let rows = state.store.incidents(&filter, limit).await?;
+    let fixes = state.store.suggested_fixes().await?;
     let next_cursor = paging::next_id_cursor(rows.iter().map(|r| r.id), rows.len(), limit);
     Ok(axum::Json(IncidentPage {
-        incidents: rows.into_iter().map(|r| dto(&state, r)).collect(),
+        incidents: rows.into_iter().map(|r| dto(&fixes, r)).collect(),
         next_cursor,
     }))
 }
@@ -201,8 +201,9 @@ pub(super) async fn get(
             ts_ms: t.ts_ms,
         })
         .collect();
+    let fixes = state.store.suggested_fixes().await?;
     Ok(axum::Json(IncidentDetail {
-        incident: dto(&state, rec),
+        incident: dto(&fixes, rec),
         timeline,
     }))
 }
@@ -232,7 +233,8 @@ pub(super) async fn resolve(
             crate::now_ms(),
         )
         .await?;
-    Ok(axum::Json(dto(&state, rec)))
+    let fixes = state.store.suggested_fixes().await?;
+    Ok(axum::Json(dto(&fixes, rec)))
 }
 
 /// Window of `GET /api/v1/patterns`.
@@ -298,6 +300,7 @@ pub(super) async fn patterns(
         .store
         .fingerprint_counts(&fps, from - (to - from), from)
         .await?;
+    let fixes = state.store.suggested_fixes().await?;
     let patterns = now
         .into_iter()
         .map(|p| {
@@ -313,11 +316,7 @@ pub(super) async fn patterns(
             };
             PatternDto {
                 template: template(&p.sample),
-                suggested_fix: p
-                    .class
-                    .as_deref()
-                    .and_then(|c| state.store.class_info(c))
-                    .map(|c| c.fix),
+                suggested_fix: p.class.as_deref().and_then(|c| fixes.get(c)).cloned(),
                 fingerprint: p.fingerprint,
                 sample: p.sample,
                 count: p.count,

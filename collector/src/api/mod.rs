@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod automation;
 pub mod channels;
+pub mod classes;
 pub mod commands;
 pub mod error;
 pub mod events;
@@ -99,6 +100,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(classes::list))
+        .routes(routes!(classes::set_fix, classes::reset_fix))
         .routes(routes!(events::list))
         .routes(routes!(events::get))
         .routes(routes!(commands::run))

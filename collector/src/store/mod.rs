@@ -52,6 +52,7 @@ pub mod audit;
 pub mod auth;
 pub mod automation;
 pub mod channels;
+pub mod classes;
 mod cursor;
 pub mod events;
 mod grouping;

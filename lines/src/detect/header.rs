@@ -25,6 +25,8 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
     let mut ts = None;
     let mut level = None;
     let mut tokens = 0;
+    // Whether the previous token was a timestamp: a lone level letter may follow one.
+    let mut after_ts = false;
     while tokens < MAX_HEADER_TOKENS {
         pos = skip_spaces(b, pos);
         let rest = line.get(pos..)?;
@@ -35,6 +37,7 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
             ts.get_or_insert(ms);
             pos += n;
             tokens += 1;
+            after_ts = true;
             continue;
         }
         if b[pos] == b'[' {
@@ -42,12 +45,15 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
             let inner = &line[pos + 1..end];
             pos = end + 1;
             tokens += 1;
+            // `[2026-11-28 10:00:01]`, also with one token after the time (`#1234`, a zone).
             if let Some((ms, n)) = time::parse_prefix(inner, year)
-                && n == inner.len()
+                && inner[n..].split_whitespace().count() <= 1
             {
                 ts.get_or_insert(ms);
+                after_ts = true;
                 continue;
             }
+            after_ts = false;
             if ts.is_some()
                 && let Some(l) = Level::from_word_strict(inner.trim())
             {
@@ -60,11 +66,13 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
         let tok = &line[pos..end];
         pos = end;
         if ts.is_some()
-            && let Some(l) = level_token(tok)
+            && let Some(l) =
+                level_token(tok).or_else(|| after_ts.then(|| level_letter(tok)).flatten())
         {
             level = Some(l);
             break;
         }
+        after_ts = false;
         tokens += 1;
     }
     let level = level?;
@@ -75,6 +83,21 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
         pos = skip_spaces(b, pos);
         if pos >= b.len() {
             break;
+        }
+        if b[pos] == b'[' && brackets == 0 && !component {
+            // Two or more bracket groups right after the level are header fields (a logger, a
+            // node, an error code: Elasticsearch, MySQL); one alone may be the message's own.
+            let groups = bracket_run(b, pos);
+            if groups.len() >= 2 {
+                for &(start, end) in &groups {
+                    fields.push((
+                        Cow::Borrowed("context"),
+                        Cow::Borrowed(line[start + 1..end].trim()),
+                    ));
+                }
+                pos = groups[groups.len() - 1].1 + 1;
+                break;
+            }
         }
         if b[pos] == b'[' && brackets == 0 {
             let Some(end) = bracket_end(b, pos) else {
@@ -87,7 +110,7 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
             let next = &line[after..next_end];
             let dotted = next.strip_suffix(':').is_some_and(is_dotted_component)
                 || logger_then_dash(line, after);
-            if !(component || dotted || matches!(next, "-" | "|" | ":" | "--")) {
+            if !(component || dotted || is_separator(next)) {
                 break;
             }
             fields.push((Cow::Borrowed("context"), Cow::Borrowed(&line[pos + 1..end])));
@@ -97,7 +120,7 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
         }
         let end = token_end(b, pos);
         let tok = &line[pos..end];
-        if matches!(tok, "-" | "|" | ":" | "--") {
+        if is_separator(tok) {
             pos = end;
             break;
         }
@@ -135,7 +158,7 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
         }
         break;
     }
-    let pos = skip_spaces(b, pos);
+    let pos = skip_tail(line, pos, &mut fields);
     Some(Parsed {
         format: Format::Header,
         timestamp_ms: ts,
@@ -145,8 +168,122 @@ pub(super) fn parse(line: &str, year: i32) -> Option<Parsed<'_>> {
     })
 }
 
+/// Most tokens [`skip_tail`] drops between the header and the message.
+const MAX_TAIL_TOKENS: usize = 4;
+/// Most consecutive bracket groups taken for header fields after the level.
+const MAX_BRACKET_RUN: usize = 3;
+/// File extensions of source files, for `file.go:42` caller fields.
+const SOURCE_EXTENSIONS: [&str; 16] = [
+    "go", "py", "java", "rs", "c", "cc", "cpp", "h", "js", "ts", "rb", "cs", "kt", "scala", "php",
+    "ex",
+];
+
+/// A lone separator between header fields and the message.
+fn is_separator(tok: &str) -> bool {
+    matches!(tok, "-" | "|" | ":" | "--" | "::" | "-->" | "=>" | ">")
+}
+
+/// Skips what sits between the level (or component) and the message: separators, a caller's
+/// source location (`server/http.go:118`, loguru's `app.db:connect:42`) and nginx's
+/// `pid#tid:`. Never skips the last token, so a message is never emptied.
+fn skip_tail<'a>(line: &'a str, pos: usize, fields: &mut Vec<super::Field<'a>>) -> usize {
+    let b = line.as_bytes();
+    let mut pos = skip_spaces(b, pos);
+    for _ in 0..MAX_TAIL_TOKENS {
+        let end = token_end(b, pos);
+        let tok = &line[pos..end];
+        let next = skip_spaces(b, end);
+        if tok.is_empty() || next >= b.len() {
+            break;
+        }
+        if is_source_location(tok) {
+            fields.push((Cow::Borrowed("caller"), Cow::Borrowed(tok)));
+        } else if is_pid_tid(tok) {
+            fields.push((
+                Cow::Borrowed("pid"),
+                Cow::Borrowed(tok.trim_end_matches(':')),
+            ));
+        } else if !is_separator(tok) {
+            break;
+        }
+        pos = next;
+    }
+    pos
+}
+
+/// `file.go:42`, `pkg/server/http.go:118:`, `Checkout.java:88`, or loguru's `module:func:42`.
+fn is_source_location(tok: &str) -> bool {
+    let tok = tok.strip_suffix(':').unwrap_or(tok);
+    let Some((path, line)) = tok.rsplit_once(':') else {
+        return false;
+    };
+    let ok_line = !line.is_empty() && line.len() <= 7 && line.bytes().all(|c| c.is_ascii_digit());
+    let ok_chars = path.bytes().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, b'_' | b'.' | b'/' | b'-' | b'$' | b'<' | b'>' | b':')
+    });
+    if !ok_line || path.is_empty() || !ok_chars {
+        return false;
+    }
+    if path.contains(':') {
+        // `module:function`: every part named, none numeric (an IPv6 address or a port is not).
+        return path
+            .split(':')
+            .all(|p| p.bytes().any(|c| c.is_ascii_alphabetic() || c == b'_') && !p.is_empty());
+    }
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.rsplit_once('.')
+        .is_some_and(|(stem, ext)| !stem.is_empty() && SOURCE_EXTENSIONS.contains(&ext))
+}
+
+/// nginx's `1234#0:` (process id and thread id).
+fn is_pid_tid(tok: &str) -> bool {
+    let Some(t) = tok.strip_suffix(':') else {
+        return false;
+    };
+    let Some((pid, tid)) = t.split_once('#') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|c| c.is_ascii_digit());
+    digits(pid) && digits(tid)
+}
+
+/// Consecutive bracket groups from `pos` (spaces between them allowed), at most
+/// [`MAX_BRACKET_RUN`]: `(start, end)` byte offsets of each `[` and its `]`.
+fn bracket_run(b: &[u8], mut pos: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    while out.len() < MAX_BRACKET_RUN && b.get(pos) == Some(&b'[') {
+        let Some(end) = bracket_end(b, pos) else {
+            break;
+        };
+        out.push((pos, end));
+        pos = skip_spaces(b, end + 1);
+    }
+    // The message must not be empty.
+    if pos >= b.len() {
+        out.clear();
+    }
+    out
+}
+
+/// A one-letter level right after a timestamp (`2026/11/28 10:00:01.123456 W ...`).
+fn level_letter(tok: &str) -> Option<Level> {
+    Some(match tok {
+        "D" => Level::Debug,
+        "I" => Level::Info,
+        "W" => Level::Warn,
+        "E" => Level::Error,
+        "F" => Level::Critical,
+        _ => return None,
+    })
+}
+
 /// A level written as a header field: `INFO`, `WARN:`, `info:`; not a lower-case prose word.
+/// PostgreSQL's `LOG:` is its informational level.
 pub(super) fn level_token(tok: &str) -> Option<Level> {
+    if matches!(tok, "LOG" | "LOG:") {
+        return Some(Level::Info);
+    }
     let (word, colon) = match tok.strip_suffix(':') {
         Some(w) => (w, true),
         None => (tok, false),

@@ -9,6 +9,7 @@
 //! (RFC 3164 syslog) take it from [`DetectorConfig::year`].
 
 mod access;
+mod columns;
 mod cri;
 mod header;
 mod json;
@@ -193,6 +194,8 @@ pub struct Detector {
     votes: [u32; Format::ALL.len()],
     seen: usize,
     locked: Option<Format>,
+    /// The learned column header of a source whose lines parse as plain text.
+    columns: columns::ColumnLearner,
 }
 
 impl Detector {
@@ -203,6 +206,7 @@ impl Detector {
             votes: [0; Format::ALL.len()],
             seen: 0,
             locked: None,
+            columns: columns::ColumnLearner::default(),
         }
     }
 
@@ -233,6 +237,12 @@ impl Detector {
         let parsed = parse_line(line, self.config.year);
         if !line.trim().is_empty() {
             self.vote(parsed.format);
+        }
+        if parsed.format == Format::Plain {
+            let c = &self.config;
+            return self
+                .columns
+                .apply(line, parsed, c.year, c.sample_lines, c.lock_percent);
         }
         parsed
     }
