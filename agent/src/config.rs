@@ -19,6 +19,10 @@ pub const DEFAULT_BATCH_MAX_WAIT_MS: u64 = 500;
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024;
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 8;
+pub const DEFAULT_MAX_IN_FLIGHT_PRIORITY: u64 = 4;
+/// The buffer's slice kept for commits with critical lines, unless configured: 1/16 of
+/// `buffer.max_bytes`.
+pub const DEFAULT_PRIORITY_RESERVE_DIVISOR: u64 = 16;
 
 /// Every leaf key, for environment overrides: `buffer.max_bytes` ← `FLEETLOG_BUFFER_MAX_BYTES`.
 pub const KEYS: &[&str] = &[
@@ -36,9 +40,11 @@ pub const KEYS: &[&str] = &[
     "heartbeat_secs",
     "buffer.max_bytes",
     "buffer.when_full",
+    "buffer.priority_reserve_bytes",
     "batch.max_bytes",
     "batch.max_wait_ms",
     "batch.max_in_flight",
+    "batch.max_in_flight_priority",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +100,7 @@ struct RawConfig {
 struct RawBuffer {
     max_bytes: Option<u64>,
     when_full: Option<String>,
+    priority_reserve_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -102,6 +109,7 @@ struct RawBatch {
     max_bytes: Option<u64>,
     max_wait_ms: Option<u64>,
     max_in_flight: Option<u64>,
+    max_in_flight_priority: Option<u64>,
 }
 
 /// Validated agent configuration.
@@ -125,6 +133,10 @@ pub struct AgentConfig {
     pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
     pub max_in_flight: usize,
+    /// Priority-lane batches in flight, a budget of their own.
+    pub max_in_flight_priority: usize,
+    /// Bytes of the buffer only commits with critical lines may use.
+    pub priority_reserve_bytes: u64,
 }
 
 /// Sets `value` at dotted `key` inside `table`, creating intermediate tables.
@@ -285,6 +297,16 @@ impl TryFrom<RawConfig> for AgentConfig {
                 "must be at least 4 times batch.max_bytes",
             ));
         }
+        let priority_reserve_bytes = raw
+            .buffer
+            .priority_reserve_bytes
+            .unwrap_or(buffer_max_bytes / DEFAULT_PRIORITY_RESERVE_DIVISOR);
+        if priority_reserve_bytes > buffer_max_bytes / 2 {
+            return Err(ConfigError::invalid(
+                "buffer.priority_reserve_bytes",
+                "at most half of buffer.max_bytes",
+            ));
+        }
         let metrics_listen = raw
             .metrics_listen
             .map(|s| {
@@ -327,6 +349,12 @@ impl TryFrom<RawConfig> for AgentConfig {
                 raw.batch.max_in_flight,
                 DEFAULT_MAX_IN_FLIGHT,
             )? as usize,
+            max_in_flight_priority: nonzero(
+                "batch.max_in_flight_priority",
+                raw.batch.max_in_flight_priority,
+                DEFAULT_MAX_IN_FLIGHT_PRIORITY,
+            )? as usize,
+            priority_reserve_bytes,
         })
     }
 }
