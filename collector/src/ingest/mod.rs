@@ -22,7 +22,7 @@ use fleetlog_protocol::session::collector::{
 };
 use fleetlog_protocol::{CodecError, MAX_FRAME_LEN, codec};
 use tokio::sync::{Semaphore, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::{INGEST_DECOMPRESS_WINDOW, IngestConfig};
 use crate::metrics::Metrics;
@@ -593,6 +593,32 @@ impl Ingest {
                         seq: batch.seq,
                         duplicate: true,
                     })
+                }
+                Ok(IngestOutcome::Conflict) => {
+                    self.metrics.batch("conflict");
+                    self.metrics.reject(reason_label(RejectReason::IdentityConflict));
+                    error!(
+                        agent_id = %agent_id,
+                        host = %host,
+                        seq = batch.seq,
+                        "Identity conflict: a batch with this agent id and seq but other content is stored; two hosts share one agent id (a cloned data directory). Refused."
+                    );
+                    let message = format!(
+                        "batch {} of agent {agent_id} was stored with other content: another host uses this agent id",
+                        batch.seq
+                    );
+                    if version >= fleetlog_protocol::version::V2 {
+                        Frame::Reject(Reject {
+                            reason: RejectReason::IdentityConflict,
+                            message,
+                        })
+                    } else {
+                        // A v1 agent cannot re-key: it retries, and every retry is logged.
+                        Frame::Reject(Reject {
+                            reason: RejectReason::Unavailable,
+                            message,
+                        })
+                    }
                 }
                 Err(err) => {
                     self.metrics.batch("failed");
