@@ -79,6 +79,9 @@ struct Shared {
     connections: Arc<ConnectionTable>,
     /// Batches decoded and stored at once (`ingest.max_concurrent_stores`).
     stores: Arc<Semaphore>,
+    /// Slots of their own for priority-lane batches (`ingest.max_concurrent_priority_stores`):
+    /// critical lines never queue behind bulk batches for the store.
+    priority_stores: Arc<Semaphore>,
 }
 
 /// Reads one frame's body, refusing (before allocating it) a length above `max`.
@@ -205,6 +208,9 @@ impl Ingest {
                 self.limits.max_connections_per_address,
             ),
             stores: Arc::new(Semaphore::new(self.limits.max_concurrent_stores)),
+            priority_stores: Arc::new(Semaphore::new(
+                self.limits.max_concurrent_priority_stores,
+            )),
         };
         loop {
             let incoming = tokio::select! {
@@ -440,7 +446,7 @@ impl Ingest {
             let agent_id = agent_id.clone();
             let host = host.clone();
             let budget = budget.clone();
-            let stores = shared.stores.clone();
+            let stores = shared.clone();
             let open_streams = open_streams.clone();
             tokio::spawn(
                 async move {
@@ -468,7 +474,7 @@ impl Ingest {
         mut recv: quinn::RecvStream,
         peer: Peer<'_>,
         budget: &Mutex<DecompressBudget>,
-        stores: &Arc<Semaphore>,
+        shared: &Shared,
     ) {
         let frame = match read_frame(&mut recv).await {
             Ok(f) => f,
@@ -544,10 +550,16 @@ impl Ingest {
             }
         }
         // The store slot also bounds decoded payloads in memory across connections.
+        // Priority-lane batches have slots of their own.
+        let (stores, limit) = if batch.priority {
+            (&shared.priority_stores, "max_concurrent_priority_stores")
+        } else {
+            (&shared.stores, "max_concurrent_stores")
+        };
         let permit = match stores.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                self.metrics.limited("max_concurrent_stores");
+                self.metrics.limited(limit);
                 // The semaphore is never closed.
                 let Ok(p) = stores.clone().acquire_owned().await else {
                     return;
