@@ -157,9 +157,25 @@ pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) {
     cur.insert(last.to_owned(), value);
 }
 
-/// Interprets an environment variable's text as a TOML value for `key`: integers and
-/// booleans as such, list keys as comma-separated strings, anything else as a string.
+/// Keys whose values are strings: their environment text is never read as a number or a
+/// boolean (`FLEETLOG_HOST_NAME=042` is the host `042`, not the number 42).
+const STRING_KEYS: &[&str] = &[
+    "collector",
+    "server_name",
+    "token_file",
+    "ca",
+    "data_dir",
+    "host_name",
+    "metrics_listen",
+    "buffer.when_full",
+];
+
+/// Interprets an environment variable's text as a TOML value for `key`: string keys as
+/// strings, list keys as comma-separated strings, other integers and booleans as such.
 fn env_value(key: &str, text: &str) -> toml::Value {
+    if STRING_KEYS.contains(&key) {
+        return toml::Value::String(text.to_owned());
+    }
     if matches!(key, "paths" | "exclude") {
         return toml::Value::Array(
             text.split(',')
@@ -417,6 +433,22 @@ paths = ["/var/log/*.log"]"#,
             toml::Value::Array(vec!["/c/*.log".into()]),
         );
         assert_eq!(load(Some(&file), env, flags).unwrap().paths, ["/c/*.log"]);
+    }
+
+    #[test]
+    fn env_overrides_keep_string_values_as_strings() {
+        for (key, text, want) in [
+            ("host_name", "042", toml::Value::String("042".into())),
+            ("host_name", "true", toml::Value::String("true".into())),
+            ("server_name", "10", toml::Value::String("10".into())),
+            ("heartbeat_secs", "5", toml::Value::Integer(5)),
+            ("start_at_end", "true", toml::Value::Boolean(true)),
+        ] {
+            assert_eq!(env_value(key, text), want, "{key}={text}");
+        }
+        for key in STRING_KEYS {
+            assert!(KEYS.contains(key), "{key}");
+        }
     }
 
     #[test]

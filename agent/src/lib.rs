@@ -7,6 +7,7 @@
 //! classifier through `Signals::model`; the latest one is kept in the buffer across restarts.
 
 pub mod buffer;
+pub mod check;
 pub mod classify;
 pub mod config;
 pub mod metrics;

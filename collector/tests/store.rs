@@ -205,7 +205,10 @@ async fn same_agent_and_seq_with_other_content_is_a_conflict_not_a_duplicate() {
     on_all_backends(|env: Env| async move {
         let store = &env.store;
         let (batch, payload) = batch_of("kiosk-image", 7, 5);
-        let first = store.ingest("kiosk-1", &batch, &payload, 1_000).await.unwrap();
+        let first = store
+            .ingest("kiosk-1", &batch, &payload, 1_000)
+            .await
+            .unwrap();
         assert!(matches!(first, IngestOutcome::Stored { .. }), "{first:?}");
         // The clone: same agent id and seq, its own lines.
         let (mut clone, mut clone_payload) = batch_of("kiosk-image", 7, 6);

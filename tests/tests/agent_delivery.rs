@@ -73,7 +73,10 @@ fn poison_batch_collector_limit_below_agent_batch_is_split_not_retried() -> Resu
          {closed} connections closed, {reconnects} connection(s)"
     );
     ensure!(splits > 0, "the agent never split a batch:\n{agent_log}");
-    ensure!(closed == 0, "a batch closed the connection:\n{collector_log}");
+    ensure!(
+        closed == 0,
+        "a batch closed the connection:\n{collector_log}"
+    );
     ensure!(reconnects == 1, "the agent reconnected {reconnects} times");
     agent.ensure_no_panic()?;
     env.finish();
@@ -212,17 +215,23 @@ fn heartbeat_carries_host_metrics_and_agent_state_to_the_host_endpoint() -> Resu
     let volumes = host["volumes"].as_array().context("volumes")?;
     for role in ["data", "logs"] {
         ensure!(
-            volumes.iter().any(|v| v["role"] == role
-                && v["total_bytes"].as_u64().unwrap_or(0) > 0),
+            volumes
+                .iter()
+                .any(|v| v["role"] == role && v["total_bytes"].as_u64().unwrap_or(0) > 0),
             "no {role} volume in {volumes:?}"
         );
     }
-    ensure!(agent_state["version"].as_str().is_some_and(|v| !v.is_empty()));
+    ensure!(
+        agent_state["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
     ensure!(agent_state["config_hash"].as_u64().is_some());
     ensure!(agent_state["drops"].as_array().is_some());
     let lags = agent_state["file_lag"].as_array().context("file_lag")?;
     ensure!(
-        lags.iter().any(|l| l["path"].as_str().is_some_and(|p| p.ends_with("pos.log"))),
+        lags.iter()
+            .any(|l| l["path"].as_str().is_some_and(|p| p.ends_with("pos.log"))),
         "pos.log not in file_lag: {lags:?}"
     );
     // The history keeps every heartbeat, not only the latest.
@@ -290,7 +299,10 @@ fn priority_lane_critical_lines_overtake_a_backlog() -> Result<()> {
     // The collector is receiving at full speed before the first critical line.
     let deadline = Instant::now() + DRAIN;
     while collector.lines_received("prio-host")? < 100_000 {
-        ensure!(Instant::now() < deadline, "the backlog never started arriving");
+        ensure!(
+            Instant::now() < deadline,
+            "the backlog never started arriving"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut payment = std::fs::OpenOptions::new()

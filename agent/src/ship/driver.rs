@@ -275,9 +275,8 @@ impl Link<'_> {
                 }
                 _ = self.signals.batch_ready.notified() => {}
                 _ = heartbeat.tick() => {
-                    let frame = tokio::task::block_in_place(|| {
-                        heartbeat_frame(self.buffer, self.metrics, self.signals, source, sess.version())
-                    });
+                    // A few /proc reads: cheap enough for the async worker.
+                    let frame = heartbeat_frame(self.buffer, self.metrics, self.signals, source, sess.version());
                     write_frame(ctl_send, &frame).await?;
                 }
                 reason = self.conn.closed() => return Err(ShipError::Connection(reason)),

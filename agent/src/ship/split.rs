@@ -120,7 +120,7 @@ mod tests {
         let cases: [(Vec<usize>, usize, usize, u64); 4] = [
             (vec![10; 8], 1000, 1, 0),
             (vec![10; 8], 40, 4, 0),
-            (vec![10, 10, 500, 10], 100, 3, 1),
+            (vec![10, 10, 500, 10], 100, 2, 1),
             (vec![500], 100, 0, 1),
         ];
         for (lens, max, want_pieces, want_dropped) in cases {

@@ -208,9 +208,7 @@ impl Ingest {
                 self.limits.max_connections_per_address,
             ),
             stores: Arc::new(Semaphore::new(self.limits.max_concurrent_stores)),
-            priority_stores: Arc::new(Semaphore::new(
-                self.limits.max_concurrent_priority_stores,
-            )),
+            priority_stores: Arc::new(Semaphore::new(self.limits.max_concurrent_priority_stores)),
         };
         loop {
             let incoming = tokio::select! {
@@ -608,7 +606,8 @@ impl Ingest {
                 }
                 Ok(IngestOutcome::Conflict) => {
                     self.metrics.batch("conflict");
-                    self.metrics.reject(reason_label(RejectReason::IdentityConflict));
+                    self.metrics
+                        .reject(reason_label(RejectReason::IdentityConflict));
                     error!(
                         agent_id = %agent_id,
                         host = %host,

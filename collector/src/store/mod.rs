@@ -345,7 +345,15 @@ impl Store {
 
         let indexed = tokio::time::timeout(
             INDEX_TIMEOUT,
-            self.index(host, &agent_id, (seq, hash), batch, payload, &rel_path, now_ms),
+            self.index(
+                host,
+                &agent_id,
+                (seq, hash),
+                batch,
+                payload,
+                &rel_path,
+                now_ms,
+            ),
         )
         .await;
         match indexed {

@@ -14,6 +14,8 @@
 //! - `read`: reading the input file with 256 KiB reads (the baseline, same run);
 //! - `append`: the agent alone (no collector reachable): tail + classify + durable append;
 //! - `e2e`: agent → collector on loopback until the collector has stored every line;
+//! - `priority`: agent → collector on the same backlog; 200 critical lines written to
+//!   another file meanwhile, their write-to-store latency p50/p99/max;
 //! - `idle`: agent RSS and open descriptors with 100 small watched files, 15 s after it
 //!   has shipped them.
 //!
@@ -49,7 +51,8 @@ OPTIONS:
     --mib N         input size in MiB (default 512)
     --runs N        runs per scenario; medians are reported (default 3)
     --mix store     a store's level mix: 15 % WARN, 5 % ERROR (default: mostly INFO)
-    --only LIST     comma-separated scenarios among read,append,e2e,idle (default: all)
+    --only LIST     comma-separated scenarios among read,append,e2e,priority,idle
+                    (default: all)
     --bin-dir DIR   where fleetlog-agent, fleetlog-collector and fleetlog-sample are
                     (default: next to this binary)
     -h, --help      print this help and exit
@@ -237,6 +240,100 @@ fn lines_received(c: &Collector, token: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The `priority` scenario: agent and collector with their defaults on the input backlog;
+/// once the collector receives at full speed, 200 critical lines are written (20 a second)
+/// to another file; returns their write-to-store latency p50, p99 and max in ms (seen in
+/// `/api/v1/events`, polled every 20 ms) and the backlog lines still unsent at the last.
+fn priority_latency(
+    a: &Args,
+    dir: &Path,
+    glob: &str,
+    input_dir: &Path,
+    lines: u64,
+) -> anyhow::Result<(u64, u64, u64, u64)> {
+    const N: usize = 200;
+    let mut c = start_collector(&a.bin_dir, dir)?;
+    let admin = std::fs::read_to_string(c.dir.join("admin-token"))?
+        .trim()
+        .to_owned();
+    let mut agent = start_agent(
+        &a.bin_dir,
+        dir,
+        glob,
+        &format!("127.0.0.1:{}", c.quic),
+        &c.dir.join("ca.pem"),
+        &c.dir.join("agent-token"),
+        &[],
+    )?;
+    wait_for(Duration::from_secs(300), || {
+        lines_received(&c, &admin) >= lines / 20
+    })?;
+    let mut payment = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(input_dir.join("payment.log"))?;
+    let client = reqwest::blocking::Client::new();
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/events?host=bench-host&service=payment&limit=1000",
+        c.http
+    );
+    let mut written = Vec::with_capacity(N);
+    let mut seen: Vec<Option<u64>> = vec![None; N];
+    let mut next = Instant::now();
+    let mut left = 0;
+    let end = Instant::now() + Duration::from_secs(300);
+    while seen.iter().any(Option::is_none) && Instant::now() < end {
+        if written.len() < N && Instant::now() >= next {
+            writeln!(
+                payment,
+                "FATAL kernel panic: out of memory marker=crit{:04}",
+                written.len()
+            )?;
+            written.push(now_ms());
+            next += Duration::from_millis(50);
+            if written.len() == N {
+                left = lines.saturating_sub(lines_received(&c, &admin));
+            }
+        }
+        let body: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(&admin)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default();
+        let now = now_ms();
+        for e in body["events"].as_array().into_iter().flatten() {
+            let i = e["line"]
+                .as_str()
+                .and_then(|l| l.split("marker=crit").nth(1))
+                .and_then(|s| s.get(..4))
+                .and_then(|s| s.parse::<usize>().ok());
+            if let Some(i) = i.filter(|&i| i < written.len()) {
+                seen[i].get_or_insert(now);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&mut agent.child);
+    kill(&mut c.child);
+    std::fs::remove_file(input_dir.join("payment.log"))?;
+    let mut lat: Vec<u64> = written
+        .iter()
+        .zip(&seen)
+        .map(|(w, s)| s.map_or(u64::MAX, |s| s.saturating_sub(*w)))
+        .collect();
+    lat.sort_unstable();
+    let pick = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+    Ok((pick(0.5), pick(0.99), pick(1.0), left))
+}
+
 fn main() -> anyhow::Result<()> {
     let a = args()?;
     let want = |s: &str| a.only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
@@ -376,6 +473,15 @@ fn main() -> anyhow::Result<()> {
             median(a_rss),
             median(c_rss),
             e2e / read
+        )?;
+    }
+    if want("priority") {
+        let dir = work.path().join("priority");
+        std::fs::create_dir_all(&dir)?;
+        let (p50, p99, max, left) = priority_latency(&a, &dir, &glob, &input_dir, lines)?;
+        writeln!(
+            out,
+            "priority  200 critical lines during the backlog: write-to-store p50 {p50} ms, p99 {p99} ms, max {max} ms ({left} backlog lines unsent at the last one)"
         )?;
     }
     if want("idle") {
