@@ -843,7 +843,7 @@ async fn migrations_have_identical_tables_and_columns() {
             "id agent_id host seq path sources_json min_ts_ms max_ts_ms line_count bytes \
              raw_len created_ms",
         ),
-        ("batches", "agent_id seq segment_id stored_ms"),
+        ("batches", "agent_id seq segment_id stored_ms content_hash"),
         ("hosts", "host last_seen_ms lines_received"),
         (
             "events",
