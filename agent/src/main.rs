@@ -97,7 +97,10 @@ fn main() -> anyhow::Result<()> {
                 |k| std::env::var(k).ok(),
                 args.flags(),
             )?;
-            print!("{}", fleetlog_agent::check::report(&config));
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(fleetlog_agent::check::report(&config).as_bytes())?;
             return Ok(());
         }
     };

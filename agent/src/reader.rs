@@ -243,12 +243,13 @@ impl Reader {
         };
         // Critical lines do not wait behind a commit that waits for space: they join it,
         // and the two commit together in the reserved slice.
-        if urgent && self.in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
-            if let Some(tx) = &self.join_running {
-                match tx.send(group) {
-                    Ok(()) => return Ok(()),
-                    Err(mpsc::error::SendError(back)) => group = back,
-                }
+        if urgent
+            && self.in_flight.as_ref().is_some_and(|h| !h.is_finished())
+            && let Some(tx) = &self.join_running
+        {
+            match tx.send(group) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => group = back,
             }
         }
         // One commit runs while the next lines are read and encoded: the fsync overlaps

@@ -342,15 +342,13 @@ fn priority_lane_critical_lines_overtake_a_backlog() -> Result<()> {
         let now = now_ms();
         for e in events["events"].as_array().into_iter().flatten() {
             let line = e["line"].as_str().unwrap_or("");
-            if let Some(i) = line
+            let i = line
                 .split("marker=crit")
                 .nth(1)
                 .and_then(|s| s.get(..4))
-                .and_then(|s| s.parse::<usize>().ok())
-            {
-                if i < seen_at.len() && seen_at[i].is_none() {
-                    seen_at[i] = Some(now);
-                }
+                .and_then(|s| s.parse::<usize>().ok());
+            if let Some(slot) = i.and_then(|i| seen_at.get_mut(i)) {
+                slot.get_or_insert(now);
             }
         }
         if seen_at.iter().all(Option::is_some) {

@@ -64,7 +64,7 @@ agent's buffer.max_bytes to 8 GiB so the whole input fits.
 fn args() -> anyhow::Result<Args> {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.iter().any(|x| x == "-h" || x == "--help") {
-        print!("{HELP}");
+        std::io::stdout().lock().write_all(HELP.as_bytes())?;
         std::process::exit(0);
     }
     let get = |f: &str| {
