@@ -19,6 +19,10 @@ pub const DEFAULT_BATCH_MAX_WAIT_MS: u64 = 500;
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024;
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 8;
+pub const DEFAULT_MAX_IN_FLIGHT_PRIORITY: u64 = 4;
+/// The buffer's slice kept for commits with critical lines, unless configured: 1/16 of
+/// `buffer.max_bytes`.
+pub const DEFAULT_PRIORITY_RESERVE_DIVISOR: u64 = 16;
 
 /// Every leaf key, for environment overrides: `buffer.max_bytes` ← `FLEETLOG_BUFFER_MAX_BYTES`.
 pub const KEYS: &[&str] = &[
@@ -36,9 +40,11 @@ pub const KEYS: &[&str] = &[
     "heartbeat_secs",
     "buffer.max_bytes",
     "buffer.when_full",
+    "buffer.priority_reserve_bytes",
     "batch.max_bytes",
     "batch.max_wait_ms",
     "batch.max_in_flight",
+    "batch.max_in_flight_priority",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +100,7 @@ struct RawConfig {
 struct RawBuffer {
     max_bytes: Option<u64>,
     when_full: Option<String>,
+    priority_reserve_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -102,6 +109,7 @@ struct RawBatch {
     max_bytes: Option<u64>,
     max_wait_ms: Option<u64>,
     max_in_flight: Option<u64>,
+    max_in_flight_priority: Option<u64>,
 }
 
 /// Validated agent configuration.
@@ -125,6 +133,10 @@ pub struct AgentConfig {
     pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
     pub max_in_flight: usize,
+    /// Priority-lane batches in flight, a budget of their own.
+    pub max_in_flight_priority: usize,
+    /// Bytes of the buffer only commits with critical lines may use.
+    pub priority_reserve_bytes: u64,
 }
 
 /// Sets `value` at dotted `key` inside `table`, creating intermediate tables.
@@ -145,9 +157,25 @@ pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) {
     cur.insert(last.to_owned(), value);
 }
 
-/// Interprets an environment variable's text as a TOML value for `key`: integers and
-/// booleans as such, list keys as comma-separated strings, anything else as a string.
+/// Keys whose values are strings: their environment text is never read as a number or a
+/// boolean (`FLEETLOG_HOST_NAME=042` is the host `042`, not the number 42).
+const STRING_KEYS: &[&str] = &[
+    "collector",
+    "server_name",
+    "token_file",
+    "ca",
+    "data_dir",
+    "host_name",
+    "metrics_listen",
+    "buffer.when_full",
+];
+
+/// Interprets an environment variable's text as a TOML value for `key`: string keys as
+/// strings, list keys as comma-separated strings, other integers and booleans as such.
 fn env_value(key: &str, text: &str) -> toml::Value {
+    if STRING_KEYS.contains(&key) {
+        return toml::Value::String(text.to_owned());
+    }
     if matches!(key, "paths" | "exclude") {
         return toml::Value::Array(
             text.split(',')
@@ -285,6 +313,16 @@ impl TryFrom<RawConfig> for AgentConfig {
                 "must be at least 4 times batch.max_bytes",
             ));
         }
+        let priority_reserve_bytes = raw
+            .buffer
+            .priority_reserve_bytes
+            .unwrap_or(buffer_max_bytes / DEFAULT_PRIORITY_RESERVE_DIVISOR);
+        if priority_reserve_bytes > buffer_max_bytes / 2 {
+            return Err(ConfigError::invalid(
+                "buffer.priority_reserve_bytes",
+                "at most half of buffer.max_bytes",
+            ));
+        }
         let metrics_listen = raw
             .metrics_listen
             .map(|s| {
@@ -327,6 +365,12 @@ impl TryFrom<RawConfig> for AgentConfig {
                 raw.batch.max_in_flight,
                 DEFAULT_MAX_IN_FLIGHT,
             )? as usize,
+            max_in_flight_priority: nonzero(
+                "batch.max_in_flight_priority",
+                raw.batch.max_in_flight_priority,
+                DEFAULT_MAX_IN_FLIGHT_PRIORITY,
+            )? as usize,
+            priority_reserve_bytes,
         })
     }
 }
@@ -389,6 +433,22 @@ paths = ["/var/log/*.log"]"#,
             toml::Value::Array(vec!["/c/*.log".into()]),
         );
         assert_eq!(load(Some(&file), env, flags).unwrap().paths, ["/c/*.log"]);
+    }
+
+    #[test]
+    fn env_overrides_keep_string_values_as_strings() {
+        for (key, text, want) in [
+            ("host_name", "042", toml::Value::String("042".into())),
+            ("host_name", "true", toml::Value::String("true".into())),
+            ("server_name", "10", toml::Value::String("10".into())),
+            ("heartbeat_secs", "5", toml::Value::Integer(5)),
+            ("start_at_end", "true", toml::Value::Boolean(true)),
+        ] {
+            assert_eq!(env_value(key, text), want, "{key}={text}");
+        }
+        for key in STRING_KEYS {
+            assert!(KEYS.contains(key), "{key}");
+        }
     }
 
     #[test]

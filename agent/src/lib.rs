@@ -7,11 +7,13 @@
 //! classifier through `Signals::model`; the latest one is kept in the buffer across restarts.
 
 pub mod buffer;
+pub mod check;
 pub mod classify;
 pub mod config;
 pub mod metrics;
 mod reader;
 pub mod ship;
+pub mod status;
 pub mod tail;
 
 use std::sync::Arc;
@@ -51,7 +53,8 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     let buffer_path = config.data_dir.join("buffer.redb");
     let buffer = Arc::new(
         Buffer::open(&buffer_path, config.buffer_max_bytes, config.when_full)
-            .with_context(|| format!("opening buffer {}", buffer_path.display()))?,
+            .with_context(|| format!("opening buffer {}", buffer_path.display()))?
+            .with_priority_reserve(config.priority_reserve_bytes),
     );
     let saved = tail::load_saved(buffer.checkpoints()?);
     let tail_config = tail::TailConfig {
@@ -120,15 +123,18 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
             labels: config.labels.clone(),
             heartbeat: config.heartbeat,
             max_in_flight: config.max_in_flight,
+            max_in_flight_priority: config.max_in_flight_priority,
+            data_dir: config.data_dir.clone(),
+            log_dirs: config.paths.iter().map(|p| status::glob_dir(p)).collect(),
+            config_hash: status::config_hash(&format!("{config:?}")),
         },
         buffer.clone(),
         signals.clone(),
         metrics.clone(),
         shutdown.clone(),
     ));
-    let next_seq = buffer.next_seq();
     let reader = reader::Reader {
-        next_seq,
+        join_running: None,
         tailer,
         watcher,
         buffer,

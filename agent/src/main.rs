@@ -1,4 +1,5 @@
-//! `fleetlog-agent run`: parses flags, loads config, initialises tracing, calls `run`.
+//! `fleetlog-agent run`: parses flags, loads config, initialises tracing, calls `run`;
+//! `fleetlog-agent check`: validates the config and prints what would be tailed.
 
 use std::path::PathBuf;
 
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Tail files and ship them to the collector.
     Run(RunArgs),
+    /// Validate a configuration and list the files it would tail (and why others not).
+    Check(RunArgs),
 }
 
 #[derive(clap::Args)]
@@ -86,9 +89,21 @@ impl RunArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::Run(args),
-    } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Run(args) => args,
+        Command::Check(args) => {
+            let config = config::load(
+                args.config.as_deref(),
+                |k| std::env::var(k).ok(),
+                args.flags(),
+            )?;
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(fleetlog_agent::check::report(&config).as_bytes())?;
+            return Ok(());
+        }
+    };
     init_tracing(args.log_json);
     let config = config::load(
         args.config.as_deref(),

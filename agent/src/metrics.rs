@@ -3,6 +3,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -20,6 +21,30 @@ pub struct Metrics {
     pub pending_batches: Gauge,
     pub connected: Gauge,
     pub watched_files: Gauge,
+    /// Batches replaced by smaller ones (over the collector's `max_batch_bytes`).
+    pub batches_split: Counter,
+    /// `Unavailable` answers, each followed by a backoff pause.
+    pub batch_retries: Counter,
+    /// New agent ids taken after an identity conflict.
+    pub rekeys: Counter,
+    /// Lines dropped, by reason (`policy`, `too_large`).
+    pub dropped: Family<Vec<(String, String)>, Counter>,
+}
+
+impl Metrics {
+    /// Lines dropped for `reason` since start.
+    pub fn dropped_total(&self, reason: &str) -> u64 {
+        self.dropped
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .get()
+    }
+
+    /// Counts `lines` dropped for `reason`.
+    pub fn drop_lines(&self, reason: &str, lines: u64) {
+        self.dropped
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc_by(lines);
+    }
 }
 
 impl Metrics {
@@ -85,6 +110,26 @@ impl Metrics {
             "watched_files",
             "Files currently tailed",
             self.watched_files.clone(),
+        );
+        r.register(
+            "ship_split_batches",
+            "Batches split because they were over the collector's max_batch_bytes",
+            self.batches_split.clone(),
+        );
+        r.register(
+            "ship_retried_batches",
+            "Batches the collector could not store (Unavailable), retried after a backoff",
+            self.batch_retries.clone(),
+        );
+        r.register(
+            "ship_rekeys",
+            "New agent ids taken after the collector reported an identity conflict",
+            self.rekeys.clone(),
+        );
+        r.register(
+            "dropped_lines",
+            "Lines dropped, by reason",
+            self.dropped.clone(),
         );
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fleetlog_protocol::codec;
 use fleetlog_protocol::messages::{Batch, BatchPayload, Entry, Frame};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::buffer::{Appended, Buffer, BufferError, NewBatch};
@@ -64,8 +64,9 @@ pub(crate) struct Reader {
     pub encoder: Option<codec::PayloadEncoder>,
     /// The commit running in the background while the next lines are read and encoded.
     pub in_flight: Option<tokio::task::JoinHandle<anyhow::Result<codec::PayloadEncoder>>>,
-    /// Sequence number of the next batch; ahead of the buffer's while a commit runs.
-    pub next_seq: u64,
+    /// Hands a group with critical lines to the running commit when that one waits for
+    /// space: both then commit together, in the buffer's reserved slice.
+    pub join_running: Option<mpsc::UnboundedSender<Group>>,
     pub signals: Arc<Signals>,
     pub metrics: Arc<Metrics>,
     pub batch_max_bytes: usize,
@@ -99,6 +100,11 @@ impl Reader {
                 self.metrics
                     .watched_files
                     .set(self.tailer.watched_files() as i64);
+                *self
+                    .signals
+                    .file_lag
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = self.tailer.lags();
                 last_rescan = Instant::now();
             }
             let budget = commit_max_bytes.saturating_sub(pending.bytes).max(1);
@@ -106,6 +112,7 @@ impl Reader {
             // A model pushed meanwhile applies from this chunk on (one atomic load when not).
             self.classifier.refresh();
             let got_lines = !chunk.lines.is_empty();
+            let budget_spent = chunk.budget_spent;
             let now = crate::now_ms();
             for line in chunk.lines {
                 let c = self.classifier.classify(&line.source, &line.text);
@@ -141,14 +148,18 @@ impl Reader {
             if !pending.is_empty() && pending.since.is_none() {
                 pending.since = Some(Instant::now());
             }
+            // A group whose budget is spent is complete even when its last read ended
+            // inside a line (the fragment waits in the tailer): waiting for more would
+            // only sit out `batch_max_wait` with the backlog unread.
             let due = pending.bytes >= commit_max_bytes
+                || budget_spent
                 || !pending.priority.is_empty()
                 || pending
                     .since
                     .is_some_and(|t| t.elapsed() >= self.batch_max_wait);
             if due && !pending.is_empty() {
                 self.commit(&mut pending, &mut shutdown).await?;
-            } else if !got_lines {
+            } else if !got_lines && !budget_spent {
                 let wait = pending
                     .since
                     .map(|t| self.batch_max_wait.saturating_sub(t.elapsed()))
@@ -189,7 +200,6 @@ impl Reader {
         pending: &mut Pending,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut seq = self.next_seq;
         let mut payloads = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
         for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
@@ -209,31 +219,55 @@ impl Reader {
                     sources: sources.clone(),
                     entries: std::mem::replace(&mut entries, rest),
                 };
-                payloads.push((seq, priority, payload));
-                seq += 1;
+                payloads.push((priority, payload));
             }
         }
+        // Consecutive seqs for this group (the shipper's splits take theirs from the same
+        // counter, so commits may leave gaps, never reuse a seq).
+        let first = self.buffer.reserve_seqs(payloads.len() as u64);
+        let payloads: Vec<(u64, bool, BatchPayload)> = payloads
+            .into_iter()
+            .zip(first..)
+            .map(|((priority, payload), seq)| (seq, priority, payload))
+            .collect();
+        let urgent = payloads.iter().any(|p| p.1);
         let checkpoints: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut pending.checkpoints)
             .into_iter()
             .collect();
         let forget = std::mem::take(&mut pending.forget);
-        self.next_seq = seq;
         *pending = Pending::default();
+        let mut group = Group {
+            payloads,
+            checkpoints,
+            forget,
+        };
+        // Critical lines do not wait behind a commit that waits for space: they join it,
+        // and the two commit together in the reserved slice.
+        if urgent
+            && self.in_flight.as_ref().is_some_and(|h| !h.is_finished())
+            && let Some(tx) = &self.join_running
+        {
+            match tx.send(group) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => group = back,
+            }
+        }
         // One commit runs while the next lines are read and encoded: the fsync overlaps
         // the CPU work, and commits still land in sequence order.
         if let Some(previous) = self.in_flight.take() {
             self.encoder = Some(previous.await??);
         }
+        let (join_tx, join_rx) = mpsc::unbounded_channel();
+        self.join_running = Some(join_tx);
         let encoder = match self.encoder.take() {
             Some(e) => e,
             None => codec::PayloadEncoder::new()?,
         };
         let job = CommitJob {
-            payloads,
+            group,
+            joined: join_rx,
             encoder,
             agent_id: self.buffer.agent_id().to_owned(),
-            checkpoints,
-            forget,
             buffer: self.buffer.clone(),
             metrics: self.metrics.clone(),
             signals: self.signals.clone(),
@@ -244,14 +278,21 @@ impl Reader {
     }
 }
 
-/// One durable commit: batches plus the checkpoints after their lines.
-struct CommitJob {
+/// Lines read, cut into wire batches with their seqs, and the positions after them.
+pub(crate) struct Group {
     /// Wire batches to encode: (seq, priority lane, lines).
     payloads: Vec<(u64, bool, BatchPayload)>,
-    encoder: codec::PayloadEncoder,
-    agent_id: String,
     checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
     forget: Vec<Vec<u8>>,
+}
+
+/// One durable commit: batches plus the checkpoints after their lines.
+struct CommitJob {
+    group: Group,
+    /// Later groups with critical lines that join this commit while it waits for space.
+    joined: mpsc::UnboundedReceiver<Group>,
+    encoder: codec::PayloadEncoder,
+    agent_id: String,
     buffer: Arc<Buffer>,
     metrics: Arc<Metrics>,
     signals: Arc<Signals>,
@@ -261,42 +302,48 @@ struct CommitJob {
 impl CommitJob {
     /// Encodes (off the reader's thread), commits, and hands the encoder back.
     async fn run(mut self) -> anyhow::Result<codec::PayloadEncoder> {
-        let (payloads, mut encoder, agent_id) = (self.payloads, self.encoder, self.agent_id);
-        let (batches, encoder) = tokio::task::spawn_blocking(move || {
-            let mut batches = Vec::with_capacity(payloads.len());
-            for (seq, priority, payload) in payloads {
-                let lines = payload.entries.len() as u32;
-                let (compressed, raw_len) = encoder.encode(&payload)?;
-                let frame = codec::encode(&Frame::Batch(Batch {
-                    agent_id: agent_id.clone(),
-                    seq,
-                    priority,
-                    entry_count: lines,
-                    raw_len,
-                    payload: compressed,
-                }))?;
-                batches.push(NewBatch {
-                    seq,
-                    priority,
-                    frame,
-                    lines,
-                });
-            }
-            Ok::<_, codec::CodecError>((batches, encoder))
-        })
-        .await??;
-        let job = Arc::new((batches, self.checkpoints, self.forget));
+        let Group {
+            payloads,
+            mut checkpoints,
+            mut forget,
+        } = self.group;
+        let (mut batches, mut encoder) =
+            encode_batches(self.encoder, self.agent_id.clone(), payloads).await?;
+        let mut committed: Vec<(u32, bool)> = Vec::new();
         let mut warned = false;
         loop {
-            let (buffer, j) = (self.buffer.clone(), job.clone());
-            let result =
-                tokio::task::spawn_blocking(move || buffer.append(&j.0, &j.1, &j.2)).await?;
+            // Groups with critical lines that joined meanwhile commit with this one.
+            while let Ok(g) = self.joined.try_recv() {
+                let (more, enc) =
+                    encode_batches(encoder, self.agent_id.clone(), g.payloads).await?;
+                encoder = enc;
+                batches.extend(more);
+                merge_positions(&mut checkpoints, &mut forget, g.checkpoints, g.forget);
+            }
+            let buffer = self.buffer.clone();
+            let (result, b, c, f) = tokio::task::spawn_blocking(move || {
+                let r = buffer.append(&batches, &checkpoints, &forget);
+                (r, batches, checkpoints, forget)
+            })
+            .await?;
+            (batches, checkpoints, forget) = (b, c, f);
             match result {
-                Ok(Appended::Stored) => break,
-                Ok(Appended::Dropped { lines }) => {
-                    self.metrics.dropped_lines.inc_by(lines);
-                    warn!(lines, "Buffer full: lines dropped by policy.");
-                    break;
+                Ok(outcome) => {
+                    if let Appended::Dropped { lines } = outcome {
+                        self.metrics.dropped_lines.inc_by(lines);
+                        self.metrics.drop_lines("policy", lines);
+                        warn!(lines, "Buffer full: lines dropped by policy.");
+                    }
+                    committed.extend(batches.iter().map(|b| (b.lines, b.priority)));
+                    // No group may join once this commit is done; one that joined just
+                    // before the door closed is committed next, never lost.
+                    self.joined.close();
+                    batches.clear();
+                    checkpoints.clear();
+                    forget.clear();
+                    if self.joined.is_empty() {
+                        break;
+                    }
                 }
                 Err(BufferError::Full { used, cap, .. }) => {
                     if !warned {
@@ -309,6 +356,13 @@ impl CommitJob {
                     }
                     tokio::select! {
                         _ = self.signals.space_freed.notified() => {}
+                        Some(g) = self.joined.recv() => {
+                            let (more, enc) =
+                                encode_batches(encoder, self.agent_id.clone(), g.payloads).await?;
+                            encoder = enc;
+                            batches.extend(more);
+                            merge_positions(&mut checkpoints, &mut forget, g.checkpoints, g.forget);
+                        }
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = self.shutdown.changed() => {
                             // Nothing committed: the lines are re-read from the files on restart.
@@ -319,19 +373,109 @@ impl CommitJob {
                 Err(err) => return Err(err.into()),
             }
         }
-        let batches = &job.0;
-        self.metrics.batches_buffered.inc_by(batches.len() as u64);
+        self.metrics.batches_buffered.inc_by(committed.len() as u64);
         self.metrics
             .lines_buffered
-            .inc_by(batches.iter().map(|b| u64::from(b.lines)).sum());
+            .inc_by(committed.iter().map(|&(l, _)| u64::from(l)).sum());
         let stats = self.buffer.stats();
         self.metrics.buffer_bytes.set(stats.used_bytes as i64);
         self.metrics
             .pending_batches
             .set(stats.pending_batches as i64);
-        if !batches.is_empty() {
+        if !committed.is_empty() {
             self.signals.batch_ready.notify_one();
         }
         Ok(encoder)
+    }
+}
+
+/// Encodes wire batches (bincode + zstd) on the blocking pool.
+async fn encode_batches(
+    mut encoder: codec::PayloadEncoder,
+    agent_id: String,
+    payloads: Vec<(u64, bool, BatchPayload)>,
+) -> anyhow::Result<(Vec<NewBatch>, codec::PayloadEncoder)> {
+    let out = tokio::task::spawn_blocking(move || {
+        let mut batches = Vec::with_capacity(payloads.len());
+        for (seq, priority, payload) in payloads {
+            batches.push(encode_batch(
+                &mut encoder,
+                &agent_id,
+                seq,
+                priority,
+                &payload,
+            )?);
+        }
+        Ok::<_, codec::CodecError>((batches, encoder))
+    })
+    .await??;
+    Ok(out)
+}
+
+/// One wire batch, encoded as it is buffered and shipped.
+pub(crate) fn encode_batch(
+    encoder: &mut codec::PayloadEncoder,
+    agent_id: &str,
+    seq: u64,
+    priority: bool,
+    payload: &BatchPayload,
+) -> Result<NewBatch, codec::CodecError> {
+    let lines = payload.entries.len() as u32;
+    let (compressed, raw_len) = encoder.encode(payload)?;
+    let frame = codec::encode(&Frame::Batch(Batch {
+        agent_id: agent_id.to_owned(),
+        seq,
+        priority,
+        entry_count: lines,
+        raw_len,
+        payload: compressed,
+    }))?;
+    Ok(NewBatch {
+        seq,
+        priority,
+        frame,
+        lines,
+    })
+}
+
+/// Folds a later group's file positions into an earlier one's: the later position of a
+/// file wins, and a later forget removes the earlier position (and the reverse).
+fn merge_positions(
+    checkpoints: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    forget: &mut Vec<Vec<u8>>,
+    later_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
+    later_forget: Vec<Vec<u8>>,
+) {
+    for key in later_forget {
+        checkpoints.retain(|(k, _)| k != &key);
+        if !forget.contains(&key) {
+            forget.push(key);
+        }
+    }
+    for (key, value) in later_checkpoints {
+        forget.retain(|k| k != &key);
+        checkpoints.retain(|(k, _)| k != &key);
+        checkpoints.push((key, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_positions;
+
+    #[test]
+    fn a_joined_group_moves_positions_forward_and_forgets_win_in_order() {
+        let k = |s: &str| s.as_bytes().to_vec();
+        let mut cps = vec![(k("a"), k("1")), (k("b"), k("1"))];
+        let mut forget = vec![k("c")];
+        merge_positions(
+            &mut cps,
+            &mut forget,
+            vec![(k("a"), k("2")), (k("c"), k("5"))],
+            vec![k("b")],
+        );
+        cps.sort();
+        assert_eq!(cps, vec![(k("a"), k("2")), (k("c"), k("5"))]);
+        assert_eq!(forget, vec![k("b")]);
     }
 }

@@ -92,6 +92,7 @@ pub const KEYS: &[&str] = &[
     "ingest.max_streams_per_connection",
     "ingest.max_decompressed_bytes_per_connection",
     "ingest.max_concurrent_stores",
+    "ingest.max_concurrent_priority_stores",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -540,6 +541,8 @@ pub const DEFAULT_INGEST_MAX_DECOMPRESSED_BYTES_PER_CONNECTION: u64 = 2 * 1024 *
 pub const INGEST_DECOMPRESS_WINDOW: Duration = Duration::from_secs(10);
 /// Batches decoded and stored at once across all connections; more wait.
 pub const DEFAULT_INGEST_MAX_CONCURRENT_STORES: u64 = 8;
+/// Store slots for priority-lane batches, besides `ingest.max_concurrent_stores`.
+pub const DEFAULT_INGEST_MAX_CONCURRENT_PRIORITY_STORES: u64 = 2;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -552,6 +555,7 @@ struct RawIngest {
     max_streams_per_connection: Option<u64>,
     max_decompressed_bytes_per_connection: Option<u64>,
     max_concurrent_stores: Option<u64>,
+    max_concurrent_priority_stores: Option<u64>,
 }
 
 /// Limits of the QUIC ingest (`[ingest]`); each refusal or wait is counted in metrics.
@@ -565,6 +569,9 @@ pub struct IngestConfig {
     pub max_streams_per_connection: u32,
     pub max_decompressed_bytes_per_connection: u64,
     pub max_concurrent_stores: usize,
+    /// Store slots only priority-lane batches (critical lines) use, so a queue of bulk
+    /// batches never holds one back.
+    pub max_concurrent_priority_stores: usize,
 }
 
 impl Default for IngestConfig {
@@ -635,6 +642,13 @@ impl TryFrom<RawIngest> for IngestConfig {
                 "ingest.max_concurrent_stores",
                 raw.max_concurrent_stores,
                 DEFAULT_INGEST_MAX_CONCURRENT_STORES,
+                1,
+                1024,
+            )? as usize,
+            max_concurrent_priority_stores: bounded(
+                "ingest.max_concurrent_priority_stores",
+                raw.max_concurrent_priority_stores,
+                DEFAULT_INGEST_MAX_CONCURRENT_PRIORITY_STORES,
                 1,
                 1024,
             )? as usize,
@@ -1009,6 +1023,7 @@ mod tests {
             "ingest.max_streams_per_connection",
             "ingest.max_decompressed_bytes_per_connection",
             "ingest.max_concurrent_stores",
+            "ingest.max_concurrent_priority_stores",
         ] {
             assert!(KEYS.contains(&key), "{key}");
             let mut t = toml::Table::new();

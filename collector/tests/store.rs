@@ -55,7 +55,7 @@ async fn ingest(store: &Store, host: &str, agent: &str, seq: u64, n: u32, now: i
             assert_eq!(lines, n);
             segment_id
         }
-        IngestOutcome::Duplicate => panic!("batch {agent}/{seq} unexpectedly a duplicate"),
+        other => panic!("batch {agent}/{seq} unexpectedly {other:?}"),
     }
 }
 
@@ -196,6 +196,44 @@ async fn ingest_and_read_back_in_order_with_paging() {
         assert_eq!(store.last_seq("agent-a").await.unwrap(), Some(8));
         assert_eq!(store.last_seq("agent-b").await.unwrap(), Some(5));
         assert_eq!(store.last_seq("agent-z").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn same_agent_and_seq_with_other_content_is_a_conflict_not_a_duplicate() {
+    on_all_backends(|env: Env| async move {
+        let store = &env.store;
+        let (batch, payload) = batch_of("kiosk-image", 7, 5);
+        let first = store
+            .ingest("kiosk-1", &batch, &payload, 1_000)
+            .await
+            .unwrap();
+        assert!(matches!(first, IngestOutcome::Stored { .. }), "{first:?}");
+        // The clone: same agent id and seq, its own lines.
+        let (mut clone, mut clone_payload) = batch_of("kiosk-image", 7, 6);
+        clone_payload.entries[0].line = "kiosk-2 own line".into();
+        let (bytes, raw_len) = encode_payload(&clone_payload).unwrap();
+        clone.payload = bytes;
+        clone.raw_len = raw_len;
+        assert_eq!(
+            store
+                .ingest("kiosk-2", &clone, &clone_payload, 2_000)
+                .await
+                .unwrap(),
+            IngestOutcome::Conflict
+        );
+        // The first host's re-send is still a plain duplicate, on a replica too.
+        assert_eq!(
+            env.replica()
+                .await
+                .ingest("kiosk-1", &batch, &payload, 3_000)
+                .await
+                .unwrap(),
+            IngestOutcome::Duplicate
+        );
+        assert_eq!(read_all(store, "kiosk-2", 100).await.len(), 0);
+        assert_eq!(read_all(store, "kiosk-1", 100).await.len(), 5);
     })
     .await;
 }
@@ -860,7 +898,7 @@ async fn migrations_have_identical_tables_and_columns() {
             "id agent_id host seq path sources_json min_ts_ms max_ts_ms line_count bytes \
              raw_len created_ms",
         ),
-        ("batches", "agent_id seq segment_id stored_ms"),
+        ("batches", "agent_id seq segment_id stored_ms content_hash"),
         ("hosts", "host last_seen_ms lines_received"),
         (
             "events",

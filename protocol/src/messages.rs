@@ -20,6 +20,9 @@ pub enum Frame {
     Reject(Reject),
     /// Appended last so that every earlier variant keeps its v1 encoding.
     Model(ModelPush),
+    /// Protocol v2: the heartbeat with host metrics and the agent's own state. Sent in place
+    /// of `Heartbeat` to a collector whose `Welcome` names version 2 or later.
+    Status(Status),
 }
 
 /// First frame an agent sends on its control stream.
@@ -166,6 +169,62 @@ pub struct Heartbeat {
     pub watched_files: u32,
 }
 
+/// Protocol v2 heartbeat: the v1 figures, the host's metrics and the agent's own state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub heartbeat: Heartbeat,
+    pub host: HostMetrics,
+    pub agent: AgentState,
+}
+
+/// How the agent's host is doing, sampled when the status is sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostMetrics {
+    /// CPU use over the last interval, 0-100 (all cores together).
+    pub cpu_percent: f32,
+    pub memory_total_bytes: u64,
+    pub memory_used_bytes: u64,
+    /// Load averages over 1, 5 and 15 minutes.
+    pub load: [f64; 3],
+    pub uptime_secs: u64,
+    /// The volumes holding the tailed logs and the agent's data directory.
+    pub volumes: Vec<VolumeUse>,
+}
+
+/// Space on one volume the agent depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeUse {
+    /// `data` (the agent's buffer) or `logs` (a tailed directory).
+    pub role: String,
+    /// Where the volume is mounted.
+    pub mount: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+/// The agent's own state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    pub buffered_bytes: u64,
+    pub buffered_batches: u64,
+    /// Age of the oldest batch not yet acknowledged, in milliseconds.
+    pub oldest_unacked_ms: Option<u64>,
+    /// Bytes written to each tailed file and not read yet (largest first, at most 32).
+    pub file_lag: Vec<FileLag>,
+    /// Lines dropped since start, by reason (`policy`, `too_large`, `disk_full`...).
+    pub drops: Vec<(String, u64)>,
+    pub version: String,
+    /// Hash of the effective configuration, to see which hosts run which config.
+    pub config_hash: u64,
+}
+
+/// How far the agent is behind on one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileLag {
+    pub path: String,
+    pub lag_bytes: u64,
+}
+
 /// A trained model pushed by the collector on the control stream after `Welcome`.
 ///
 /// `model` is the serialized `fleetlog_lines::baseline::Baseline` (serde JSON), compressed
@@ -200,6 +259,12 @@ pub enum RejectReason {
     ProtocolViolation,
     /// The collector could not store the batch; the agent should retry later.
     Unavailable,
+    /// Protocol v2: the batch's payload exceeds `Welcome::max_batch_bytes`. The connection
+    /// stays open; the agent splits the batch and sends the halves.
+    TooLarge,
+    /// Protocol v2: a batch with this (agent id, seq) and different content is stored: two
+    /// installations share one agent id (a cloned data directory). The agent re-keys itself.
+    IdentityConflict,
 }
 
 impl std::fmt::Display for RejectReason {
@@ -210,6 +275,8 @@ impl std::fmt::Display for RejectReason {
             RejectReason::Malformed => "malformed frame",
             RejectReason::ProtocolViolation => "protocol violation",
             RejectReason::Unavailable => "collector unavailable",
+            RejectReason::TooLarge => "batch too large",
+            RejectReason::IdentityConflict => "agent identity conflict",
         };
         f.write_str(s)
     }

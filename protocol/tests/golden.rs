@@ -205,3 +205,80 @@ fn golden_frames_are_frozen() {
         );
     }
 }
+
+/// Frames protocol v2 added (`Frame::Status`, `RejectReason::TooLarge` and
+/// `IdentityConflict`, all appended last so every v1 encoding above is unchanged).
+fn v2_frames() -> Vec<(&'static str, Frame)> {
+    vec![
+        (
+            "status",
+            Frame::Status(Status {
+                heartbeat: Heartbeat {
+                    ts_ms: 1_790_000_000_000,
+                    buffer_bytes: 1024,
+                    buffer_capacity: 512 * 1024 * 1024,
+                    pending_batches: 3,
+                    dropped_lines: 2,
+                    watched_files: 7,
+                },
+                host: HostMetrics {
+                    cpu_percent: 12.5,
+                    memory_total_bytes: 8 << 30,
+                    memory_used_bytes: 3 << 30,
+                    load: [0.5, 0.75, 1.0],
+                    uptime_secs: 86_400,
+                    volumes: vec![VolumeUse {
+                        role: "data".into(),
+                        mount: "/var".into(),
+                        total_bytes: 100 << 30,
+                        available_bytes: 40 << 30,
+                    }],
+                },
+                agent: AgentState {
+                    buffered_bytes: 1024,
+                    buffered_batches: 3,
+                    oldest_unacked_ms: Some(1500),
+                    file_lag: vec![FileLag {
+                        path: "/var/log/pos/register.log".into(),
+                        lag_bytes: 4096,
+                    }],
+                    drops: vec![("policy".into(), 0), ("too_large".into(), 2)],
+                    version: "0.2.0".into(),
+                    config_hash: 0x0123_4567_89ab_cdef,
+                },
+            }),
+        ),
+        (
+            "reject-too-large",
+            Frame::Reject(Reject {
+                reason: RejectReason::TooLarge,
+                message: "batch 7 payload of 9000 bytes exceeds max_batch_bytes (8192)".into(),
+            }),
+        ),
+        (
+            "reject-identity-conflict",
+            Frame::Reject(Reject {
+                reason: RejectReason::IdentityConflict,
+                message: "batch 7 of agent 0f6c7d2e-agent was stored with other content".into(),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn v2_golden_frames_are_frozen() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v2");
+    let bless = bless();
+    if bless != Bless::Off {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    for (name, frame) in v2_frames() {
+        let path = dir.join(format!("{name}.bin"));
+        let encoded = codec::encode(&frame).unwrap();
+        write_if_blessed(bless, &path, &encoded);
+        let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(encoded, frozen, "encoding of v2 `{name}` changed");
+        let (decoded, _) = codec::decode(&frozen).unwrap().unwrap();
+        assert_eq!(decoded, frame);
+    }
+}

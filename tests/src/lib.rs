@@ -715,6 +715,11 @@ impl Collector {
         Ok(Some(value))
     }
 
+    /// `GET {path}` with the admin token; `None` on 404.
+    pub fn api_json(&self, path: &str) -> Result<Option<Value>> {
+        self.get_json(path, &[])
+    }
+
     /// `GET /api/v1/hosts`.
     pub fn hosts(&self) -> Result<Vec<HostInfo>> {
         let Some(body) = self.get_json("/api/v1/hosts", &[])? else {

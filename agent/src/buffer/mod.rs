@@ -34,6 +34,7 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_NEXT_SEQ: &str = "next_seq";
 const META_DROPPED_LINES: &str = "dropped_lines";
+const META_REKEYED_BELOW: &str = "rekeyed_below";
 /// The latest pushed model: version → serialized baseline; at most one row.
 const MODEL: TableDefinition<u64, &[u8]> = TableDefinition::new("model");
 /// Stable agent identity, generated on first open.
@@ -110,10 +111,15 @@ pub struct BufferStats {
     pub capacity_bytes: u64,
     pub pending_batches: u64,
     pub dropped_lines: u64,
+    /// When the oldest batch still buffered was appended (ms since the epoch).
+    pub oldest_appended_ms: Option<i64>,
 }
 
 #[derive(Debug)]
 struct State {
+    /// When each buffered batch was appended (ms since the epoch; the open time for
+    /// batches found at start), for the oldest unacked age.
+    appended_at: std::collections::BTreeMap<u64, i64>,
     next_seq: u64,
     used: u64,
     pending: u64,
@@ -125,8 +131,11 @@ struct State {
 pub struct Buffer {
     db: Database,
     cap: u64,
+    /// Bytes at the top of `cap` that only commits with critical lines may use.
+    priority_reserve: u64,
     policy: FullPolicy,
-    agent_id: String,
+    /// Replaced by `rekey` when the collector reports an identity conflict.
+    agent_id: Mutex<String>,
     state: Mutex<State>,
 }
 
@@ -157,6 +166,7 @@ impl Buffer {
             .create(path)?;
         let txn = db.begin_write()?;
         let (next_seq, dropped_lines, used, pending, agent_id);
+        let mut appended_at = std::collections::BTreeMap::new();
         {
             let meta = txn.open_table(META)?;
             next_seq = meta.get(META_NEXT_SEQ)?.map(|v| v.value()).unwrap_or(1);
@@ -168,12 +178,14 @@ impl Buffer {
             txn.open_table(MODEL)?;
             let mut used_sum = 0u64;
             let mut count = 0u64;
+            let opened = crate::now_ms();
             for def in [NORMAL, PRIORITY] {
                 let table = txn.open_table(def)?;
                 for row in table.iter()? {
-                    let (_, v) = row?;
+                    let (k, v) = row?;
                     used_sum += v.value().len() as u64;
                     count += 1;
+                    appended_at.insert(k.value(), opened);
                 }
             }
             used = used_sum;
@@ -193,9 +205,11 @@ impl Buffer {
         Ok(Buffer {
             db,
             cap,
+            priority_reserve: 0,
             policy,
-            agent_id,
+            agent_id: Mutex::new(agent_id),
             state: Mutex::new(State {
+                appended_at,
                 next_seq,
                 used,
                 pending,
@@ -204,9 +218,129 @@ impl Buffer {
         })
     }
 
+    /// Keeps the top `bytes` of the cap for commits that carry critical lines
+    /// (`buffer.priority_reserve_bytes`): a buffer full of bulk batches still takes them.
+    pub fn with_priority_reserve(mut self, bytes: u64) -> Buffer {
+        self.priority_reserve = bytes.min(self.cap);
+        self
+    }
+
+    /// Hands out `n` consecutive sequence numbers, never handed out before (also across
+    /// restarts: the stored next seq is at least every seq reserved before a commit).
+    pub fn reserve_seqs(&self, n: u64) -> u64 {
+        let mut state = self.state();
+        let first = state.next_seq;
+        state.next_seq += n;
+        first
+    }
+
+    /// Replaces the buffered batch `seq` by `pieces` (a split of its lines, with seqs from
+    /// `reserve_seqs`) in one durable transaction; nothing else moves. Returns false when
+    /// `seq` was not buffered any more.
+    pub fn replace(
+        &self,
+        seq: u64,
+        priority: bool,
+        pieces: &[NewBatch],
+    ) -> Result<bool, BufferError> {
+        let mut state = self.state();
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let (freed, added);
+        {
+            let mut normal = txn.open_table(NORMAL)?;
+            let mut prio = txn.open_table(PRIORITY)?;
+            let table = if priority { &mut prio } else { &mut normal };
+            let Some(old) = table.remove(seq)? else {
+                return Ok(false);
+            };
+            freed = old.value().len() as u64;
+            drop(old);
+            let mut sum = 0u64;
+            for b in pieces {
+                let row = entry(b.lines, &b.frame);
+                sum += row.len() as u64;
+                let table = if b.priority { &mut prio } else { &mut normal };
+                table.insert(b.seq, row.as_slice())?;
+            }
+            added = sum;
+            let last = pieces.iter().map(|b| b.seq + 1).max().unwrap_or(0);
+            state.next_seq = state.next_seq.max(last);
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_NEXT_SEQ, state.next_seq)?;
+        }
+        txn.commit()?;
+        state.used = (state.used + added).saturating_sub(freed);
+        state.pending = (state.pending + pieces.len() as u64).saturating_sub(1);
+        let at = state.appended_at.remove(&seq).unwrap_or_else(crate::now_ms);
+        state.appended_at.extend(pieces.iter().map(|b| (b.seq, at)));
+        Ok(true)
+    }
+
+    /// Drops the buffered batch `seq` (one that can never be delivered), counting its lines
+    /// as dropped; returns how many lines that was.
+    pub fn discard(&self, seq: u64, priority: bool) -> Result<u64, BufferError> {
+        let mut state = self.state();
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let mut lines = 0u64;
+        let mut freed = 0u64;
+        {
+            let mut table = txn.open_table(if priority { PRIORITY } else { NORMAL })?;
+            if let Some(old) = table.remove(seq)? {
+                let (n, _) = split_entry(seq, old.value())?;
+                lines = u64::from(n);
+                freed = old.value().len() as u64;
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_DROPPED_LINES, state.dropped_lines + lines)?;
+        }
+        txn.commit()?;
+        state.appended_at.remove(&seq);
+        if freed > 0 {
+            state.used = state.used.saturating_sub(freed);
+            state.pending = state.pending.saturating_sub(1);
+        }
+        state.dropped_lines += lines;
+        Ok(lines)
+    }
+
     /// The agent's stable identity, generated when the buffer was first created.
-    pub fn agent_id(&self) -> &str {
-        &self.agent_id
+    pub fn agent_id(&self) -> String {
+        self.agent_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes a new agent id (same buffer, same positions), durably: the collector saw
+    /// this id's batches with other content (a data directory cloned to another host).
+    /// Batches below the returned seq may carry the old id and are re-stamped when sent.
+    pub fn rekey(&self) -> Result<(String, u64), BufferError> {
+        let new_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let below = self.state().next_seq;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut identity = txn.open_table(IDENTITY)?;
+            identity.insert("agent_id", new_id.as_str())?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_REKEYED_BELOW, below)?;
+            meta.insert(META_NEXT_SEQ, below)?;
+        }
+        txn.commit()?;
+        *self.agent_id.lock().unwrap_or_else(|e| e.into_inner()) = new_id.clone();
+        Ok((new_id, below))
+    }
+
+    /// Batches with a seq below this were made before the last `rekey` (0: never re-keyed).
+    pub fn rekeyed_below(&self) -> Result<u64, BufferError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta
+            .get(META_REKEYED_BELOW)?
+            .map(|v| v.value())
+            .unwrap_or(0))
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -231,24 +365,34 @@ impl Buffer {
         forget: &[Vec<u8>],
     ) -> Result<Appended, BufferError> {
         let mut state = self.state();
-        let mut expected = state.next_seq;
+        // Seqs come from `reserve_seqs` (the reader's groups and the shipper's splits share
+        // it), so they increase within a call but may leave gaps between calls.
+        let mut expected = 0u64;
         for b in batches {
-            if b.seq != expected {
+            if b.seq < expected {
                 return Err(BufferError::OutOfOrder {
                     got: b.seq,
                     expected,
                 });
             }
-            expected += 1;
+            expected = b.seq + 1;
         }
+        let expected = state.next_seq.max(expected);
         let incoming: u64 = batches.iter().map(|b| 4 + b.frame.len() as u64).sum();
+        // Bulk-only commits stop `priority_reserve` bytes short of the cap; a commit that
+        // carries critical lines may use the whole buffer (the reserved slice).
+        let limit = if batches.iter().any(|b| b.priority) {
+            self.cap
+        } else {
+            self.cap.saturating_sub(self.priority_reserve)
+        };
         if incoming > self.cap {
             return Err(BufferError::TooLarge {
                 len: incoming,
                 cap: self.cap,
             });
         }
-        let fits = state.used + incoming <= self.cap;
+        let fits = state.used + incoming <= limit;
         if !fits && self.policy == FullPolicy::Block {
             return Err(BufferError::Full {
                 used: state.used,
@@ -268,7 +412,7 @@ impl Buffer {
                 if !fits {
                     // Evict the oldest normal-lane batches; the priority lane is never evicted.
                     let mut normal = txn.open_table(NORMAL)?;
-                    while used + incoming > self.cap {
+                    while used + incoming > limit {
                         let Some((k, v)) = normal.pop_first()? else {
                             break;
                         };
@@ -278,7 +422,7 @@ impl Buffer {
                         dropped += u64::from(lines);
                     }
                 }
-                if used + incoming <= self.cap {
+                if used + incoming <= limit {
                     let mut normal = txn.open_table(NORMAL)?;
                     let mut prio = txn.open_table(PRIORITY)?;
                     for b in batches {
@@ -306,6 +450,12 @@ impl Buffer {
             meta.insert(META_DROPPED_LINES, state.dropped_lines + dropped)?;
         }
         txn.commit()?;
+        if stored_any {
+            let now = crate::now_ms();
+            state
+                .appended_at
+                .extend(batches.iter().map(|b| (b.seq, now)));
+        }
         state.next_seq = expected;
         state.used = used;
         state.pending = pending;
@@ -324,9 +474,20 @@ impl Buffer {
         max: usize,
         skip: impl Fn(u64) -> bool,
     ) -> Result<Vec<Pending>, BufferError> {
+        self.pending_in(&[true, false], max, skip)
+    }
+
+    /// Like `pending`, for the lanes listed (`true` = priority), in that order.
+    pub fn pending_in(
+        &self,
+        lanes: &[bool],
+        max: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Pending>, BufferError> {
         let txn = self.db.begin_read()?;
         let mut out = Vec::new();
-        for (def, priority) in [(PRIORITY, true), (NORMAL, false)] {
+        for &priority in lanes {
+            let def = if priority { PRIORITY } else { NORMAL };
             let table = txn.open_table(def)?;
             for row in table.iter()? {
                 if out.len() >= max {
@@ -368,6 +529,7 @@ impl Buffer {
                     freed += v.value().len() as u64;
                     removed += 1;
                 }
+                state.appended_at.remove(&seq);
             }
         }
         txn.commit()?;
@@ -415,6 +577,7 @@ impl Buffer {
             capacity_bytes: self.cap,
             pending_batches: s.pending,
             dropped_lines: s.dropped_lines,
+            oldest_appended_ms: s.appended_at.values().min().copied(),
         }
     }
 

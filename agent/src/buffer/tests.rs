@@ -116,17 +116,83 @@ fn drop_oldest_evicts_normal_lane_only() {
 }
 
 #[test]
-fn out_of_order_seq_is_refused() {
+fn seqs_increase_within_a_commit_and_may_leave_gaps_between_commits() {
     let dir = tempfile::tempdir().unwrap();
     let buf = Buffer::open(&dir.path().join("b.redb"), 1000, FullPolicy::Block).unwrap();
-    let err = buf.append(&[batch(5, false, 1, 1)], &[], &[]).unwrap_err();
+    let err = buf
+        .append(&[batch(5, false, 1, 1), batch(4, false, 1, 1)], &[], &[])
+        .unwrap_err();
     assert!(matches!(
         err,
         BufferError::OutOfOrder {
-            got: 5,
-            expected: 1
+            got: 4,
+            expected: 6
         }
     ));
+    // Seqs 1-4 went to a split meanwhile: a gap is fine, and never handed out again.
+    buf.append(&[batch(5, false, 1, 1)], &[], &[]).unwrap();
+    assert_eq!(buf.next_seq(), 6);
+    assert_eq!(buf.reserve_seqs(2), 6);
+    assert_eq!(buf.next_seq(), 8);
+}
+
+#[test]
+fn bulk_commits_leave_the_priority_reserve_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let buf = Buffer::open(&dir.path().join("b.redb"), 1000, FullPolicy::Block)
+        .unwrap()
+        .with_priority_reserve(300);
+    buf.append(&[batch(1, false, 600, 1)], &[], &[]).unwrap();
+    // 604 + 204 > 700 for bulk: refused, nothing committed.
+    let err = buf
+        .append(&[batch(2, false, 200, 1)], &[cp("a", 2)], &[])
+        .unwrap_err();
+    assert!(matches!(err, BufferError::Full { .. }), "{err}");
+    // The same lines with a critical batch among them use the reserve.
+    buf.append(
+        &[batch(2, false, 200, 1), batch(3, true, 50, 1)],
+        &[cp("a", 3)],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(buf.checkpoints().unwrap(), vec![cp("a", 3)]);
+    assert_eq!(buf.stats().used_bytes, 604 + 204 + 54);
+}
+
+#[test]
+fn replace_and_rekey_keep_the_buffer_and_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.redb");
+    let old_id;
+    {
+        let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+        old_id = buf.agent_id();
+        buf.append(&[batch(1, false, 100, 10)], &[cp("a", 9)], &[])
+            .unwrap();
+        let first = buf.reserve_seqs(2);
+        let pieces = [batch(first, false, 40, 4), batch(first + 1, false, 40, 6)];
+        assert!(buf.replace(1, false, &pieces).unwrap());
+        assert!(!buf.replace(1, false, &pieces).unwrap(), "already replaced");
+        let (new_id, below) = buf.rekey().unwrap();
+        assert_ne!(new_id, old_id);
+        assert_eq!(below, first + 2);
+        assert_eq!(buf.agent_id(), new_id);
+    }
+    let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+    assert_ne!(buf.agent_id(), old_id, "the new id is durable");
+    assert_eq!(buf.rekeyed_below().unwrap(), 4);
+    let seqs: Vec<u64> = buf
+        .pending(10, |_| false)
+        .unwrap()
+        .iter()
+        .map(|p| p.seq)
+        .collect();
+    assert_eq!(seqs, [2, 3]);
+    assert_eq!(buf.stats().used_bytes, 88);
+    assert_eq!(buf.checkpoints().unwrap(), vec![cp("a", 9)]);
+    assert_eq!(buf.discard(2, false).unwrap(), 4);
+    assert_eq!(buf.stats().dropped_lines, 4);
+    assert!(buf.stats().oldest_appended_ms.is_some());
 }
 
 #[test]

@@ -4,25 +4,24 @@
 //! decompressed, parsed, saved in the buffer and published to the reader's classifier. A bad
 //! push is logged and the previous model kept; it never costs the connection its batches.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use fleetlog_protocol::messages::{Frame, Heartbeat, Hello, ModelPush};
-use fleetlog_protocol::session::agent::{
-    BatchOutcome, ControlAction, on_batch_answer, on_control_frame,
-};
+use fleetlog_protocol::messages::{Frame, Hello, ModelPush};
+use fleetlog_protocol::session::agent::{ControlAction, on_control_frame};
 use fleetlog_protocol::{CodecError, PROTOCOL_VERSION, RejectReason, codec};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
+use super::session::{Admit, AgentSession, Decision, Lane, SessionLimits};
 use super::{ShipError, read_frame};
 use crate::buffer::{Buffer, BufferError};
 use crate::classify::{Model, ModelError, ModelSender};
 use crate::metrics::Metrics;
+use crate::status::{HostProbe, StatusSource, heartbeat_frame};
 
 /// Everything the shipper needs. Its `Debug` leaves the token out.
 #[derive(Clone)]
@@ -34,7 +33,15 @@ pub struct ShipConfig {
     pub host_name: String,
     pub labels: Vec<(String, String)>,
     pub heartbeat: Duration,
+    /// Bulk batches in flight (`batch.max_in_flight`).
     pub max_in_flight: usize,
+    /// Priority batches in flight, never shared with bulk (`batch.max_in_flight_priority`).
+    pub max_in_flight_priority: usize,
+    /// The agent's data directory and the tailed directories, for the volumes reported.
+    pub data_dir: std::path::PathBuf,
+    pub log_dirs: Vec<std::path::PathBuf>,
+    /// `status::config_hash` of the effective configuration.
+    pub config_hash: u64,
 }
 
 impl std::fmt::Debug for ShipConfig {
@@ -61,6 +68,8 @@ pub struct Signals {
     /// The model in use: set at start from the buffer, replaced by the shipper on a push,
     /// followed by the reader's classifier.
     pub model: ModelSender,
+    /// Unread bytes per tailed file, largest first, published by the reader.
+    pub file_lag: std::sync::Mutex<Vec<(String, u64)>>,
 }
 
 /// Runs until `shutdown` becomes true.
@@ -72,6 +81,11 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
+    let mut retry = Backoff::default();
+    let mut source = StatusSource {
+        probe: HostProbe::new(&cfg.data_dir, cfg.log_dirs.clone()),
+        config_hash: cfg.config_hash,
+    };
     let endpoint = match quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))) {
         Ok(e) => e,
         Err(err) => {
@@ -84,7 +98,7 @@ pub async fn run(
             break;
         }
         let result = tokio::select! {
-            r = session(&endpoint, &cfg, &buffer, &signals, &metrics, &mut backoff) => r,
+            r = session(&endpoint, &cfg, &buffer, &signals, &metrics, (&mut backoff, &mut retry), &mut source) => r,
             _ = shutdown.changed() => break,
         };
         metrics.connected.set(0);
@@ -98,6 +112,7 @@ pub async fn run(
                 // Operator action needed: wrong CA file or server name; retrying won't fix it.
                 error!(error = %err, collector = %cfg.collector, server_name = %cfg.server_name, "TLS handshake with collector failed; check the CA file and server name.");
             }
+            Err(ShipError::Rekeyed) => {}
             Err(err) => {
                 warn!(error = %err, collector = %cfg.collector, "Connection to collector failed.");
             }
@@ -145,22 +160,25 @@ async fn write_frame(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), 
 }
 
 /// One connection's lifetime. Returns `Err` when it ends for any reason but shutdown.
+/// `retry` is the `Unavailable` backoff, carried from one connection to the next.
 async fn session(
     endpoint: &quinn::Endpoint,
     cfg: &ShipConfig,
     buffer: &Arc<Buffer>,
     signals: &Arc<Signals>,
     metrics: &Arc<Metrics>,
-    backoff: &mut Backoff,
+    (backoff, retry): (&mut Backoff, &mut Backoff),
+    source: &mut StatusSource,
 ) -> Result<(), ShipError> {
     let addr = resolve(&cfg.collector).await?;
     let conn = endpoint
         .connect_with(cfg.client.clone(), addr, &cfg.server_name)?
         .await?;
     let (mut ctl_send, mut ctl_recv) = conn.open_bi().await?;
+    let agent_id = buffer.agent_id();
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
-        agent_id: buffer.agent_id().to_owned(),
+        agent_id: agent_id.clone(),
         host: cfg.host_name.clone(),
         token: cfg.token.clone(),
         labels: cfg.labels.clone(),
@@ -185,6 +203,7 @@ async fn session(
         collector = %cfg.collector,
         collector_version = %welcome.collector_version,
         last_stored_seq = ?welcome.last_stored_seq,
+        max_batch_bytes = welcome.max_batch_bytes,
         "Connected to collector."
     );
     backoff.reset();
@@ -193,81 +212,242 @@ async fn session(
     let mut control = JoinSet::new();
     control.spawn(read_control(ctl_recv, buffer.clone(), signals.clone()));
 
-    let mut in_flight: HashSet<u64> = HashSet::new();
-    let mut tasks: JoinSet<(u64, bool, Result<BatchOutcome, ShipError>)> = JoinSet::new();
-    let mut heartbeat = tokio::time::interval(cfg.heartbeat);
-    let mut retry_pause = false;
-    loop {
-        // Fill the pipeline.
-        if !retry_pause && in_flight.len() < cfg.max_in_flight {
-            let want = cfg.max_in_flight - in_flight.len();
-            let buf = buffer.clone();
-            let skip = in_flight.clone();
-            let next =
-                tokio::task::spawn_blocking(move || buf.pending(want, |s| skip.contains(&s)))
-                    .await
-                    .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+    let mut sess = AgentSession::new(
+        SessionLimits {
+            bulk_in_flight: cfg.max_in_flight,
+            priority_in_flight: cfg.max_in_flight_priority,
+        },
+        std::mem::take(retry),
+    );
+    sess.on_welcome(&welcome);
+    let link = Link {
+        conn: &conn,
+        buffer,
+        signals,
+        metrics,
+        agent_id,
+        restamp_below: buffer.rekeyed_below()?,
+    };
+    let result = link.drive(&mut sess, cfg, &mut ctl_send, source).await;
+    *retry = sess.take_backoff();
+    result
+}
+
+/// What one connection's loop works with.
+struct Link<'a> {
+    conn: &'a quinn::Connection,
+    buffer: &'a Arc<Buffer>,
+    signals: &'a Arc<Signals>,
+    metrics: &'a Arc<Metrics>,
+    /// The id this connection said `Hello` with.
+    agent_id: String,
+    /// Batches below this seq may carry an id from before a re-key.
+    restamp_below: u64,
+}
+
+type SendResult = (u64, Lane, Result<Frame, ShipError>);
+
+impl Link<'_> {
+    /// Sends batches as the session allows, applies its decisions, sends heartbeats.
+    async fn drive(
+        &self,
+        sess: &mut AgentSession,
+        cfg: &ShipConfig,
+        ctl_send: &mut quinn::SendStream,
+        source: &mut StatusSource,
+    ) -> Result<(), ShipError> {
+        let mut tasks: JoinSet<SendResult> = JoinSet::new();
+        let mut heartbeat = tokio::time::interval(cfg.heartbeat);
+        loop {
+            self.fill(sess, &mut tasks).await?;
+            // Poll the buffer now and then even without a signal (a batch may have been
+            // buffered between the pending() read and the notified() registration), and
+            // wake at the end of a retry pause.
+            let wake = sess
+                .paused_for(Instant::now())
+                .unwrap_or(Duration::from_millis(200));
+            tokio::select! {
+                Some(done) = tasks.join_next() => {
+                    let (seq, _lane, answer) =
+                        done.map_err(|e| ShipError::Protocol(format!("send task: {e}")))?;
+                    let decision = sess.on_answer(seq, answer?, Instant::now(), fastrand::f64());
+                    self.apply(decision, sess).await?;
+                }
+                _ = self.signals.batch_ready.notified() => {}
+                _ = heartbeat.tick() => {
+                    // A few /proc reads: cheap enough for the async worker.
+                    let frame = heartbeat_frame(self.buffer, self.metrics, self.signals, source, sess.version());
+                    write_frame(ctl_send, &frame).await?;
+                }
+                reason = self.conn.closed() => return Err(ShipError::Connection(reason)),
+                _ = tokio::time::sleep(wake) => {}
+            }
+        }
+    }
+
+    /// Starts as many sends as each lane's budget allows, priority lane first.
+    async fn fill(
+        &self,
+        sess: &mut AgentSession,
+        tasks: &mut JoinSet<SendResult>,
+    ) -> Result<(), ShipError> {
+        for lane in [Lane::Priority, Lane::Bulk] {
+            let room = sess.room(lane, Instant::now());
+            if room == 0 {
+                continue;
+            }
+            let buf = self.buffer.clone();
+            let skip = sess.in_flight_seqs();
+            let next = tokio::task::spawn_blocking(move || {
+                buf.pending_in(&[lane.is_priority()], room, |s| skip.contains(&s))
+            })
+            .await
+            .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
             for p in next {
-                in_flight.insert(p.seq);
-                let conn = conn.clone();
+                let frame = if p.seq < self.restamp_below {
+                    restamp(p.frame, &self.agent_id)?
+                } else {
+                    p.frame
+                };
+                if sess.admit(frame.len()) == Admit::Split {
+                    self.split(p.seq, lane, frame, sess).await?;
+                    continue;
+                }
+                sess.on_sent(p.seq, lane);
+                let conn = self.conn.clone();
+                let seq = p.seq;
                 tasks.spawn(async move {
-                    let r = send_batch(&conn, p.priority, &p.frame, p.seq).await;
-                    (p.seq, p.priority, r)
+                    let r = send_batch(&conn, lane.is_priority(), &frame).await;
+                    (seq, lane, r)
                 });
             }
         }
-        tokio::select! {
-            Some(done) = tasks.join_next() => {
-                let (seq, priority, result) =
-                    done.map_err(|e| ShipError::Protocol(format!("send task: {e}")))?;
-                match result? {
-                    BatchOutcome::Stored { duplicate } => {
-                        let buf = buffer.clone();
-                        tokio::task::spawn_blocking(move || buf.ack(&[(seq, priority)]))
-                            .await
-                            .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
-                        in_flight.remove(&seq);
-                        metrics.batches_acked.inc();
-                        if duplicate {
-                            metrics.duplicate_acks.inc();
-                        }
-                        let stats = buffer.stats();
-                        metrics.buffer_bytes.set(stats.used_bytes as i64);
-                        metrics.pending_batches.set(stats.pending_batches as i64);
-                        signals.space_freed.notify_waiters();
-                    }
-                    BatchOutcome::Retry(message) => {
-                        debug!(seq, %message, "Collector asked to retry the batch later.");
-                        in_flight.remove(&seq);
-                        retry_pause = true;
-                    }
-                    BatchOutcome::Fatal(reason, message) => {
-                        if reason == RejectReason::Unauthorized || reason == RejectReason::UnsupportedVersion {
-                            return Err(ShipError::Rejected { reason, message });
-                        }
-                        return Err(ShipError::Protocol(format!("batch {seq}: {reason}: {message}")));
-                    }
+        Ok(())
+    }
+
+    /// Does what the session decided about a batch's answer.
+    async fn apply(&self, decision: Decision, sess: &mut AgentSession) -> Result<(), ShipError> {
+        match decision {
+            Decision::Delete {
+                seq,
+                lane,
+                duplicate,
+            } => {
+                let buf = self.buffer.clone();
+                tokio::task::spawn_blocking(move || buf.ack(&[(seq, lane.is_priority())]))
+                    .await
+                    .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+                self.metrics.batches_acked.inc();
+                if duplicate {
+                    self.metrics.duplicate_acks.inc();
+                }
+                let stats = self.buffer.stats();
+                self.metrics.buffer_bytes.set(stats.used_bytes as i64);
+                self.metrics
+                    .pending_batches
+                    .set(stats.pending_batches as i64);
+                self.signals.space_freed.notify_waiters();
+            }
+            Decision::Split { seq, lane } => {
+                let found = self
+                    .buffer
+                    .pending_in(&[lane.is_priority()], usize::MAX, |s| s != seq)?;
+                if let Some(p) = found.into_iter().next() {
+                    warn!(
+                        seq,
+                        bytes = p.frame.len(),
+                        "Collector refused a batch as too large; splitting it."
+                    );
+                    let frame = if p.seq < self.restamp_below {
+                        restamp(p.frame, &self.agent_id)?
+                    } else {
+                        p.frame
+                    };
+                    self.split(seq, lane, frame, sess).await?;
                 }
             }
-            _ = signals.batch_ready.notified() => {}
-            _ = heartbeat.tick() => {
-                let stats = buffer.stats();
-                let hb = Heartbeat {
-                    ts_ms: crate::now_ms(),
-                    buffer_bytes: stats.used_bytes,
-                    buffer_capacity: stats.capacity_bytes,
-                    pending_batches: stats.pending_batches,
-                    dropped_lines: stats.dropped_lines,
-                    watched_files: metrics.watched_files.get().max(0) as u32,
-                };
-                write_frame(&mut ctl_send, &Frame::Heartbeat(hb)).await?;
-                retry_pause = false;
+            Decision::Retry { seq, until } => {
+                self.metrics.batch_retries.inc();
+                let pause = until.saturating_duration_since(Instant::now());
+                warn!(
+                    seq,
+                    pause_ms = pause.as_millis() as u64,
+                    "Collector could not store a batch; backing off."
+                );
             }
-            reason = conn.closed() => return Err(ShipError::Connection(reason)),
-            // Poll the buffer now and then even without a signal (a batch may have been
-            // buffered between the pending() read and the notified() registration).
-            _ = tokio::time::sleep(Duration::from_millis(200)) => { retry_pause = false; }
+            Decision::Rekey { seq, message } => {
+                let buf = self.buffer.clone();
+                let (new_id, _) = tokio::task::spawn_blocking(move || buf.rekey())
+                    .await
+                    .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+                self.metrics.rekeys.inc();
+                error!(
+                    seq,
+                    old_agent_id = %self.agent_id,
+                    new_agent_id = %new_id,
+                    %message,
+                    "Another agent uses this agent id (a cloned data directory?); took a new id, reconnecting."
+                );
+                return Err(ShipError::Rekeyed);
+            }
+            Decision::Fatal(reason, message) => {
+                if reason == RejectReason::Unauthorized
+                    || reason == RejectReason::UnsupportedVersion
+                {
+                    return Err(ShipError::Rejected { reason, message });
+                }
+                return Err(ShipError::Protocol(format!("{reason}: {message}")));
+            }
         }
+        Ok(())
+    }
+
+    /// Replaces batch `seq` in the buffer by pieces within the collector's limit.
+    async fn split(
+        &self,
+        seq: u64,
+        lane: Lane,
+        frame: Vec<u8>,
+        sess: &AgentSession,
+    ) -> Result<(), ShipError> {
+        let max = sess.max_batch_bytes().map_or(usize::MAX, |m| m as usize);
+        let buf = self.buffer.clone();
+        let agent_id = self.agent_id.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            super::split::split_batch(&buf, seq, lane.is_priority(), &frame, max, &agent_id)
+        })
+        .await
+        .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+        self.metrics.batches_split.inc();
+        if outcome.dropped_lines > 0 {
+            self.metrics.drop_lines("too_large", outcome.dropped_lines);
+            error!(
+                seq,
+                lines = outcome.dropped_lines,
+                max_batch_bytes = max,
+                "A single line is over the collector's max_batch_bytes even alone; dropped (counted)."
+            );
+        }
+        info!(
+            seq,
+            pieces = outcome.pieces,
+            max_batch_bytes = max,
+            "Batch split to fit the collector's limit."
+        );
+        self.signals.batch_ready.notify_one();
+        Ok(())
+    }
+}
+
+/// Re-encodes a buffered batch frame with `agent_id` when it carries another (made
+/// before a re-key).
+fn restamp(frame: Vec<u8>, agent_id: &str) -> Result<Vec<u8>, ShipError> {
+    match codec::decode(&frame)? {
+        Some((Frame::Batch(mut batch), _)) if batch.agent_id != agent_id => {
+            batch.agent_id = agent_id.to_owned();
+            Ok(codec::encode(&Frame::Batch(batch))?)
+        }
+        _ => Ok(frame),
     }
 }
 
@@ -354,20 +534,18 @@ async fn apply_model(push: ModelPush, buffer: &Arc<Buffer>, signals: &Arc<Signal
     }
 }
 
-/// Sends one batch on its own stream and waits for the collector's answer.
+/// Sends one batch on its own stream and reads the collector's answer.
 async fn send_batch(
     conn: &quinn::Connection,
     priority: bool,
     frame: &[u8],
-    seq: u64,
-) -> Result<BatchOutcome, ShipError> {
+) -> Result<Frame, ShipError> {
     let (mut send, mut recv) = conn.open_bi().await?;
     // The priority lane overtakes bulk streams queued on the same connection.
     let _ = send.set_priority(if priority { 10 } else { 0 });
     send.write_all(frame).await?;
     send.finish()?;
-    let answer = read_frame(&mut recv).await?;
-    Ok(on_batch_answer(seq, answer))
+    read_frame(&mut recv).await
 }
 
 #[cfg(test)]

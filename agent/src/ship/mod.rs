@@ -7,6 +7,8 @@
 
 pub mod backoff;
 pub mod driver;
+pub mod session;
+mod split;
 
 use std::io::BufReader;
 use std::path::Path;
@@ -44,6 +46,8 @@ pub enum ShipError {
     Protocol(String),
     #[error("buffer: {0}")]
     Buffer(#[from] crate::buffer::BufferError),
+    #[error("agent id conflict: took a new id")]
+    Rekeyed,
 }
 
 /// Builds the QUIC client configuration trusting only the CA in `ca_path`.

@@ -170,6 +170,10 @@ pub struct ReadChunk {
     pub forget: Vec<FileKey>,
     /// File state changes since the last poll, in order (for tests and debugging).
     pub transitions: Vec<Transition>,
+    /// The read stopped because the byte budget ran out, not because every file was at
+    /// its end: more bytes are (probably) waiting, so the caller should not sleep, and a
+    /// read group that ends here is complete even if its last line was cut.
+    pub budget_spent: bool,
 }
 
 /// Where a file is in its life; see "File states" in the module docs.

@@ -243,6 +243,22 @@ impl Tailer {
         self.tracked.len() + self.candidates.len()
     }
 
+    /// Bytes of each plain file not read yet (size at the last check minus the position
+    /// after the last line returned), largest first.
+    pub fn lags(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .tracked
+            .iter()
+            .filter(|t| t.codec == Codec::Plain)
+            .filter_map(|t| {
+                let size = t.sig?.size;
+                Some((t.source.to_string(), size.saturating_sub(t.offset)))
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
     /// File descriptors held right now.
     pub fn open_files(&self) -> usize {
         self.tracked.iter().filter(|t| t.file.is_some()).count()
@@ -268,6 +284,7 @@ impl Tailer {
             self.read_one(i, &mut budget, &mut chunk.lines);
         }
         self.next = self.next.wrapping_add(1);
+        chunk.budget_spent = budget == 0;
         chunk.checkpoints = std::mem::take(&mut self.released_checkpoints);
         for t in self.tracked.iter_mut().filter(|t| t.dirty) {
             t.dirty = false;
@@ -1422,6 +1439,29 @@ mod tests {
         let mut got = texts(&mut tailer);
         got.sort();
         assert_eq!(got, ["b1", "next", "partial line"]);
+    }
+
+    #[test]
+    fn a_read_cut_by_the_budget_says_so_and_one_at_the_end_does_not() {
+        // The reader must not sleep out `batch.max_wait` when a group's budget ends
+        // inside a line with the rest of the backlog unread (issue 10, item 7).
+        let (dir, config) = setup("*.log");
+        let log = dir.path().join("a.log");
+        append(&log, "first line\nsecond line\nthird");
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        tailer.rescan().unwrap();
+        // 15 bytes: "first line\n" and "seco"; the budget is spent mid-line.
+        let chunk = tailer.poll(15).unwrap();
+        assert_eq!(chunk.lines.len(), 1);
+        assert!(chunk.budget_spent);
+        // A tiny budget that completes no line is still "spent": more is waiting.
+        let chunk = tailer.poll(3).unwrap();
+        assert!(chunk.lines.is_empty());
+        assert!(chunk.budget_spent);
+        // Reading to the end, which is a partial line: nothing more to read now.
+        let chunk = tailer.poll(1 << 20).unwrap();
+        assert_eq!(chunk.lines.len(), 1);
+        assert!(!chunk.budget_spent);
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

@@ -22,7 +22,7 @@ use fleetlog_protocol::session::collector::{
 };
 use fleetlog_protocol::{CodecError, MAX_FRAME_LEN, codec};
 use tokio::sync::{Semaphore, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::{INGEST_DECOMPRESS_WINDOW, IngestConfig};
 use crate::metrics::Metrics;
@@ -64,12 +64,24 @@ pub struct Ingest {
     pub limits: IngestConfig,
 }
 
+/// The admitted agent a batch stream belongs to.
+#[derive(Debug, Clone, Copy)]
+struct Peer<'a> {
+    agent_id: &'a str,
+    host: &'a str,
+    /// `Hello::protocol_version`.
+    version: u16,
+}
+
 /// What `Ingest::serve` shares between connections besides `Ingest`.
 #[derive(Debug, Clone)]
 struct Shared {
     connections: Arc<ConnectionTable>,
     /// Batches decoded and stored at once (`ingest.max_concurrent_stores`).
     stores: Arc<Semaphore>,
+    /// Slots of their own for priority-lane batches (`ingest.max_concurrent_priority_stores`):
+    /// critical lines never queue behind bulk batches for the store.
+    priority_stores: Arc<Semaphore>,
 }
 
 /// Reads one frame's body, refusing (before allocating it) a length above `max`.
@@ -129,6 +141,44 @@ fn reason_label(r: RejectReason) -> &'static str {
         RejectReason::Malformed => "malformed",
         RejectReason::ProtocolViolation => "protocol_violation",
         RejectReason::Unavailable => "unavailable",
+        RejectReason::TooLarge => "too_large",
+        RejectReason::IdentityConflict => "identity_conflict",
+    }
+}
+
+/// The stored form of a heartbeat: its time and its JSON. A v1 `Heartbeat` is stored as its
+/// fields; a v2 `Status` as the heartbeat's fields plus `host` and `agent` objects, so
+/// readers of the v1 fields see both alike.
+fn heartbeat_status(frame: &Frame) -> (i64, serde_json::Value) {
+    match frame {
+        Frame::Heartbeat(hb) => {
+            debug!(
+                buffer_bytes = hb.buffer_bytes,
+                pending = hb.pending_batches,
+                "Heartbeat."
+            );
+            (hb.ts_ms, serde_json::to_value(hb).unwrap_or_default())
+        }
+        Frame::Status(st) => {
+            debug!(
+                buffer_bytes = st.heartbeat.buffer_bytes,
+                cpu = st.host.cpu_percent,
+                "Status heartbeat."
+            );
+            let mut v = serde_json::to_value(&st.heartbeat).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert(
+                    "host".into(),
+                    serde_json::to_value(&st.host).unwrap_or_default(),
+                );
+                obj.insert(
+                    "agent".into(),
+                    serde_json::to_value(&st.agent).unwrap_or_default(),
+                );
+            }
+            (st.heartbeat.ts_ms, v)
+        }
+        _ => (0, serde_json::Value::Null),
     }
 }
 
@@ -158,6 +208,7 @@ impl Ingest {
                 self.limits.max_connections_per_address,
             ),
             stores: Arc::new(Semaphore::new(self.limits.max_concurrent_stores)),
+            priority_stores: Arc::new(Semaphore::new(self.limits.max_concurrent_priority_stores)),
         };
         loop {
             let incoming = tokio::select! {
@@ -217,12 +268,12 @@ impl Ingest {
         let metrics = self.metrics.clone();
         let result = self.admit_agent(&conn).await;
         match result {
-            Ok((agent_id, host, ctl_send, ctl_recv)) => {
+            Ok((agent_id, host, version, ctl_send, ctl_recv)) => {
                 let span = info_span!("agent", %agent_id, %host);
                 tokio::spawn(
                     push_model(conn.clone(), ctl_send, self.model.get()).instrument(span.clone()),
                 );
-                self.run_agent(conn, agent_id, host, ctl_recv, shared)
+                self.run_agent(conn, agent_id, host, version, ctl_recv, shared)
                     .instrument(span)
                     .await;
             }
@@ -239,7 +290,7 @@ impl Ingest {
     async fn admit_agent(
         &self,
         conn: &quinn::Connection,
-    ) -> Result<(String, String, quinn::SendStream, quinn::RecvStream), String> {
+    ) -> Result<(String, String, u16, quinn::SendStream, quinn::RecvStream), String> {
         let deadline = tokio::time::Instant::now() + self.limits.first_frame_timeout;
         let max_hello = self.limits.max_hello_bytes;
         let first = tokio::time::timeout_at(deadline, async {
@@ -314,7 +365,13 @@ impl Ingest {
             warn!(error = %err, "Recording agent identity failed.");
         }
         info!(agent_id = %hello.agent_id, host = %hello.host, version = %hello.agent_version, "Agent connected.");
-        Ok((hello.agent_id, hello.host, send, recv))
+        Ok((
+            hello.agent_id,
+            hello.host,
+            hello.protocol_version,
+            send,
+            recv,
+        ))
     }
 
     async fn run_agent(
@@ -322,6 +379,7 @@ impl Ingest {
         conn: quinn::Connection,
         agent_id: String,
         host: String,
+        version: u16,
         mut ctl_recv: quinn::RecvStream,
         shared: Shared,
     ) {
@@ -335,23 +393,11 @@ impl Ingest {
         tokio::spawn(async move {
             loop {
                 match read_frame(&mut ctl_recv).await {
-                    Ok(Frame::Heartbeat(hb)) => {
+                    Ok(frame @ (Frame::Heartbeat(_) | Frame::Status(_))) => {
                         metrics.heartbeats.inc();
-                        debug!(
-                            buffer_bytes = hb.buffer_bytes,
-                            pending = hb.pending_batches,
-                            dropped = hb.dropped_lines,
-                            "Heartbeat."
-                        );
-                        let status = serde_json::to_value(&hb).unwrap_or_default();
+                        let (ts_ms, status) = heartbeat_status(&frame);
                         if let Err(err) = hb_store
-                            .record_heartbeat(
-                                &hb_agent,
-                                &hb_host,
-                                hb.ts_ms,
-                                &status,
-                                crate::now_ms(),
-                            )
+                            .record_heartbeat(&hb_agent, &hb_host, ts_ms, &status, crate::now_ms())
                             .await
                         {
                             warn!(error = %err, "Storing a heartbeat failed.");
@@ -398,11 +444,16 @@ impl Ingest {
             let agent_id = agent_id.clone();
             let host = host.clone();
             let budget = budget.clone();
-            let stores = shared.stores.clone();
+            let stores = shared.clone();
             let open_streams = open_streams.clone();
             tokio::spawn(
                 async move {
-                    this.batch_stream(conn, send, recv, &agent_id, &host, &budget, &stores)
+                    let peer = Peer {
+                        agent_id: &agent_id,
+                        host: &host,
+                        version,
+                    };
+                    this.batch_stream(conn, send, recv, peer, &budget, &stores)
                         .await;
                     open_streams.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -419,10 +470,9 @@ impl Ingest {
         conn: quinn::Connection,
         mut send: quinn::SendStream,
         mut recv: quinn::RecvStream,
-        agent_id: &str,
-        host: &str,
+        peer: Peer<'_>,
         budget: &Mutex<DecompressBudget>,
-        stores: &Arc<Semaphore>,
+        shared: &Shared,
     ) {
         let frame = match read_frame(&mut recv).await {
             Ok(f) => f,
@@ -441,7 +491,20 @@ impl Ingest {
                 return;
             }
         };
-        let batch = match on_batch_frame(frame, agent_id, self.max_batch_bytes) {
+        let Peer {
+            agent_id,
+            host,
+            version,
+        } = peer;
+        let batch = match on_batch_frame(frame, agent_id, self.max_batch_bytes, version) {
+            BatchStreamAction::Answer(reject) => {
+                self.metrics.reject(reason_label(reject.reason));
+                warn!(reason = %reject.reason, message = %reject.message, "Batch refused; the agent splits it.");
+                if write_frame(&mut send, &Frame::Reject(reject)).await.is_ok() {
+                    let _ = send.finish();
+                }
+                return;
+            }
             BatchStreamAction::Refuse(reject) => {
                 self.metrics.reject(reason_label(reject.reason));
                 warn!(reason = %reject.reason, message = %reject.message, "Batch refused; closing this connection.");
@@ -485,10 +548,16 @@ impl Ingest {
             }
         }
         // The store slot also bounds decoded payloads in memory across connections.
+        // Priority-lane batches have slots of their own.
+        let (stores, limit) = if batch.priority {
+            (&shared.priority_stores, "max_concurrent_priority_stores")
+        } else {
+            (&shared.stores, "max_concurrent_stores")
+        };
         let permit = match stores.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                self.metrics.limited("max_concurrent_stores");
+                self.metrics.limited(limit);
                 // The semaphore is never closed.
                 let Ok(p) = stores.clone().acquire_owned().await else {
                     return;
@@ -534,6 +603,33 @@ impl Ingest {
                         seq: batch.seq,
                         duplicate: true,
                     })
+                }
+                Ok(IngestOutcome::Conflict) => {
+                    self.metrics.batch("conflict");
+                    self.metrics
+                        .reject(reason_label(RejectReason::IdentityConflict));
+                    error!(
+                        agent_id = %agent_id,
+                        host = %host,
+                        seq = batch.seq,
+                        "Identity conflict: a batch with this agent id and seq but other content is stored; two hosts share one agent id (a cloned data directory). Refused."
+                    );
+                    let message = format!(
+                        "batch {} of agent {agent_id} was stored with other content: another host uses this agent id",
+                        batch.seq
+                    );
+                    if version >= fleetlog_protocol::version::V2 {
+                        Frame::Reject(Reject {
+                            reason: RejectReason::IdentityConflict,
+                            message,
+                        })
+                    } else {
+                        // A v1 agent cannot re-key: it retries, and every retry is logged.
+                        Frame::Reject(Reject {
+                            reason: RejectReason::Unavailable,
+                            message,
+                        })
+                    }
                 }
                 Err(err) => {
                     self.metrics.batch("failed");

@@ -153,6 +153,18 @@ pub enum IngestOutcome {
     Stored { segment_id: i64, lines: u32 },
     /// The batch had been stored before; this copy was discarded.
     Duplicate,
+    /// A batch with this (agent id, seq) and other content is stored: two installations
+    /// share the agent id (a cloned data directory). Nothing was stored; not to be acked.
+    Conflict,
+}
+
+/// The content hash kept per stored batch: FNV-1a 64 of the compressed payload, which a
+/// re-send carries byte for byte.
+pub fn content_hash(payload: &[u8]) -> i64 {
+    let h = payload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_ne_bytes(h.to_ne_bytes())
 }
 
 /// Per-host counters for the fleet view.
@@ -324,12 +336,17 @@ impl Store {
             )));
         }
         let agent_id = clean(&batch.agent_id);
-        let seen: Option<i64> = sqlx::query_scalar(sql::BATCH_EXISTS)
+        let hash = content_hash(&batch.payload);
+        let seen: Option<(i64, Option<i64>)> = sqlx::query_as(sql::BATCH_EXISTS)
             .bind(agent_id.as_ref())
             .bind(seq)
             .fetch_optional(&self.pool)
             .await?;
-        if seen.is_some() {
+        if let Some((_, stored_hash)) = seen {
+            // Batches stored before migration 0008 have no hash: a duplicate, as before.
+            if stored_hash.is_some_and(|h| h != hash) {
+                return Ok(IngestOutcome::Conflict);
+            }
             debug!(agent_id = %batch.agent_id, seq = batch.seq, "Duplicate batch discarded.");
             return Ok(IngestOutcome::Duplicate);
         }
@@ -339,7 +356,15 @@ impl Store {
 
         let indexed = tokio::time::timeout(
             INDEX_TIMEOUT,
-            self.index(host, &agent_id, seq, batch, payload, &rel_path, now_ms),
+            self.index(
+                host,
+                &agent_id,
+                (seq, hash),
+                batch,
+                payload,
+                &rel_path,
+                now_ms,
+            ),
         )
         .await;
         match indexed {
@@ -369,7 +394,7 @@ impl Store {
         &self,
         host: &str,
         agent_id: &str,
-        seq: i64,
+        (seq, hash): (i64, i64),
         batch: &Batch,
         payload: &BatchPayload,
         rel_path: &str,
@@ -412,6 +437,7 @@ impl Store {
             .bind(seq)
             .bind(segment_id)
             .bind(now_ms)
+            .bind(hash)
             .execute(&mut *tx)
             .await;
         match inserted {

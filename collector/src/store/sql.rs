@@ -60,7 +60,7 @@ impl Dialect {
 }
 
 pub(super) const BATCH_EXISTS: &str =
-    "SELECT segment_id FROM batches WHERE agent_id = $1 AND seq = $2";
+    "SELECT segment_id, content_hash FROM batches WHERE agent_id = $1 AND seq = $2";
 
 pub(super) const INSERT_SEGMENT: &str = "INSERT INTO segments \
     (agent_id, host, seq, path, sources_json, min_ts_ms, max_ts_ms, line_count, bytes, raw_len, \
@@ -68,8 +68,9 @@ pub(super) const INSERT_SEGMENT: &str = "INSERT INTO segments \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
 
 /// The exactly-once arbiter: zero rows affected means another writer stored this batch.
-pub(super) const INSERT_BATCH: &str = "INSERT INTO batches (agent_id, seq, segment_id, stored_ms) \
-    VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, seq) DO NOTHING";
+pub(super) const INSERT_BATCH: &str = "INSERT INTO batches \
+    (agent_id, seq, segment_id, stored_ms, content_hash) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agent_id, seq) DO NOTHING";
 
 pub(super) const UPSERT_HOST: &str = "INSERT INTO hosts (host, last_seen_ms, lines_received) \
     VALUES ($1, $2, $3) ON CONFLICT (host) DO UPDATE SET \

@@ -31,8 +31,13 @@ pub fn on_control_frame(frame: Frame) -> ControlAction {
 pub enum BatchOutcome {
     /// Durably stored: the batch may be deleted from the buffer.
     Stored { duplicate: bool },
-    /// Keep the batch and retry later (collector busy or store failing).
+    /// Keep the batch and retry later (collector busy or store failing), after a backoff.
     Retry(String),
+    /// The batch is over the collector's `max_batch_bytes`: split it and send the halves;
+    /// the connection stays open (protocol v2).
+    TooLarge(String),
+    /// Another installation uses this agent id: take a new one and reconnect (protocol v2).
+    IdentityConflict(String),
     /// The connection is unusable (auth, version, protocol); reconnect after backoff.
     Fatal(RejectReason, String),
 }
@@ -48,6 +53,10 @@ pub fn on_batch_answer(seq: u64, frame: Frame) -> BatchOutcome {
             format!("ack for batch {} while waiting for {seq}", ack.seq),
         ),
         Frame::Reject(r) if r.reason == RejectReason::Unavailable => BatchOutcome::Retry(r.message),
+        Frame::Reject(r) if r.reason == RejectReason::TooLarge => BatchOutcome::TooLarge(r.message),
+        Frame::Reject(r) if r.reason == RejectReason::IdentityConflict => {
+            BatchOutcome::IdentityConflict(r.message)
+        }
         Frame::Reject(r) => BatchOutcome::Fatal(r.reason, r.message),
         other => BatchOutcome::Fatal(
             RejectReason::ProtocolViolation,
@@ -103,6 +112,34 @@ mod tests {
             })),
             ControlAction::Ignore("ack")
         );
+    }
+
+    #[test]
+    fn v2_refusals_split_or_rekey_and_keep_the_connection() {
+        let too_large = Reject {
+            reason: RejectReason::TooLarge,
+            message: "9 > 8".into(),
+        };
+        assert_eq!(
+            on_batch_answer(1, Frame::Reject(too_large)),
+            BatchOutcome::TooLarge("9 > 8".into())
+        );
+        let clone = Reject {
+            reason: RejectReason::IdentityConflict,
+            message: "seq 1 differs".into(),
+        };
+        assert!(matches!(
+            on_batch_answer(1, Frame::Reject(clone)),
+            BatchOutcome::IdentityConflict(_)
+        ));
+        let malformed = Reject {
+            reason: RejectReason::Malformed,
+            message: "bad".into(),
+        };
+        assert!(matches!(
+            on_batch_answer(1, Frame::Reject(malformed)),
+            BatchOutcome::Fatal(RejectReason::Malformed, _)
+        ));
     }
 
     #[test]

@@ -81,23 +81,42 @@ pub enum BatchStreamAction {
     Store(crate::messages::Batch),
     /// Answer with this rejection and close the connection.
     Refuse(Reject),
+    /// Answer with this rejection on this stream only; the connection stays open
+    /// (a v2 agent splits a batch refused as too large).
+    Answer(Reject),
 }
 
-/// Checks a frame that arrived on a batch stream of the admitted agent `agent_id`.
-pub fn on_batch_frame(frame: Frame, agent_id: &str, max_batch_bytes: u32) -> BatchStreamAction {
+/// Checks a frame that arrived on a batch stream of the admitted agent `agent_id`, which
+/// said `Hello::protocol_version` = `peer_version`.
+pub fn on_batch_frame(
+    frame: Frame,
+    agent_id: &str,
+    max_batch_bytes: u32,
+    peer_version: u16,
+) -> BatchStreamAction {
     match frame {
         Frame::Batch(batch) if batch.agent_id != agent_id => BatchStreamAction::Refuse(Reject {
             reason: RejectReason::ProtocolViolation,
             message: "batch names another agent".into(),
         }),
         Frame::Batch(batch) if batch.payload.len() > max_batch_bytes as usize => {
-            BatchStreamAction::Refuse(Reject {
-                reason: RejectReason::Malformed,
-                message: format!(
-                    "batch payload of {} bytes exceeds {max_batch_bytes}",
-                    batch.payload.len()
-                ),
-            })
+            let message = format!(
+                "batch {} payload of {} bytes exceeds max_batch_bytes ({max_batch_bytes})",
+                batch.seq,
+                batch.payload.len()
+            );
+            if peer_version >= crate::version::V2 {
+                BatchStreamAction::Answer(Reject {
+                    reason: RejectReason::TooLarge,
+                    message,
+                })
+            } else {
+                // A v1 agent cannot split: it is told why and disconnected, as before.
+                BatchStreamAction::Refuse(Reject {
+                    reason: RejectReason::Malformed,
+                    message,
+                })
+            }
         }
         Frame::Batch(batch) => BatchStreamAction::Store(batch),
         other => BatchStreamAction::Refuse(Reject {
@@ -117,6 +136,7 @@ pub fn frame_name(frame: &Frame) -> &'static str {
         Frame::Heartbeat(_) => "heartbeat",
         Frame::Reject(_) => "reject",
         Frame::Model(_) => "model",
+        Frame::Status(_) => "status",
     }
 }
 
@@ -158,6 +178,33 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_batch_is_answered_too_large_to_v2_and_refused_to_v1() {
+        let batch = |len: usize| {
+            Frame::Batch(crate::messages::Batch {
+                agent_id: "agent-1".into(),
+                seq: 7,
+                priority: false,
+                entry_count: 1,
+                raw_len: 1,
+                payload: vec![0; len],
+            })
+        };
+        let cases = [
+            (10, 2, "store"),
+            (11, 2, "answer:TooLarge"),
+            (11, 1, "refuse:Malformed"),
+        ];
+        for (len, version, want) in cases {
+            let got = match on_batch_frame(batch(len), "agent-1", 10, version) {
+                BatchStreamAction::Store(_) => "store".to_string(),
+                BatchStreamAction::Answer(r) => format!("answer:{:?}", r.reason),
+                BatchStreamAction::Refuse(r) => format!("refuse:{:?}", r.reason),
+            };
+            assert_eq!(got, want, "len {len} version {version}");
+        }
+    }
+
+    #[test]
     fn future_version_is_refused_with_reason() {
         let err = admit(&hello("secret", 99), "secret", None, 1, "t").unwrap_err();
         assert_eq!(err.reason, RejectReason::UnsupportedVersion);
@@ -171,7 +218,7 @@ mod tests {
 
     #[test]
     fn hello_on_batch_stream_is_a_violation() {
-        let action = on_batch_frame(Frame::Hello(hello("secret", 1)), "agent-1", 10);
+        let action = on_batch_frame(Frame::Hello(hello("secret", 1)), "agent-1", 10, 2);
         assert!(
             matches!(action, BatchStreamAction::Refuse(r) if r.reason == RejectReason::ProtocolViolation)
         );

@@ -3,12 +3,19 @@
 //! ```text
 //! cargo build --release --workspace --bins
 //! /var/tmp/fleetlog-target/release/fleetlog-bench [--mib 512] [--runs 3] [--mix store]
+//!     [--only read,append,e2e,idle]
 //! ```
+//!
+//! Both binaries run with their default configuration (the agent's `batch.max_wait_ms` is
+//! its default 500 ms), except that the `append` scenario, which has no collector to drain
+//! the buffer, raises `buffer.max_bytes` to 8 GiB so the whole input fits.
 //!
 //! Scenarios, each run `--runs` times and reported as medians:
 //! - `read`: reading the input file with 256 KiB reads (the baseline, same run);
 //! - `append`: the agent alone (no collector reachable): tail + classify + durable append;
 //! - `e2e`: agent → collector on loopback until the collector has stored every line;
+//! - `priority`: agent → collector on the same backlog; 200 critical lines written to
+//!   another file meanwhile, their write-to-store latency p50/p99/max;
 //! - `idle`: agent RSS and open descriptors with 100 small watched files, 15 s after it
 //!   has shipped them.
 //!
@@ -30,10 +37,36 @@ struct Args {
     bin_dir: PathBuf,
     /// `store`: 15 % WARN, 5 % ERROR (see fleetlog-sample); default: today's mostly-INFO mix.
     mix: Option<String>,
+    /// Scenarios to run (all when absent).
+    only: Option<Vec<String>>,
 }
+
+const HELP: &str = "\
+fleetlog-bench: the agent and collector pipeline benchmark (release binaries).
+
+USAGE:
+    fleetlog-bench [--mib N] [--runs N] [--mix store] [--only LIST] [--bin-dir DIR]
+
+OPTIONS:
+    --mib N         input size in MiB (default 512)
+    --runs N        runs per scenario; medians are reported (default 3)
+    --mix store     a store's level mix: 15 % WARN, 5 % ERROR (default: mostly INFO)
+    --only LIST     comma-separated scenarios among read,append,e2e,priority,idle
+                    (default: all)
+    --bin-dir DIR   where fleetlog-agent, fleetlog-collector and fleetlog-sample are
+                    (default: next to this binary)
+    -h, --help      print this help and exit
+
+Both binaries run with their default configuration; `append` (no collector) raises the
+agent's buffer.max_bytes to 8 GiB so the whole input fits.
+";
 
 fn args() -> anyhow::Result<Args> {
     let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.iter().any(|x| x == "-h" || x == "--help") {
+        std::io::stdout().lock().write_all(HELP.as_bytes())?;
+        std::process::exit(0);
+    }
     let get = |f: &str| {
         a.iter()
             .position(|x| x == f)
@@ -51,6 +84,7 @@ fn args() -> anyhow::Result<Args> {
         mib: get("--mib").map(|s| s.parse()).transpose()?.unwrap_or(512),
         runs: get("--runs").map(|s| s.parse()).transpose()?.unwrap_or(3),
         mix: get("--mix"),
+        only: get("--only").map(|l| l.split(',').map(str::to_owned).collect()),
         bin_dir,
     })
 }
@@ -111,6 +145,7 @@ fn start_agent(
     collector: &str,
     ca: &Path,
     token: &Path,
+    env: &[(&str, String)],
 ) -> anyhow::Result<Agent> {
     let metrics_port = free_port()?;
     let child = Command::new(bin.join("fleetlog-agent"))
@@ -130,8 +165,7 @@ fn start_agent(
         .arg("--data-dir")
         .arg(dir.join("agent"))
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .env("FLEETLOG_BUFFER_MAX_BYTES", (8u64 << 30).to_string())
-        .env("FLEETLOG_BATCH_MAX_WAIT_MS", "50")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("agent.log"))?)
@@ -206,8 +240,103 @@ fn lines_received(c: &Collector, token: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The `priority` scenario: agent and collector with their defaults on the input backlog;
+/// once the collector receives at full speed, 200 critical lines are written (20 a second)
+/// to another file; returns their write-to-store latency p50, p99 and max in ms (seen in
+/// `/api/v1/events`, polled every 20 ms) and the backlog lines still unsent at the last.
+fn priority_latency(
+    a: &Args,
+    dir: &Path,
+    glob: &str,
+    input_dir: &Path,
+    lines: u64,
+) -> anyhow::Result<(u64, u64, u64, u64)> {
+    const N: usize = 200;
+    let mut c = start_collector(&a.bin_dir, dir)?;
+    let admin = std::fs::read_to_string(c.dir.join("admin-token"))?
+        .trim()
+        .to_owned();
+    let mut agent = start_agent(
+        &a.bin_dir,
+        dir,
+        glob,
+        &format!("127.0.0.1:{}", c.quic),
+        &c.dir.join("ca.pem"),
+        &c.dir.join("agent-token"),
+        &[],
+    )?;
+    wait_for(Duration::from_secs(300), || {
+        lines_received(&c, &admin) >= lines / 20
+    })?;
+    let mut payment = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(input_dir.join("payment.log"))?;
+    let client = reqwest::blocking::Client::new();
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/events?host=bench-host&service=payment&limit=1000",
+        c.http
+    );
+    let mut written = Vec::with_capacity(N);
+    let mut seen: Vec<Option<u64>> = vec![None; N];
+    let mut next = Instant::now();
+    let mut left = 0;
+    let end = Instant::now() + Duration::from_secs(300);
+    while seen.iter().any(Option::is_none) && Instant::now() < end {
+        if written.len() < N && Instant::now() >= next {
+            writeln!(
+                payment,
+                "FATAL kernel panic: out of memory marker=crit{:04}",
+                written.len()
+            )?;
+            written.push(now_ms());
+            next += Duration::from_millis(50);
+            if written.len() == N {
+                left = lines.saturating_sub(lines_received(&c, &admin));
+            }
+        }
+        let body: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(&admin)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default();
+        let now = now_ms();
+        for e in body["events"].as_array().into_iter().flatten() {
+            let i = e["line"]
+                .as_str()
+                .and_then(|l| l.split("marker=crit").nth(1))
+                .and_then(|s| s.get(..4))
+                .and_then(|s| s.parse::<usize>().ok());
+            if let Some(i) = i.filter(|&i| i < written.len()) {
+                seen[i].get_or_insert(now);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&mut agent.child);
+    kill(&mut c.child);
+    std::fs::remove_file(input_dir.join("payment.log"))?;
+    let mut lat: Vec<u64> = written
+        .iter()
+        .zip(&seen)
+        .map(|(w, s)| s.map_or(u64::MAX, |s| s.saturating_sub(*w)))
+        .collect();
+    lat.sort_unstable();
+    let pick = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+    Ok((pick(0.5), pick(0.99), pick(1.0), left))
+}
+
 fn main() -> anyhow::Result<()> {
     let a = args()?;
+    let want = |s: &str| a.only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
     let mut out = std::io::stdout().lock();
     let work = tempfile::tempdir()?;
     let input_dir = work.path().join("input");
@@ -253,120 +382,144 @@ fn main() -> anyhow::Result<()> {
     let read = median(read_rates);
     writeln!(out, "read      baseline  {read:>8.0} MiB/s")?;
 
-    // The agent alone: tail + classify + durable append (nothing listens on the collector port).
-    let dummy_ca = work.path().join("dummy");
-    std::fs::create_dir_all(&dummy_ca)?;
-    let c0 = start_collector(&a.bin_dir, &dummy_ca)?;
-    let ca = c0.dir.join("ca.pem");
-    let token = c0.dir.join("agent-token");
-    let mut c0 = c0;
-    kill(&mut c0.child);
-    let (mut rates, mut lps, mut cpu_per_gib, mut rss) = (vec![], vec![], vec![], vec![]);
-    for run in 0..a.runs {
-        let dir = work.path().join(format!("append-{run}"));
-        std::fs::create_dir_all(&dir)?;
-        let t = Instant::now();
-        let mut agent = start_agent(&a.bin_dir, &dir, &glob, "127.0.0.1:9", &ca, &token)?;
-        let port = agent.metrics_port;
-        wait_for(Duration::from_secs(600), || {
-            metric(port, "fleetlog_agent_buffer_lines_total") == Some(lines as f64)
-        })?;
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = cpu_seconds(agent.child.id())?;
-        rss.push(status_kib(agent.child.id(), "VmHWM")? as f64 / 1024.0);
-        kill(&mut agent.child);
-        rates.push(size as f64 / MIB / secs);
-        lps.push(lines as f64 / secs);
-        cpu_per_gib.push(cpu / (size as f64 / (1024.0 * MIB)));
+    if want("append") {
+        // The agent alone: tail + classify + durable append (nothing listens on the collector port).
+        let dummy_ca = work.path().join("dummy");
+        std::fs::create_dir_all(&dummy_ca)?;
+        let c0 = start_collector(&a.bin_dir, &dummy_ca)?;
+        let ca = c0.dir.join("ca.pem");
+        let token = c0.dir.join("agent-token");
+        let mut c0 = c0;
+        kill(&mut c0.child);
+        let (mut rates, mut lps, mut cpu_per_gib, mut rss) = (vec![], vec![], vec![], vec![]);
+        for run in 0..a.runs {
+            let dir = work.path().join(format!("append-{run}"));
+            std::fs::create_dir_all(&dir)?;
+            let t = Instant::now();
+            let big_buffer = [("FLEETLOG_BUFFER_MAX_BYTES", (8u64 << 30).to_string())];
+            let mut agent = start_agent(
+                &a.bin_dir,
+                &dir,
+                &glob,
+                "127.0.0.1:9",
+                &ca,
+                &token,
+                &big_buffer,
+            )?;
+            let port = agent.metrics_port;
+            wait_for(Duration::from_secs(600), || {
+                metric(port, "fleetlog_agent_buffer_lines_total") == Some(lines as f64)
+            })?;
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu_seconds(agent.child.id())?;
+            rss.push(status_kib(agent.child.id(), "VmHWM")? as f64 / 1024.0);
+            kill(&mut agent.child);
+            rates.push(size as f64 / MIB / secs);
+            lps.push(lines as f64 / secs);
+            cpu_per_gib.push(cpu / (size as f64 / (1024.0 * MIB)));
+        }
+        let append = median(rates.clone());
+        writeln!(
+            out,
+            "append    agent     {append:>8.0} MiB/s  {:>10.0} lines/s  {:.2} CPU-s/GiB  ({:.0} MiB per CPU-s)  peak RSS {:.0} MiB  [{:.3}x read]",
+            median(lps),
+            median(cpu_per_gib.clone()),
+            1024.0 / median(cpu_per_gib),
+            median(rss),
+            append / read
+        )?;
     }
-    let append = median(rates.clone());
-    writeln!(
-        out,
-        "append    agent     {append:>8.0} MiB/s  {:>10.0} lines/s  {:.2} CPU-s/GiB  ({:.0} MiB per CPU-s)  peak RSS {:.0} MiB  [{:.3}x read]",
-        median(lps),
-        median(cpu_per_gib.clone()),
-        1024.0 / median(cpu_per_gib),
-        median(rss),
-        append / read
-    )?;
-
-    // End to end: agent -> collector on loopback.
-    let (mut rates, mut lps, mut agent_cpu, mut a_rss, mut c_rss, mut c_cpu) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for run in 0..a.runs {
-        let dir = work.path().join(format!("e2e-{run}"));
+    if want("e2e") {
+        // End to end: agent -> collector on loopback.
+        let (mut rates, mut lps, mut agent_cpu, mut a_rss, mut c_rss, mut c_cpu) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for run in 0..a.runs {
+            let dir = work.path().join(format!("e2e-{run}"));
+            std::fs::create_dir_all(&dir)?;
+            let mut c = start_collector(&a.bin_dir, &dir)?;
+            let admin = std::fs::read_to_string(c.dir.join("admin-token"))?
+                .trim()
+                .to_owned();
+            let t = Instant::now();
+            let mut agent = start_agent(
+                &a.bin_dir,
+                &dir,
+                &glob,
+                &format!("127.0.0.1:{}", c.quic),
+                &c.dir.join("ca.pem"),
+                &c.dir.join("agent-token"),
+                &[],
+            )?;
+            wait_for(Duration::from_secs(900), || {
+                lines_received(&c, &admin) >= lines
+            })?;
+            let secs = t.elapsed().as_secs_f64();
+            agent_cpu.push(cpu_seconds(agent.child.id())? / (size as f64 / (1024.0 * MIB)));
+            c_cpu.push(cpu_seconds(c.child.id())? / (size as f64 / (1024.0 * MIB)));
+            a_rss.push(status_kib(agent.child.id(), "VmHWM")? as f64 / 1024.0);
+            c_rss.push(status_kib(c.child.id(), "VmHWM")? as f64 / 1024.0);
+            kill(&mut agent.child);
+            kill(&mut c.child);
+            rates.push(size as f64 / MIB / secs);
+            lps.push(lines as f64 / secs);
+        }
+        let e2e = median(rates);
+        writeln!(
+            out,
+            "e2e       loopback  {e2e:>8.0} MiB/s  {:>10.0} lines/s  agent {:.2} CPU-s/GiB, collector {:.2} CPU-s/GiB  peak RSS agent {:.0} MiB, collector {:.0} MiB  [{:.3}x read]",
+            median(lps),
+            median(agent_cpu),
+            median(c_cpu),
+            median(a_rss),
+            median(c_rss),
+            e2e / read
+        )?;
+    }
+    if want("priority") {
+        let dir = work.path().join("priority");
         std::fs::create_dir_all(&dir)?;
-        let mut c = start_collector(&a.bin_dir, &dir)?;
-        let admin = std::fs::read_to_string(c.dir.join("admin-token"))?
-            .trim()
-            .to_owned();
-        let t = Instant::now();
+        let (p50, p99, max, left) = priority_latency(&a, &dir, &glob, &input_dir, lines)?;
+        writeln!(
+            out,
+            "priority  200 critical lines during the backlog: write-to-store p50 {p50} ms, p99 {p99} ms, max {max} ms ({left} backlog lines unsent at the last one)"
+        )?;
+    }
+    if want("idle") {
+        // Idle: 100 watched files.
+        let idle_dir = work.path().join("idle");
+        let files_dir = idle_dir.join("files");
+        std::fs::create_dir_all(&files_dir)?;
+        for i in 0..100 {
+            std::fs::write(
+                files_dir.join(format!("app-{i:03}.log")),
+                format!("2026-11-22T10:00:00Z INFO kiosk {i} started\n"),
+            )?;
+        }
+        let mut c = start_collector(&a.bin_dir, &idle_dir)?;
         let mut agent = start_agent(
             &a.bin_dir,
-            &dir,
-            &glob,
+            &idle_dir,
+            &format!("{}/*.log", files_dir.display()),
             &format!("127.0.0.1:{}", c.quic),
             &c.dir.join("ca.pem"),
             &c.dir.join("agent-token"),
+            &[],
         )?;
-        wait_for(Duration::from_secs(900), || {
-            lines_received(&c, &admin) >= lines
+        let port = agent.metrics_port;
+        wait_for(Duration::from_secs(60), || {
+            metric(port, "fleetlog_agent_acked_batches_total").unwrap_or(0.0) >= 1.0
         })?;
-        let secs = t.elapsed().as_secs_f64();
-        agent_cpu.push(cpu_seconds(agent.child.id())? / (size as f64 / (1024.0 * MIB)));
-        c_cpu.push(cpu_seconds(c.child.id())? / (size as f64 / (1024.0 * MIB)));
-        a_rss.push(status_kib(agent.child.id(), "VmHWM")? as f64 / 1024.0);
-        c_rss.push(status_kib(c.child.id(), "VmHWM")? as f64 / 1024.0);
+        // Long enough for the tailer to close the descriptors of idle, fully read files.
+        std::thread::sleep(Duration::from_secs(15));
+        let idle_rss = status_kib(agent.child.id(), "VmRSS")? as f64 / 1024.0;
+        let watched = metric(port, "fleetlog_agent_watched_files").unwrap_or(0.0);
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.child.id()))?.count();
         kill(&mut agent.child);
         kill(&mut c.child);
-        rates.push(size as f64 / MIB / secs);
-        lps.push(lines as f64 / secs);
-    }
-    let e2e = median(rates);
-    writeln!(
-        out,
-        "e2e       loopback  {e2e:>8.0} MiB/s  {:>10.0} lines/s  agent {:.2} CPU-s/GiB, collector {:.2} CPU-s/GiB  peak RSS agent {:.0} MiB, collector {:.0} MiB  [{:.3}x read]",
-        median(lps),
-        median(agent_cpu),
-        median(c_cpu),
-        median(a_rss),
-        median(c_rss),
-        e2e / read
-    )?;
-
-    // Idle: 100 watched files.
-    let idle_dir = work.path().join("idle");
-    let files_dir = idle_dir.join("files");
-    std::fs::create_dir_all(&files_dir)?;
-    for i in 0..100 {
-        std::fs::write(
-            files_dir.join(format!("app-{i:03}.log")),
-            format!("2026-11-22T10:00:00Z INFO kiosk {i} started\n"),
+        writeln!(
+            out,
+            "idle      agent     RSS {idle_rss:.1} MiB with {watched:.0} watched files, {fds} open fds"
         )?;
     }
-    let mut c = start_collector(&a.bin_dir, &idle_dir)?;
-    let mut agent = start_agent(
-        &a.bin_dir,
-        &idle_dir,
-        &format!("{}/*.log", files_dir.display()),
-        &format!("127.0.0.1:{}", c.quic),
-        &c.dir.join("ca.pem"),
-        &c.dir.join("agent-token"),
-    )?;
-    let port = agent.metrics_port;
-    wait_for(Duration::from_secs(60), || {
-        metric(port, "fleetlog_agent_acked_batches_total").unwrap_or(0.0) >= 1.0
-    })?;
-    // Long enough for the tailer to close the descriptors of idle, fully read files.
-    std::thread::sleep(Duration::from_secs(15));
-    let idle_rss = status_kib(agent.child.id(), "VmRSS")? as f64 / 1024.0;
-    let watched = metric(port, "fleetlog_agent_watched_files").unwrap_or(0.0);
-    let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.child.id()))?.count();
-    kill(&mut agent.child);
-    kill(&mut c.child);
-    writeln!(
-        out,
-        "idle      agent     RSS {idle_rss:.1} MiB with {watched:.0} watched files, {fds} open fds"
-    )?;
     Ok(())
 }
