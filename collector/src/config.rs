@@ -797,6 +797,7 @@ pub fn load(
     {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
+                _ if text == "true" || text == "false" => toml::Value::Boolean(text == "true"),
                 (Ok(i), _) => toml::Value::Integer(i),
                 (_, Ok(f)) if f.is_finite() => toml::Value::Float(f),
                 _ => toml::Value::String(text),
@@ -1053,5 +1054,13 @@ mod tests {
                 .retention_max_bytes,
             Some(1000)
         );
+        // Booleans from the environment are booleans.
+        for (text, enabled) in [("false", false), ("true", true)] {
+            let env = |k: &str| (k == "FLEETLOG_ALERTS_ENABLED").then(|| text.to_owned());
+            assert_eq!(
+                load(None, env, toml::Table::new()).unwrap().alerts.enabled,
+                enabled
+            );
+        }
     }
 }
