@@ -26,7 +26,7 @@ pub async fn after(store: &Store, pos: Position, limit: i64) -> Result<Vec<Item>
     let pool = store.pool();
     let mut out = Vec::new();
     let rows = sqlx::query(
-        "SELECT id, host, service, ts_ms, level, class, line FROM events WHERE id > $1 \
+        "SELECT id, host, service, ts_ms, level, class, line, occurrences FROM events WHERE id > $1 \
          ORDER BY id LIMIT $2",
     )
     .bind(pos.events)
@@ -43,7 +43,13 @@ pub async fn after(store: &Store, pos: Position, limit: i64) -> Result<Vec<Item>
             service: r.try_get(2)?,
             severity: severity_rank(&level).unwrap_or(0),
             ts_ms: r.try_get(3)?,
-            data: serde_json::json!({"level": level, "class": r.try_get::<Option<String>, _>(5)?, "line": line}),
+            // `line` is the first of `occurrences` like lines (see `store::grouping`).
+            data: serde_json::json!({
+                "level": level,
+                "class": r.try_get::<Option<String>, _>(5)?,
+                "line": line,
+                "occurrences": r.try_get::<i64, _>(7)?,
+            }),
         });
     }
     let rows = sqlx::query(
