@@ -90,6 +90,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/jira/status", Access::Min(Role::Analyst)),
     ("GET", "/api/v1/alerts", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/stream", Access::Min(Role::Viewer)),
+    ("GET", "/api/v1/ws", Access::Min(Role::Viewer)),
     ("GET", "/api/v1/alerts/history", Access::Min(Role::Viewer)),
     (
         "POST",

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod jira_double;
 pub mod scenario;
+pub mod slack_double;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::Value;

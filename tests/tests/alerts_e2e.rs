@@ -10,6 +10,9 @@
 //! Then a channel that hangs for a minute (each attempt cut at the 10 s delivery timeout, then retried): ingest throughput (lines/s from write to
 //! stored) is measured while a delivery to it hangs and without it, same run.
 //!
+//! A Slack channel (to a stand-in following Slack's published webhook and Block Kit
+//! contract, `fleetlog_tests::slack_double`) gets the same firing and resolved messages.
+//!
 //! Printed: deliveries and duplicates per channel, ingest with and without the hang.
 //! Needs `python3 -m aiosmtpd`; without it the test says SKIP, unless
 //! `FLEETLOG_REQUIRE_AIOSMTPD=1` (set by `.ci/run`), when it fails.
@@ -29,6 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use fleetlog_tests::slack_double::{self as slack, SlackDouble};
 use fleetlog_tests::{Agent, AgentOpts, Collector, TestEnv, free_tcp_port};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -300,6 +304,108 @@ fn lines(n: usize, errors: usize, tag: &str) -> Vec<String> {
         .collect()
 }
 
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `tests/stream/ws_client.py` against `/api/v1/ws` and compares its items with the
+/// SSE stream's `sse` items (type, row id), in order.
+fn ws_matches_sse(base: &str, token: &str, sse: &[(String, String, Value)]) -> Result<()> {
+    if !python_has("websockets") {
+        if std::env::var("FLEETLOG_REQUIRE_WEBSOCKETS").as_deref() == Ok("1") {
+            bail!(
+                "websockets is required (FLEETLOG_REQUIRE_WEBSOCKETS=1) but python3 cannot import it"
+            );
+        }
+        println!("SKIP alerts_e2e WebSocket part: python3 -m pip install websockets");
+        return Ok(());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("stream/ws_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([base, token, "pos-17"])
+        .output()
+        .context("running ws_client.py")?;
+    ensure!(
+        out.status.success(),
+        "ws_client.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).context("ws_client.py output")?;
+    let pairs = |v: &Value| -> Vec<(String, Option<i64>)> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        (
+                            i["type"].as_str().unwrap_or("").to_owned(),
+                            i["item_id"].as_i64(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let want: Vec<(String, Option<i64>)> = sse
+        .iter()
+        .map(|e| (e.1.clone(), e.2["id"].as_i64()))
+        .collect();
+    let all = pairs(&got["all"]);
+    ensure!(
+        all == want,
+        "WebSocket items {all:?} differ from SSE's {want:?}"
+    );
+    let cut = usize::try_from(got["cut"].as_u64().unwrap_or(0)).unwrap_or(0);
+    let resumed = pairs(&got["resumed"]);
+    ensure!(
+        resumed == all[cut..],
+        "WebSocket resume after item {cut} lost or repeated: {resumed:?}"
+    );
+    ensure!(
+        got["critical"].as_array().is_some_and(Vec::is_empty),
+        "min_severity=critical let through {}",
+        got["critical"]
+    );
+    ensure!(
+        got["bad_message"]["msg"] == "error",
+        "{}",
+        got["bad_message"]
+    );
+    ensure!(
+        got["bad_filter"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nonsense")),
+        "{}",
+        got["bad_filter"]
+    );
+    ensure!(
+        got["subscribed"]["msg"] == "subscribed",
+        "{}",
+        got["subscribed"]
+    );
+    ensure!(
+        got["unsubscribed"]["msg"] == "unsubscribed",
+        "{}",
+        got["unsubscribed"]
+    );
+    ensure!(
+        got["no_token_status"] == 401,
+        "no token: {}",
+        got["no_token_status"]
+    );
+    println!(
+        "alerts_e2e: WebSocket read {} items (same as SSE); resumed after item {cut}: {} items, lost 0, repeated 0; bad message and bad filter answered with errors; no token: 401",
+        all.len(),
+        resumed.len()
+    );
+    Ok(())
+}
+
 #[test]
 fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     if !aiosmtpd_available() {
@@ -354,6 +460,16 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
                     "config": {"host": "127.0.0.1", "port": smtp_port, "tls": "none",
                                "from": "fleetlog@example.test", "to": ["oncall@example.test"]},
                     "route": only_error_rate})),
+    )?;
+    // Slack's stand-in checks each message against Block Kit's documented limits, and
+    // rate-limits (429, Retry-After: 1) until the restart below, so the firing message
+    // waits in the outbox like the others and is retried.
+    let slack = SlackDouble::start(true)?;
+    api.json(
+        "POST",
+        "/api/v1/channels",
+        Some(json!({"name": "ops-slack", "kind": "slack",
+                    "secrets": {"webhook_url": slack.url()}, "route": only_error_rate})),
     )?;
     // Secrets are write-only.
     let (_, listed) = api.call("GET", "/api/v1/channels", None)?;
@@ -414,6 +530,7 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
     // SIGKILL between firing and delivery; then the receivers come up and it restarts.
     collector.kill9()?;
     hook.mode.store(UP, Ordering::SeqCst);
+    slack.set_rate_limited(false);
     let smtp = Smtp::start(smtp_port, &maildir)?;
     collector.restart()?;
     let firing = wait_until("the firing webhook", Duration::from_secs(60), || {
@@ -535,6 +652,10 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
         resumed.len()
     );
 
+    // The same stream over the WebSocket, read by `websockets` (PyPI): the same items as
+    // SSE, resume loses and repeats nothing, bad messages get an error and keep the line up.
+    ws_matches_sse(&api.base, &api.token, &all)?;
+
     // A channel that hangs for a minute: ingest with and without a hung delivery.
     let rate = |tag: &str, expected_total: u64| -> Result<f64> {
         let t0 = Instant::now();
@@ -646,6 +767,36 @@ fn alert_fires_survives_kill9_notifies_once_and_resolves() -> Result<()> {
         "webhook: {accepted:?}"
     );
     ensure!(alert_mails.len() == 2, "emails: {subjects:?}");
+    let posts = slack.posts();
+    let slack_ok: Vec<String> = posts
+        .iter()
+        .filter(|p| p.status == 200)
+        .map(|p| p.body["text"].as_str().unwrap_or("").to_owned())
+        .filter(|t| !t.starts_with("[TEST]"))
+        .collect();
+    let slack_refused: Vec<&Option<String>> = posts
+        .iter()
+        .filter(|p| p.status == 400 || p.status == 404)
+        .map(|p| &p.problem)
+        .collect();
+    println!(
+        "alerts_e2e: Slack messages accepted {} {:?}, rate-limited then retried {}, refused as invalid Block Kit {}",
+        slack_ok.len(),
+        slack_ok,
+        posts.iter().filter(|p| p.status == 429).count(),
+        slack_refused.len()
+    );
+    ensure!(slack_refused.is_empty(), "Slack refused: {slack_refused:?}");
+    ensure!(
+        slack_ok.len() == 2
+            && slack_ok[0].starts_with("[FIRING")
+            && slack_ok[1].starts_with("[RESOLVED]"),
+        "Slack: {slack_ok:?}"
+    );
+    ensure!(
+        !collector.log_text()?.contains(slack::HOOK_PATH),
+        "the collector log shows the Slack webhook URL"
+    );
     drop(agent);
     collector.ensure_no_panic()?;
     let log_text = collector.log_text()?;

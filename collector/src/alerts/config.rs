@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "alerts.stream_client_buffer",
     "alerts.stream_poll_ms",
     "alerts.stream_heartbeat_secs",
+    "alerts.ws_max_subscriptions",
 ];
 
 /// `[alerts]` as written.
@@ -37,6 +38,7 @@ pub struct RawAlerts {
     stream_client_buffer: Option<u64>,
     stream_poll_ms: Option<u64>,
     stream_heartbeat_secs: Option<u64>,
+    ws_max_subscriptions: Option<u64>,
 }
 
 /// One `[[channels]]` entry as written.
@@ -90,6 +92,8 @@ pub struct AlertsConfig {
     pub stream_poll: Duration,
     /// Heartbeat comments on an idle live stream.
     pub stream_heartbeat: Duration,
+    /// Subscriptions one WebSocket connection (`/api/v1/ws`) may hold at once.
+    pub ws_max_subscriptions: usize,
 }
 
 impl Default for AlertsConfig {
@@ -104,6 +108,7 @@ impl Default for AlertsConfig {
             stream_client_buffer: 256,
             stream_poll: Duration::from_millis(500),
             stream_heartbeat: Duration::from_secs(15),
+            ws_max_subscriptions: 16,
         }
     }
 }
@@ -214,5 +219,11 @@ pub fn alerts_config(
             raw.stream_heartbeat_secs,
             15,
         )?),
+        ws_max_subscriptions: usize::try_from(positive_or(
+            "alerts.ws_max_subscriptions",
+            raw.ws_max_subscriptions,
+            16,
+        )?)
+        .unwrap_or(16),
     })
 }

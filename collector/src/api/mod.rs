@@ -34,6 +34,7 @@ pub mod stream;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -126,6 +127,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::test))
         .routes(routes!(channels::deliveries))
         .routes(routes!(stream::stream))
+        .routes(routes!(ws::ws))
         .routes(routes!(fleet::lines))
         .routes(routes!(tickets::list))
         .routes(routes!(automation::get, automation::put))

@@ -18,14 +18,14 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use tracing::debug;
 use utoipa::IntoParams;
 
 use super::AppState;
 use super::auth::{Auth, Viewer};
 use super::error::ApiError;
 use super::extract::Query;
-use crate::stream::{Filter, Position, TYPES, feed, severity_rank};
+use crate::stream::pump::{End, pump};
+use crate::stream::{Filter, Position, feed};
 
 /// Filters of `GET /api/v1/stream`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -55,27 +55,13 @@ pub(super) async fn stream(
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let mut filter = Filter::default();
-    if let Some(t) = &q.types {
-        for t in t.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            if !TYPES.contains(&t) {
-                return Err(ApiError::BadRequest(format!(
-                    "type `{t}` is not one of {}",
-                    TYPES.join(", ")
-                )));
-            }
-            filter.types.push(t.to_owned());
-        }
-    }
-    filter.host = q.host;
-    filter.service = q.service;
-    if let Some(s) = &q.min_severity {
-        filter.min_severity = severity_rank(s).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "min_severity `{s}` is not info, warn, error or critical"
-            ))
-        })?;
-    }
+    let filter = Filter::parse(
+        q.types.as_deref(),
+        q.host,
+        q.service,
+        q.min_severity.as_deref(),
+    )
+    .map_err(ApiError::BadRequest)?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -96,44 +82,20 @@ pub(super) async fn stream(
     let poll = cfg.stream_poll;
     let limit = i64::try_from(buffer).unwrap_or(i64::MAX);
     tokio::spawn(async move {
-        let mut pos = start;
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if tx.is_closed() {
-                return;
-            }
-            let items = match feed::after(&store, pos, limit).await {
-                Ok(items) => items,
-                Err(err) => {
-                    debug!(error = %err, "Reading the stream feeds failed; will retry.");
-                    continue;
-                }
-            };
-            for item in items {
-                pos = pos.after(item.kind, item.id);
-                if !filter.admits(&item) {
-                    continue;
-                }
-                let event = Event::default()
-                    .id(pos.encode())
-                    .event(item.kind)
-                    .json_data(&item)
-                    .unwrap_or_else(|_| Event::default().comment("unencodable item"));
-                match tx.try_send(event) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        metrics.api_reject("stream_slow_client");
-                        if let Ok(mut r) = producer_reason.lock() {
-                            *r = Some(format!(
-                                "slow client: {buffer} events waiting (alerts.stream_client_buffer); resume with Last-Event-ID"
-                            ));
-                        }
-                        return;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
+        let end = pump(store, start, filter, poll, limit, tx, |pos, item| {
+            Event::default()
+                .id(pos.encode())
+                .event(item.kind)
+                .json_data(&item)
+                .unwrap_or_else(|_| Event::default().comment("unencodable item"))
+        })
+        .await;
+        if end == End::SlowClient {
+            metrics.api_reject("stream_slow_client");
+            if let Ok(mut r) = producer_reason.lock() {
+                *r = Some(format!(
+                    "slow client: {buffer} events waiting (alerts.stream_client_buffer); resume with Last-Event-ID"
+                ));
             }
         }
     });

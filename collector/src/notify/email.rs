@@ -1,10 +1,12 @@
 //! Email over SMTP with lettre: `config.tls` is `starttls` (default, port 587), `tls`
 //! (implicit TLS, port 465) or `none` (a local relay or test server, port 25);
-//! `config.username` with `secrets.password` authenticates. The subject is the
+//! `config.username` with `secrets.password` authenticates; `config.ca_file` names a PEM
+//! file of extra root certificates (a relay with a private CA). The subject is the
 //! notification's title; the body lists each alert with its value, scope and times.
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{channel_of, string};
@@ -29,6 +31,8 @@ pub struct Settings {
     pub from: Mailbox,
     pub to: Vec<Mailbox>,
     pub username: Option<String>,
+    /// Extra root certificates (PEM) to trust, read at each delivery.
+    pub ca_file: Option<std::path::PathBuf>,
     password: Option<String>,
 }
 
@@ -39,6 +43,7 @@ impl std::fmt::Debug for Settings {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("username", &self.username)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +102,10 @@ pub fn settings(config: &Map, secrets: &Map) -> Result<Settings, String> {
     if username.is_some() != password.is_some() {
         return Err("config.username and secrets.password go together".into());
     }
+    let ca_file = string(config, "ca_file").map(std::path::PathBuf::from);
+    if ca_file.is_some() && tls == Tls::None {
+        return Err("config.ca_file needs config.tls starttls or tls".into());
+    }
     Ok(Settings {
         host,
         port,
@@ -104,6 +113,7 @@ pub fn settings(config: &Map, secrets: &Map) -> Result<Settings, String> {
         from,
         to,
         username,
+        ca_file,
         password,
     })
 }
@@ -153,6 +163,23 @@ pub fn body(n: &Notification) -> String {
     b
 }
 
+/// TLS for `s.host`, trusting the platform's roots plus `s.ca_file`'s.
+fn tls_parameters(s: &Settings) -> Result<TlsParameters, DeliverError> {
+    let mut params = TlsParameters::builder(s.host.clone());
+    if let Some(path) = &s.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            DeliverError::permanent(format!("config.ca_file {}: {e}", path.display()))
+        })?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            DeliverError::permanent(format!("config.ca_file {}: {e}", path.display()))
+        })?;
+        params = params.add_root_certificate(cert);
+    }
+    params
+        .build_rustls()
+        .map_err(|e| DeliverError::permanent(format!("SMTP TLS settings: {e}")))
+}
+
 /// Sends `n` with `s`.
 pub async fn send(
     s: &Settings,
@@ -172,15 +199,14 @@ pub async fn send(
     let msg = m
         .body(body(n))
         .map_err(|e| DeliverError::permanent(format!("building the email: {e}")))?;
-    let builder = match s.tls {
-        Tls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host),
-        Tls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host),
-        Tls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &s.host,
-        )),
-    }
-    .map_err(|e| DeliverError::permanent(format!("SMTP settings: {e}")))?;
-    let mut builder = builder.port(s.port);
+    let tls = match (s.tls, tls_parameters(s)?) {
+        (Tls::None, _) => SmtpTls::None,
+        (Tls::StartTls, params) => SmtpTls::Required(params),
+        (Tls::Implicit, params) => SmtpTls::Wrapper(params),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        .port(s.port)
+        .tls(tls);
     if let (Some(u), Some(p)) = (&s.username, &s.password) {
         builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
     }

@@ -6,6 +6,7 @@
 
 pub mod cursor;
 pub mod feed;
+pub mod pump;
 
 use serde::Serialize;
 
@@ -53,6 +54,38 @@ pub fn severity_rank(s: &str) -> Option<u8> {
 }
 
 impl Filter {
+    /// A filter from its query form: `types` comma-separated (each one of [`TYPES`]),
+    /// `min_severity` a severity name. The error says which value is wrong.
+    pub fn parse(
+        types: Option<&str>,
+        host: Option<String>,
+        service: Option<String>,
+        min_severity: Option<&str>,
+    ) -> Result<Filter, String> {
+        let mut filter = Filter {
+            host,
+            service,
+            ..Filter::default()
+        };
+        for t in types
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            if !TYPES.contains(&t) {
+                return Err(format!("type `{t}` is not one of {}", TYPES.join(", ")));
+            }
+            filter.types.push(t.to_owned());
+        }
+        if let Some(s) = min_severity {
+            filter.min_severity = severity_rank(s).ok_or_else(|| {
+                format!("min_severity `{s}` is not info, warn, error or critical")
+            })?;
+        }
+        Ok(filter)
+    }
+
     /// Whether the client gets `item`.
     pub fn admits(&self, item: &Item) -> bool {
         (self.types.is_empty() || self.types.iter().any(|t| t == item.kind))
@@ -103,6 +136,24 @@ mod tests {
             assert_eq!(filter.admits(&item), want, "{filter:?}");
         }
         assert_eq!(severity_rank("critical"), Some(3));
+        let parsed = Filter::parse(
+            Some("event, alert"),
+            Some("pos-1".into()),
+            None,
+            Some("error"),
+        );
+        assert_eq!(parsed, Ok(f(&["event", "alert"], Some("pos-1"), None, 2)));
+        assert_eq!(Filter::parse(None, None, None, None), Ok(Filter::default()));
+        assert!(
+            Filter::parse(Some("event,bogus"), None, None, None)
+                .unwrap_err()
+                .contains("bogus")
+        );
+        assert!(
+            Filter::parse(None, None, None, Some("loud"))
+                .unwrap_err()
+                .contains("loud")
+        );
         assert_eq!(severity_rank("nonsense"), None);
     }
 }
