@@ -281,6 +281,9 @@ pub async fn run(
         }
         match step(&store, &owner, &cfg, crate::now_ms()).await {
             Ok(Some(r)) if r.changes > 0 || r.notifications > 0 => {
+                if r.notifications > 0 {
+                    store.nudges().outbox.notify_one();
+                }
                 debug!(
                     changes = r.changes,
                     notifications = r.notifications,

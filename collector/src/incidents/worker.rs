@@ -134,7 +134,8 @@ async fn link_related(
     Ok(())
 }
 
-/// Steps every `interval` (at once again while a step consumed a full batch).
+/// Steps every `interval`, sooner when ingest nudges (at once again while a step consumed
+/// a full batch); nudges the Jira worker when incidents changed.
 pub async fn run(
     store: Store,
     owner: String,
@@ -147,6 +148,7 @@ pub async fn run(
             Ok(Some(n)) => {
                 if n > 0 {
                     debug!(events = n, "Incidents updated.");
+                    store.nudges().jira.notify_one();
                 }
                 n >= BATCH as usize
             }
@@ -160,7 +162,7 @@ pub async fn run(
             continue;
         }
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = crate::store::nudge::wait(interval, &store.nudges().incidents) => {}
             _ = shutdown.changed() => return,
         }
     }

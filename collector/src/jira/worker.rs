@@ -249,7 +249,8 @@ pub async fn step(
         .await
 }
 
-/// Steps every `cfg.interval` until shutdown.
+/// Steps every `cfg.interval`, sooner when the incident worker nudges, until shutdown;
+/// nudges the outbox when it queued Jira calls.
 pub async fn run(
     store: Store,
     owner: String,
@@ -259,12 +260,15 @@ pub async fn run(
     let interval: Duration = cfg.interval;
     loop {
         match step(&store, &owner, &cfg, crate::now_ms()).await {
-            Ok(Some(n)) if n > 0 => debug!(decisions = n, "Jira decisions written."),
+            Ok(Some(n)) if n > 0 => {
+                debug!(decisions = n, "Jira decisions written.");
+                store.nudges().outbox.notify_one();
+            }
             Ok(_) => {}
             Err(err) => warn!(error = %err, "Jira decision step failed; will retry."),
         }
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = crate::store::nudge::wait(interval, &store.nudges().jira) => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -256,9 +256,17 @@ impl OutboxWorker {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let nudge = self.store.nudges().outbox.clone();
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    if let Err(err) = self.claim().await {
+                        warn!(error = %err, "Claiming outbox messages failed; will retry.");
+                    }
+                }
+                // A stage queued messages: claim now rather than at the next tick.
+                _ = nudge.notified() => {
+                    tokio::time::sleep(crate::store::nudge::SETTLE).await;
                     if let Err(err) = self.claim().await {
                         warn!(error = %err, "Claiming outbox messages failed; will retry.");
                     }

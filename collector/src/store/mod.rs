@@ -59,6 +59,7 @@ mod grouping;
 pub mod health;
 pub mod incidents;
 pub mod lease;
+pub mod nudge;
 pub mod outbox;
 mod retention;
 mod sql;
@@ -237,6 +238,8 @@ pub struct Store {
     dialect: Dialect,
     /// Sorts event rows into error classes (the built-in tables).
     judge: Arc<Judge>,
+    /// Wake-ups between the stages that read what this store writes.
+    nudges: nudge::Nudges,
 }
 
 impl Store {
@@ -268,7 +271,13 @@ impl Store {
             archive,
             dialect,
             judge: Arc::new(Judge::default()),
+            nudges: nudge::Nudges::default(),
         })
+    }
+
+    /// Wake-ups for the stages that poll this store (see [`nudge`]).
+    pub fn nudges(&self) -> &nudge::Nudges {
+        &self.nudges
     }
 
     /// Closes the pool; pending queries finish first.
@@ -371,6 +380,7 @@ impl Store {
             Ok(Ok(Some(segment_id))) => {
                 let lines = batch.entry_count;
                 debug!(agent_id = %batch.agent_id, seq = batch.seq, segment_id, lines, "Batch stored.");
+                self.nudges.incidents.notify_one();
                 Ok(IngestOutcome::Stored { segment_id, lines })
             }
             Ok(Ok(None)) => {

@@ -1,0 +1,59 @@
+//! In-process wake-ups between the stages that poll the store. A stage that wrote what
+//! another stage reads nudges it, so the chain ingest → incidents → Jira decisions →
+//! outbox delivery takes milliseconds instead of one poll interval per stage. Polling
+//! stays as it was (another replica's writes, a nudge this process never saw): a nudge
+//! only cuts a wait short, it never carries data, so a lost or extra one changes nothing
+//! but timing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// How long a nudged stage waits before stepping, so a burst of nudges (a batch per
+/// agent) makes one step rather than one each.
+pub const SETTLE: Duration = Duration::from_millis(20);
+
+/// One `Notify` per stage that can be nudged. `notify_one` keeps a permit when the stage
+/// is busy, so a nudge sent while it steps is not lost.
+#[derive(Debug, Default, Clone)]
+pub struct Nudges {
+    /// Batches were stored: the incident worker has events to read.
+    pub incidents: Arc<Notify>,
+    /// Incidents changed: the Jira decision worker has work.
+    pub jira: Arc<Notify>,
+    /// Messages were queued: the outbox worker has deliveries to claim.
+    pub outbox: Arc<Notify>,
+}
+
+/// Waits `interval`, or until `nudge` fires plus [`SETTLE`], whichever ends first.
+pub async fn wait(interval: Duration, nudge: &Notify) {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => {}
+        _ = nudge.notified() => tokio::time::sleep(SETTLE.min(interval)).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_nudge_cuts_the_wait_short_and_is_kept_while_busy() {
+        let n = Nudges::default();
+        // Sent before anyone waits: kept as a permit.
+        n.incidents.notify_one();
+        let t0 = tokio::time::Instant::now();
+        wait(Duration::from_secs(10), &n.incidents).await;
+        assert_eq!(t0.elapsed(), SETTLE);
+        // No nudge: the full interval.
+        let t1 = tokio::time::Instant::now();
+        wait(Duration::from_secs(10), &n.incidents).await;
+        assert_eq!(t1.elapsed(), Duration::from_secs(10));
+        // Another stage's nudge does not wake this one.
+        n.jira.notify_one();
+        let t2 = tokio::time::Instant::now();
+        wait(Duration::from_secs(3), &n.incidents).await;
+        assert_eq!(t2.elapsed(), Duration::from_secs(3));
+    }
+}
