@@ -37,23 +37,41 @@ pub async fn wait(interval: Duration, nudge: &Notify) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::timeout;
 
-    #[tokio::test(start_paused = true)]
+    const LONG: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
     async fn a_nudge_cuts_the_wait_short_and_is_kept_while_busy() {
         let n = Nudges::default();
-        // Sent before anyone waits: kept as a permit.
+        // Sent before anyone waits: kept as a permit, so the wait ends (after SETTLE).
         n.incidents.notify_one();
-        let t0 = tokio::time::Instant::now();
-        wait(Duration::from_secs(10), &n.incidents).await;
-        assert_eq!(t0.elapsed(), SETTLE);
-        // No nudge: the full interval.
-        let t1 = tokio::time::Instant::now();
-        wait(Duration::from_secs(10), &n.incidents).await;
-        assert_eq!(t1.elapsed(), Duration::from_secs(10));
+        assert!(
+            timeout(Duration::from_secs(30), wait(LONG, &n.incidents))
+                .await
+                .is_ok()
+        );
+        // The permit is used up: now the wait runs its interval.
+        assert!(
+            timeout(Duration::from_millis(200), wait(LONG, &n.incidents))
+                .await
+                .is_err()
+        );
         // Another stage's nudge does not wake this one.
         n.jira.notify_one();
-        let t2 = tokio::time::Instant::now();
-        wait(Duration::from_secs(3), &n.incidents).await;
-        assert_eq!(t2.elapsed(), Duration::from_secs(3));
+        assert!(
+            timeout(Duration::from_millis(200), wait(LONG, &n.incidents))
+                .await
+                .is_err()
+        );
+        // No nudge: the interval ends the wait.
+        assert!(
+            timeout(
+                Duration::from_secs(30),
+                wait(Duration::from_millis(10), &n.outbox)
+            )
+            .await
+            .is_ok()
+        );
     }
 }
