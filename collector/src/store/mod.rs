@@ -59,11 +59,13 @@ mod grouping;
 pub mod health;
 pub mod incidents;
 pub mod lease;
+pub mod models;
 pub mod outbox;
 mod retention;
 mod sql;
 mod stats;
 pub mod tickets;
+pub mod training_jobs;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
