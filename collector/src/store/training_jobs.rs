@@ -248,7 +248,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            Transition::Refused if job.cancel_requested => {
+            Transition::Refused if job.cancel_requested && !job.state.is_final() => {
                 // Asked twice: the first request stands.
                 return Ok(job);
             }
