@@ -2,14 +2,16 @@
 //! `Heartbeat`) and, to a collector speaking protocol v2, the host's metrics (`sysinfo`:
 //! CPU, memory, load, uptime, space on the data and log volumes) and the agent's own state
 //! (buffered bytes and batches, oldest unacked age, per-file lag, drops by reason,
-//! version, config hash) as a `Status` frame.
+//! version, config hash) as a `Status` frame; to a collector speaking protocol v3, a
+//! `StatusV3` that also names the model the agent applies (its content hash), so the
+//! collector can count the agents running each model.
 
 use std::path::{Path, PathBuf};
 
 use fleetlog_protocol::messages::{
-    AgentState, FileLag, Frame, Heartbeat, HostMetrics, Status, VolumeUse,
+    AgentState, FileLag, Frame, Heartbeat, HostMetrics, Status, StatusV3, VolumeUse,
 };
-use fleetlog_protocol::version::V2;
+use fleetlog_protocol::version::{V2, V3};
 
 use crate::buffer::Buffer;
 use crate::metrics::Metrics;
@@ -171,10 +173,17 @@ pub fn heartbeat_frame(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         config_hash: source.config_hash,
     };
-    Frame::Status(Status {
+    let status = Status {
         heartbeat,
         host: source.probe.sample(),
         agent,
+    };
+    if version < V3 {
+        return Frame::Status(status);
+    }
+    Frame::StatusV3(StatusV3 {
+        status,
+        model_version: signals.model.borrow().as_ref().map(|m| m.version),
     })
 }
 

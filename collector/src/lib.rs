@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod store;
 pub mod stream;
 pub mod tls;
+pub mod training;
 pub mod usercli;
 
 use std::sync::Arc;
@@ -52,12 +53,12 @@ pub struct Startup {
 pub async fn prepare(config: &CollectorConfig) -> anyhow::Result<Startup> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let model = match config.model_path() {
+    // Checked before anything else starts: a corrupt configured model fails start-up.
+    let configured = match config.model_path() {
         Some(path) => {
             let m = ingest::model::PushModel::load(&path)
                 .with_context(|| format!("config key `model` ({})", path.display()))?;
-            info!(path = %m.path.display(), version = m.version, templates = m.templates, "Baseline model loaded; pushed to agents on connect.");
-            Some(Arc::new(m))
+            Some((path, m))
         }
         None => None,
     };
@@ -65,6 +66,36 @@ pub async fn prepare(config: &CollectorConfig) -> anyhow::Result<Startup> {
     let store = Store::open(&config.store_url, config.data_dir.join("archive"))
         .await
         .with_context(|| "opening the store".to_string())?;
+    // The configured file becomes a registry version (source `file`) unless its content is
+    // there; it is activated only when no model is active yet.
+    if let Some((path, m)) = &configured {
+        let imported = training::registry::import_file(&store, path, None, false)
+            .await
+            .with_context(|| format!("config key `model` ({})", path.display()))?;
+        info!(path = %path.display(), version = m.version, templates = m.templates, model = imported.id, added = imported.added, activated = imported.activated, "Baseline model file in the registry.");
+    }
+    // Uploads live in memory: a job left queued or running by a stopped collector is failed
+    // (with SQLite there is one process, so every such job is this one's).
+    let now = now_ms();
+    let stale_before = if config.store_url.starts_with("sqlite") {
+        now
+    } else {
+        now - training::runner::ABANDONED_AFTER_MS
+    };
+    match store.fail_abandoned_training_jobs(stale_before, now).await {
+        Ok(0) => {}
+        Ok(n) => warn!(
+            jobs = n,
+            "Training jobs of a stopped collector marked failed (abandoned)."
+        ),
+        Err(err) => warn!(error = %err, "Looking for abandoned training jobs failed."),
+    }
+    let model = training::registry::load_active(&store)
+        .await
+        .context("loading the active model")?;
+    if let Some(m) = &model {
+        info!(model = ?m.registry_id, version = m.version, templates = m.templates, "Active model loaded; pushed to agents on connect and on activation.");
+    }
     Ok(Startup {
         creds,
         store,
@@ -184,6 +215,14 @@ impl Bound {
             )
             .run(shutdown.clone()),
         );
+        // Activations made on another replica reach this one's agents through the store.
+        let models_task = tokio::spawn(training::registry::follow(
+            store.clone(),
+            model.clone(),
+            metrics.clone(),
+            config.training.poll_interval,
+            shutdown.clone(),
+        ));
         let incidents_task = tokio::spawn(incidents::worker::run(
             store.clone(),
             replica,
@@ -221,6 +260,7 @@ impl Bound {
         let _ = alerts_task.await;
         let _ = jira_task.await;
         let _ = outbox_task.await;
+        let _ = models_task.await;
         store.close().await;
         Ok(())
     }

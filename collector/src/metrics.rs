@@ -47,6 +47,10 @@ pub struct Metrics {
     pub api_rejects: Family<ReasonLabel, Counter>,
     /// Outbox delivery attempts by outcome: delivered, retry, dead, lease_lost.
     pub outbox_deliveries: Family<OutcomeLabel, Counter>,
+    /// Training jobs ended, by outcome: succeeded, failed, cancelled.
+    pub training_jobs: Family<OutcomeLabel, Counter>,
+    /// Model activations pushed to this replica's connections (API or another replica).
+    pub model_activations: Counter,
 }
 
 impl Metrics {
@@ -97,6 +101,16 @@ impl Metrics {
             "api_rejects",
             "API requests refused, by reason",
             self.api_rejects.clone(),
+        );
+        r.register(
+            "training_jobs",
+            "Training jobs ended, by outcome",
+            self.training_jobs.clone(),
+        );
+        r.register(
+            "model_activations",
+            "Model changes pushed to this replica's agent connections",
+            self.model_activations.clone(),
         );
         let mut out = String::new();
         // Writing into a String cannot fail.

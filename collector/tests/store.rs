@@ -997,6 +997,16 @@ async fn migrations_have_identical_tables_and_columns() {
         ("automation_settings", "id settings_json updated_ms"),
         ("jira_status", "id last_ok_ms last_error last_error_ms"),
         ("class_fixes", "class_id fix updated_by updated_ms"),
+        (
+            "models",
+            "id content_hash source source_detail created_by created_ms templates size_bytes \
+             summary_json job_id active activated_ms model",
+        ),
+        (
+            "training_jobs",
+            "id kind state spec_json created_by created_ms started_ms finished_ms updated_ms \
+             bytes_total bytes_done lines_read files_json cancel_requested error model_id",
+        ),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))

@@ -23,6 +23,9 @@ pub enum Frame {
     /// Protocol v2: the heartbeat with host metrics and the agent's own state. Sent in place
     /// of `Heartbeat` to a collector whose `Welcome` names version 2 or later.
     Status(Status),
+    /// Protocol v3: the v2 status and the model the agent classifies with. Sent in place of
+    /// `Status` to a collector whose `Welcome` names version 3 or later.
+    StatusV3(StatusV3),
 }
 
 /// First frame an agent sends on its control stream.
@@ -175,6 +178,14 @@ pub struct Status {
     pub heartbeat: Heartbeat,
     pub host: HostMetrics,
     pub agent: AgentState,
+}
+
+/// Protocol v3 heartbeat: the v2 `Status` and the version (`ModelPush::version`, a content
+/// hash) of the baseline model the agent applies, `None` without one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusV3 {
+    pub status: Status,
+    pub model_version: Option<u64>,
 }
 
 /// How the agent's host is doing, sampled when the status is sent.

@@ -282,3 +282,44 @@ fn v2_golden_frames_are_frozen() {
         assert_eq!(decoded, frame);
     }
 }
+
+/// Frames protocol v3 added (`Frame::StatusV3`, appended last).
+fn v3_frames() -> Vec<(&'static str, Frame)> {
+    let Some((_, Frame::Status(status))) = v2_frames().into_iter().next() else {
+        unreachable!("the first v2 frame is a status");
+    };
+    vec![
+        (
+            "status-v3",
+            Frame::StatusV3(StatusV3 {
+                status: status.clone(),
+                model_version: Some(0x0fed_cba9_8765_4321),
+            }),
+        ),
+        (
+            "status-v3-no-model",
+            Frame::StatusV3(StatusV3 {
+                status,
+                model_version: None,
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn v3_golden_frames_are_frozen() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3");
+    let bless = bless();
+    if bless != Bless::Off {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    for (name, frame) in v3_frames() {
+        let path = dir.join(format!("{name}.bin"));
+        let encoded = codec::encode(&frame).unwrap();
+        write_if_blessed(bless, &path, &encoded);
+        let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(encoded, frozen, "encoding of v3 `{name}` changed");
+        let (decoded, _) = codec::decode(&frozen).unwrap().unwrap();
+        assert_eq!(decoded, frame);
+    }
+}

@@ -258,6 +258,9 @@ impl Link<'_> {
     ) -> Result<(), ShipError> {
         let mut tasks: JoinSet<SendResult> = JoinSet::new();
         let mut heartbeat = tokio::time::interval(cfg.heartbeat);
+        // A newly applied model is reported at once, not at the next tick.
+        let mut model_changed = self.signals.model.subscribe();
+        model_changed.mark_unchanged();
         loop {
             self.fill(sess, &mut tasks).await?;
             // Poll the buffer now and then even without a signal (a batch may have been
@@ -274,6 +277,10 @@ impl Link<'_> {
                     self.apply(decision, sess).await?;
                 }
                 _ = self.signals.batch_ready.notified() => {}
+                Ok(()) = model_changed.changed() => {
+                    let frame = heartbeat_frame(self.buffer, self.metrics, self.signals, source, sess.version());
+                    write_frame(ctl_send, &frame).await?;
+                }
                 _ = heartbeat.tick() => {
                     // A few /proc reads: cheap enough for the async worker.
                     let frame = heartbeat_frame(self.buffer, self.metrics, self.signals, source, sess.version());

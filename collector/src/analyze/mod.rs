@@ -357,7 +357,7 @@ impl Visit for TrainRun {
 }
 
 /// The current UTC year (for syslog timestamps without one).
-fn current_year() -> i32 {
+pub(crate) fn current_year() -> i32 {
     year_of_days(crate::now_ms().div_euclid(86_400_000))
 }
 

@@ -2,8 +2,6 @@
 //! `/stat [host]`, `/reload`), answered with text for a chat window and structured data
 //! for a program. `/reload` needs the admin role, checked here on top of the route's.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +11,6 @@ use super::auth::{Auth, Viewer};
 use super::error::ApiError;
 use super::extract::Json;
 use crate::auth::Role;
-use crate::ingest::model::PushModel;
 use crate::now_ms;
 
 /// Hosts seen within this window count as active in `/stat`.
@@ -234,18 +231,22 @@ async fn stat(state: &AppState, host: Option<&str>) -> Result<(String, CommandDa
 
 async fn reload(state: &AppState, auth: &Auth<Viewer>) -> Result<(String, CommandData), ApiError> {
     let path = state.config.model_path();
-    let loaded = match path.clone() {
-        Some(p) => {
-            let model = tokio::task::spawn_blocking(move || PushModel::load(&p))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(|e| ApiError::BadRequest(format!("model not reloaded: {e}")))?;
-            Some(Arc::new(model))
-        }
-        None => None,
-    };
     let before = state.model.get().map(|m| m.version);
-    state.model.set(loaded.clone());
+    // The file becomes a registry version (if its content is new) and the active model.
+    if let Some(p) = &path {
+        crate::training::registry::import_file(
+            &state.store,
+            p,
+            Some(auth.audit("model.reload", "model")),
+            true,
+        )
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("model not reloaded: {e:#}")))?;
+    }
+    let loaded = crate::training::registry::load_active(&state.store).await?;
+    if state.model.set(loaded.clone()) {
+        state.metrics.model_activations.inc();
+    }
     let after = loaded.as_ref().map(|m| m.version);
     let entry = auth
         .audit("model.reload", "model")
@@ -259,12 +260,10 @@ async fn reload(state: &AppState, auth: &Auth<Viewer>) -> Result<(String, Comman
     };
     let text = match &loaded {
         Some(m) => format!(
-            "Model {} reloaded: version {:016x}, {} templates; agents receive it when they connect.",
-            m.path.display(),
-            m.version,
-            m.templates
+            "Model {} reloaded and active: version {:016x}, {} templates; pushed to connected agents now.",
+            m.origin, m.version, m.templates
         ),
-        None => "No model configured (`model` key, or <data_dir>/baseline.json); agents get none."
+        None => "No model configured (`model` key, or <data_dir>/baseline.json) and none active in the registry; agents get none."
             .to_owned(),
     };
     Ok((text, CommandData::Reload(data)))

@@ -26,6 +26,7 @@ pub mod fleet;
 pub mod health;
 pub mod incidents;
 pub mod jira;
+pub mod models;
 pub mod openapi;
 pub mod paging;
 pub mod rules;
@@ -33,6 +34,7 @@ pub mod silences;
 pub mod stream;
 pub mod tickets;
 pub mod tokens;
+pub mod training;
 pub mod users;
 pub mod ws;
 
@@ -65,8 +67,10 @@ pub struct AppState {
     pub config: Arc<CollectorConfig>,
     pub api: Arc<ApiConfig>,
     pub guard: Arc<auth::AuthGuard>,
-    /// The model pushed to agents (`/reload` replaces it).
+    /// The model pushed to agents and the live connections (activation and `/reload` set it).
     pub model: ModelSlot,
+    /// This replica's training jobs (`[training]`).
+    pub training: crate::training::runner::Runner,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
     ) -> AppState {
         let api = Arc::new(config.api.clone());
         AppState {
+            training: crate::training::runner::Runner::new(config.training),
             guard: Arc::new(auth::AuthGuard::new(&api)),
             store,
             metrics,
@@ -133,6 +138,14 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::get, automation::put))
         .routes(routes!(automation::decisions))
         .routes(routes!(jira::status))
+        .routes(routes!(models::list))
+        .routes(routes!(models::get))
+        .routes(routes!(models::activate))
+        .routes(routes!(training::upload))
+        .routes(routes!(training::window))
+        .routes(routes!(training::jobs))
+        .routes(routes!(training::job))
+        .routes(routes!(training::cancel))
         .routes(routes!(openapi::document));
     OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)
 }

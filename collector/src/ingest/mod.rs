@@ -5,10 +5,12 @@
 //! does the I/O. A malformed or oversized frame closes that one connection; nothing
 //! else is affected. Ingest never awaits anything but the store.
 //!
-//! After `Welcome`, when a model is configured (`model`), the collector pushes it once per
-//! connection as `Frame::Model` on the control stream, from its own task, so that an agent
-//! that never reads the control stream (flow control) cannot hold up its batches.
+//! After `Welcome`, the collector pushes the model in force (the registry's active model) as
+//! `Frame::Model` on the control stream, and each model activated later, from its own task
+//! per connection (`push_models`, fed by `connections::Connections`), so that an agent that
+//! never reads the control stream (flow control) cannot hold up its batches.
 
+pub mod connections;
 pub mod limits;
 pub mod model;
 
@@ -58,7 +60,7 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     pub agent_token: crate::auth::secret::SecretStr,
     pub max_batch_bytes: u32,
-    /// The model pushed after `Welcome`, if one is configured (`/reload` swaps it).
+    /// The model pushed after `Welcome` and on every activation, and the live connections.
     pub model: model::ModelSlot,
     /// The `[ingest]` limits.
     pub limits: IngestConfig,
@@ -159,44 +161,78 @@ fn heartbeat_status(frame: &Frame) -> (i64, serde_json::Value) {
             );
             (hb.ts_ms, serde_json::to_value(hb).unwrap_or_default())
         }
-        Frame::Status(st) => {
-            debug!(
-                buffer_bytes = st.heartbeat.buffer_bytes,
-                cpu = st.host.cpu_percent,
-                "Status heartbeat."
-            );
-            let mut v = serde_json::to_value(&st.heartbeat).unwrap_or_default();
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert(
-                    "host".into(),
-                    serde_json::to_value(&st.host).unwrap_or_default(),
-                );
-                obj.insert(
-                    "agent".into(),
-                    serde_json::to_value(&st.agent).unwrap_or_default(),
-                );
-            }
-            (st.heartbeat.ts_ms, v)
-        }
+        Frame::Status(st) => status_json(st, None),
+        Frame::StatusV3(st) => status_json(&st.status, Some(st.model_version)),
         _ => (0, serde_json::Value::Null),
     }
 }
 
-/// Writes the model (if any) on the control stream, then keeps the stream's send half open
-/// as long as the connection lives.
-async fn push_model(
+/// A v2 status as stored; a v3 one adds `model_version` (the applied model's content hash,
+/// `null` without one), which `GET /api/v1/models/{id}` counts.
+fn status_json(
+    st: &fleetlog_protocol::messages::Status,
+    model_version: Option<Option<u64>>,
+) -> (i64, serde_json::Value) {
+    debug!(
+        buffer_bytes = st.heartbeat.buffer_bytes,
+        cpu = st.host.cpu_percent,
+        ?model_version,
+        "Status heartbeat."
+    );
+    let mut v = serde_json::to_value(&st.heartbeat).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "host".into(),
+            serde_json::to_value(&st.host).unwrap_or_default(),
+        );
+        obj.insert(
+            "agent".into(),
+            serde_json::to_value(&st.agent).unwrap_or_default(),
+        );
+        if let Some(model) = model_version {
+            obj.insert("model_version".into(), serde_json::json!(model));
+        }
+    }
+    (st.heartbeat.ts_ms, v)
+}
+
+/// Writes the model in force on the control stream, then each model set later (an
+/// activation), until the connection ends; keeps the stream's send half open as long as the
+/// connection lives. `live` keeps the connection in the registry meanwhile.
+async fn push_models(
     conn: quinn::Connection,
     mut ctl_send: quinn::SendStream,
-    model: Option<Arc<model::PushModel>>,
+    mut models: tokio::sync::watch::Receiver<Option<Arc<model::PushModel>>>,
+    live: connections::LiveGuard,
 ) {
-    if let Some(m) = model {
-        match ctl_send.write_all(&m.frame).await {
-            Ok(()) => debug!(version = m.version, "Model pushed."),
-            Err(err) => debug!(error = %err, "Model push not delivered."),
+    let mut sent: Option<u64> = None;
+    loop {
+        let current = models.borrow_and_update().clone();
+        if let Some(m) = current.filter(|m| sent != Some(m.version)) {
+            match ctl_send.write_all(&m.frame).await {
+                Ok(()) => {
+                    debug!(version = m.version, origin = %m.origin, "Model pushed.");
+                    sent = Some(m.version);
+                    live.pushed(m.version);
+                }
+                Err(err) => {
+                    debug!(error = %err, "Model push not delivered.");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            changed = models.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            _ = conn.closed() => break,
         }
     }
     conn.closed().await;
     drop(ctl_send);
+    drop(live);
 }
 
 impl Ingest {
@@ -270,8 +306,10 @@ impl Ingest {
         match result {
             Ok((agent_id, host, version, ctl_send, ctl_recv)) => {
                 let span = info_span!("agent", %agent_id, %host);
+                let live = self.model.register(&agent_id, &host);
                 tokio::spawn(
-                    push_model(conn.clone(), ctl_send, self.model.get()).instrument(span.clone()),
+                    push_models(conn.clone(), ctl_send, self.model.subscribe(), live)
+                        .instrument(span.clone()),
                 );
                 self.run_agent(conn, agent_id, host, version, ctl_recv, shared)
                     .instrument(span)
@@ -393,7 +431,7 @@ impl Ingest {
         tokio::spawn(async move {
             loop {
                 match read_frame(&mut ctl_recv).await {
-                    Ok(frame @ (Frame::Heartbeat(_) | Frame::Status(_))) => {
+                    Ok(frame @ (Frame::Heartbeat(_) | Frame::Status(_) | Frame::StatusV3(_))) => {
                         metrics.heartbeats.inc();
                         let (ts_ms, status) = heartbeat_status(&frame);
                         if let Err(err) = hb_store

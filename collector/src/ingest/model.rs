@@ -1,9 +1,10 @@
 //! The model the collector pushes to agents: a baseline JSON file (`fleetlog-collector train
 //! --out`), checked, versioned by a hash of its bytes, and encoded once as a `Frame::Model`.
 //!
-//! Loaded once at start (`config::CollectorConfig::model_path`); a changed file is picked up
-//! on restart. The version is a content hash, so it is stable across restarts and replicas
-//! and an agent that already holds the model can skip it.
+//! The configured file (`config::CollectorConfig::model_path`) is imported into the model
+//! registry at start (`training::registry`); the model pushed is the registry's active one.
+//! The version is a content hash, so it is stable across restarts and replicas and an agent
+//! that already holds the model can skip it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,34 +31,18 @@ pub enum PushModelError {
     },
 }
 
-/// The model in force, shared by ingest (read per connection) and `/reload` (swaps it).
-#[derive(Debug, Clone, Default)]
-pub struct ModelSlot(Arc<std::sync::RwLock<Option<Arc<PushModel>>>>);
-
-impl ModelSlot {
-    pub fn new(model: Option<Arc<PushModel>>) -> ModelSlot {
-        ModelSlot(Arc::new(std::sync::RwLock::new(model)))
-    }
-
-    /// The model new connections get.
-    pub fn get(&self) -> Option<Arc<PushModel>> {
-        // A poisoned lock still holds a whole `Option<Arc<_>>`: writers only assign.
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Replaces the model for connections from now on.
-    pub fn set(&self, model: Option<Arc<PushModel>>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = model;
-    }
-}
+/// The model in force and the live connections it is pushed to (see `connections`).
+pub use super::connections::Connections as ModelSlot;
 
 /// A model ready to push: checked, hashed and encoded.
 #[derive(Debug, Clone)]
 pub struct PushModel {
     /// Content hash of the model bytes (`ModelPush::version`).
     pub version: u64,
-    /// The file it came from.
-    pub path: PathBuf,
+    /// Where it came from, for logs: the file, or `model <id>` of the registry.
+    pub origin: String,
+    /// Its id in the model registry, once it is there.
+    pub registry_id: Option<i64>,
     /// Templates in the model, for the start-up log.
     pub templates: usize,
     /// The encoded `Frame::Model`, written as is on every agent's control stream.
@@ -71,13 +56,23 @@ impl PushModel {
             path: path.to_path_buf(),
             source,
         })?;
-        let baseline = model::parse(path, &bytes)?;
+        PushModel::from_bytes(path, &bytes, path.display().to_string(), None)
+    }
+
+    /// Checks and encodes model bytes; `path` names them in errors.
+    pub fn from_bytes(
+        path: &Path,
+        bytes: &[u8],
+        origin: String,
+        registry_id: Option<i64>,
+    ) -> Result<PushModel, PushModelError> {
+        let baseline = model::parse(path, bytes)?;
         let encode_err = |source| PushModelError::Encode {
             path: path.to_path_buf(),
             source,
         };
-        let (compressed, raw_len) = codec::encode_model(&bytes).map_err(encode_err)?;
-        let version = content_hash(&bytes);
+        let (compressed, raw_len) = codec::encode_model(bytes).map_err(encode_err)?;
+        let version = content_hash(bytes);
         let frame = codec::encode(&Frame::Model(ModelPush {
             version,
             model: compressed,
@@ -86,7 +81,8 @@ impl PushModel {
         .map_err(encode_err)?;
         Ok(PushModel {
             version,
-            path: path.to_path_buf(),
+            origin,
+            registry_id,
             templates: baseline.templates(),
             frame: frame.into(),
         })

@@ -60,11 +60,13 @@ pub mod health;
 pub mod incidents;
 pub mod lease;
 pub mod nudge;
+pub mod models;
 pub mod outbox;
 mod retention;
 mod sql;
 mod stats;
 pub mod tickets;
+pub mod training_jobs;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

@@ -137,6 +137,7 @@ pub fn frame_name(frame: &Frame) -> &'static str {
         Frame::Reject(_) => "reject",
         Frame::Model(_) => "model",
         Frame::Status(_) => "status",
+        Frame::StatusV3(_) => "status_v3",
     }
 }
 
