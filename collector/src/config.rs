@@ -148,6 +148,8 @@ struct RawConfig {
     alerts: crate::alerts::config::RawAlerts,
     #[serde(default)]
     channels: Vec<crate::alerts::config::RawChannel>,
+    #[serde(default)]
+    mcp: crate::mcp::config::RawMcp,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -734,6 +736,8 @@ pub struct CollectorConfig {
     /// `[jira]` and `[automation]`.
     pub automation: crate::jira::config::AutomationConfig,
     pub alerts: crate::alerts::config::AlertsConfig,
+    /// `[mcp]`: the MCP endpoint `/mcp`.
+    pub mcp: crate::mcp::McpConfig,
 }
 
 impl CollectorConfig {
@@ -794,6 +798,7 @@ pub fn load(
         .chain(crate::outbox::config::KEYS)
         .chain(crate::jira::config::KEYS)
         .chain(crate::alerts::config::KEYS)
+        .chain(crate::mcp::config::KEYS)
     {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
@@ -922,6 +927,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             outbox: crate::outbox::OutboxConfig::try_from(raw.outbox)?,
             automation: crate::jira::config::AutomationConfig::from_raw(raw.jira, raw.automation)?,
             alerts: crate::alerts::config::alerts_config(raw.alerts, raw.channels)?,
+            mcp: crate::mcp::McpConfig::try_from(raw.mcp)?,
         })
     }
 }

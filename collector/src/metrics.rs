@@ -23,6 +23,13 @@ pub struct LimitLabel {
     pub limit: &'static str,
 }
 
+/// An MCP tool call: the tool (a registry name, so bounded) and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabel {
+    pub tool: &'static str,
+    pub outcome: &'static str,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Batches by outcome: stored, duplicate, failed.
@@ -47,6 +54,9 @@ pub struct Metrics {
     pub api_rejects: Family<ReasonLabel, Counter>,
     /// Outbox delivery attempts by outcome: delivered, retry, dead, lease_lost.
     pub outbox_deliveries: Family<OutcomeLabel, Counter>,
+    /// MCP tool calls by tool and outcome: ok, bad_argument, forbidden, not_found, conflict,
+    /// too_large, failed (unknown tool names are counted as tool `unknown`).
+    pub mcp_tool_calls: Family<ToolLabel, Counter>,
 }
 
 impl Metrics {
@@ -98,6 +108,11 @@ impl Metrics {
             "API requests refused, by reason",
             self.api_rejects.clone(),
         );
+        r.register(
+            "mcp_tool_calls",
+            "MCP tool calls, by tool and outcome",
+            self.mcp_tool_calls.clone(),
+        );
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &r);
@@ -107,6 +122,12 @@ impl Metrics {
     pub fn api_reject(&self, reason: &'static str) {
         self.api_rejects
             .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn mcp_tool_call(&self, tool: &'static str, outcome: &'static str) {
+        self.mcp_tool_calls
+            .get_or_create(&ToolLabel { tool, outcome })
             .inc();
     }
 
