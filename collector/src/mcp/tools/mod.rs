@@ -11,11 +11,11 @@
 //! lines cut at [`MAX_LINE_CHARS`], long host lists cut at [`MAX_HOSTS`] (the counts stay
 //! whole), and `next_cursor` whenever there is more.
 
-mod commands;
-mod events;
-mod fleet;
-mod incidents;
-mod solutions;
+pub mod commands;
+pub mod events;
+pub mod fleet;
+pub mod incidents;
+pub mod solutions;
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
