@@ -103,14 +103,14 @@ async def call(s, name, args, who="admin", quiet=False):
     t0 = time.monotonic()
     r = await s.call_tool(name, args)
     ms = (time.monotonic() - t0) * 1000
-    if r.structured_content is not None:
-        answer = r.structured_content
-    else:
-        answer = " ".join(c.text for c in r.content if getattr(c, "type", "") == "text")
+    # The text content is the answer in the order the server wrote it (what a model reads);
+    # the checks use the structured content.
+    text = " ".join(c.text for c in r.content if getattr(c, "type", "") == "text")
+    answer = r.structured_content if r.structured_content is not None else text
     if not quiet:
         print(f">>> [{who}] {name} {json.dumps(args)}", flush=True)
         flag = "isError " if r.is_error else ""
-        print(f"<<< {flag}{trim(answer)}  ({ms:.0f} ms)", flush=True)
+        print(f"<<< {flag}{trim(text)}  ({ms:.0f} ms)", flush=True)
     return r, answer
 
 
@@ -143,6 +143,7 @@ async def tools_and_rest(url, rest, admin):
             check(t.input_schema.get("type") == "object", f"{t.name}: object schema")
             check(len(t.description or "") > 80, f"{t.name}: described")
         check(names == EXPECTED_TOOLS, f"tool names {sorted(names)}")
+        check(all("$ref" not in json.dumps(t.input_schema) for t in tools), "schemas inlined")
         schemas = {t.name: t.input_schema for t in tools}
         check("host" in schemas["search_logs"].get("required", []), "search_logs requires host")
         check(schemas["get_incident"].get("required") == ["id"], "get_incident requires id")

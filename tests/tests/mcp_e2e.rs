@@ -56,7 +56,6 @@ fn the_reference_mcp_client_gets_the_rest_apis_answers() -> Result<()> {
         eprintln!("SKIP mcp_e2e: python3 cannot import mcp (pip install mcp)");
         return Ok(());
     }
-    let started = Instant::now();
     // Two hours of a three-host store, ending now: incidents, decoys and normal traffic.
     let minutes = 120;
     let fleet = scenario::generate(Params {
@@ -75,6 +74,7 @@ fn the_reference_mcp_client_gets_the_rest_apis_answers() -> Result<()> {
             ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
         ],
     )?;
+    let started = Instant::now();
     let logs = env.subdir("logs")?;
     let mut agents = Vec::new();
     for host in &fleet.hosts {
@@ -89,7 +89,11 @@ fn the_reference_mcp_client_gets_the_rest_apis_answers() -> Result<()> {
                 writeln!(f, "{}", line.text)?;
             }
         }
-        let opts = AgentOpts::new(&collector, &host.name, &[format!("{}/*.log", dir.display())]);
+        let opts = AgentOpts::new(
+            &collector,
+            &host.name,
+            &[format!("{}/*.log", dir.display())],
+        );
         agents.push(Agent::start(&env, opts)?);
     }
     for host in &fleet.hosts {
@@ -158,7 +162,10 @@ fn the_reference_mcp_client_gets_the_rest_apis_answers() -> Result<()> {
     // Tokens never reach the log.
     let log = collector.log_text()?;
     for secret in [&analyst, &viewer, &load] {
-        ensure!(!log.contains(secret.as_str()), "a token appears in the collector log");
+        ensure!(
+            !log.contains(secret.as_str()),
+            "a token appears in the collector log"
+        );
     }
     collector.ensure_no_panic()?;
     for a in &agents {

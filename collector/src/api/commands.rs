@@ -138,7 +138,11 @@ pub(crate) async fn execute(
                     "/reload needs the admin role".to_owned(),
                 ));
             }
-            reload(state, AuditEntry::new(principal, client, "model.reload", "model")).await?
+            reload(
+                state,
+                AuditEntry::new(principal, client, "model.reload", "model"),
+            )
+            .await?
         }
         ("/help" | "/reload", _) | ("/stat", _) => {
             return Err(ApiError::BadRequest(format!(

@@ -250,7 +250,12 @@ pub(crate) async fn resolve_as(
     principal: &Principal,
     client: Option<String>,
 ) -> Result<IncidentDto, ApiError> {
-    let audit = AuditEntry::new(principal, client, "incident.resolve", format!("incident:{id}"));
+    let audit = AuditEntry::new(
+        principal,
+        client,
+        "incident.resolve",
+        format!("incident:{id}"),
+    );
     let rec = state
         .store
         .resolve_incident(id, &principal.name, audit, crate::now_ms())
@@ -317,7 +322,10 @@ pub(super) async fn patterns(
 
 /// Error patterns in a window, as `GET /api/v1/patterns` (and the MCP
 /// `get_log_analysis_summary`) serve them.
-pub(crate) async fn pattern_list(state: &AppState, q: PatternQuery) -> Result<PatternList, ApiError> {
+pub(crate) async fn pattern_list(
+    state: &AppState,
+    q: PatternQuery,
+) -> Result<PatternList, ApiError> {
     let limit = paging::limit(q.limit, state.api.max_page)?;
     let to = paging::time_ms("to", q.to.as_deref())?.unwrap_or_else(crate::now_ms);
     let from = paging::time_ms("from", q.from.as_deref())?.unwrap_or(to - 3_600_000);

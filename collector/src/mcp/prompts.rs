@@ -11,19 +11,21 @@ use super::tools::{Ctx, MAX_HOSTS, cut_line};
 pub const TRIAGE: &str = "triage_incident";
 
 pub fn list() -> Vec<Prompt> {
-    vec![Prompt::new(
-        TRIAGE,
-        Some(
-            "Triage one incident: what is failing, where, since when, how bad, the likely \
+    vec![
+        Prompt::new(
+            TRIAGE,
+            Some(
+                "Triage one incident: what is failing, where, since when, how bad, the likely \
              cause and the fix, with evidence from the fleet's logs.",
-        ),
-        Some(vec![
-            PromptArgument::new("incident_id")
-                .with_description("The incident id (list_incidents shows them).")
-                .with_required(true),
-        ]),
-    )
-    .with_title("Triage an incident")]
+            ),
+            Some(vec![
+                PromptArgument::new("incident_id")
+                    .with_description("The incident id (list_incidents shows them).")
+                    .with_required(true),
+            ]),
+        )
+        .with_title("Triage an incident"),
+    ]
 }
 
 /// The incident id argument (prompt arguments are strings; a number is accepted too).
@@ -33,9 +35,8 @@ fn incident_id(args: &JsonObject) -> Result<i64, McpError> {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         _ => None,
     };
-    id.filter(|id| *id > 0).ok_or_else(|| {
-        McpError::invalid_params("incident_id must be a positive incident id", None)
-    })
+    id.filter(|id| *id > 0)
+        .ok_or_else(|| McpError::invalid_params("incident_id must be a positive incident id", None))
 }
 
 pub async fn get(ctx: &Ctx, name: &str, args: JsonObject) -> Result<GetPromptResult, McpError> {
@@ -53,10 +54,9 @@ pub async fn get(ctx: &Ctx, name: &str, args: JsonObject) -> Result<GetPromptRes
             crate::api::error::ApiError::NotFound(m) => {
                 McpError::invalid_params(format!("{m} not found"), None)
             }
-            other => McpError::internal_error(
-                super::error::ToolError::from(other).to_string(),
-                None,
-            ),
+            other => {
+                McpError::internal_error(super::error::ToolError::from(other).to_string(), None)
+            }
         })?;
     detail.incident.hosts.truncate(MAX_HOSTS);
     for s in &mut detail.incident.samples {
@@ -95,8 +95,14 @@ mod tests {
     #[test]
     fn incident_id_argument() {
         let args = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
-        assert_eq!(incident_id(&args(serde_json::json!({"incident_id": "7"}))).unwrap(), 7);
-        assert_eq!(incident_id(&args(serde_json::json!({"incident_id": 7}))).unwrap(), 7);
+        assert_eq!(
+            incident_id(&args(serde_json::json!({"incident_id": "7"}))).unwrap(),
+            7
+        );
+        assert_eq!(
+            incident_id(&args(serde_json::json!({"incident_id": 7}))).unwrap(),
+            7
+        );
         assert!(incident_id(&args(serde_json::json!({"incident_id": "x"}))).is_err());
         assert!(incident_id(&args(serde_json::json!({"incident_id": 0}))).is_err());
         assert!(incident_id(&args(serde_json::json!({}))).is_err());

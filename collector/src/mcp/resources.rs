@@ -3,7 +3,9 @@
 //! `GET /api/v1/hosts/{name}`), both JSON. `resources/list` names the active incidents.
 
 use rmcp::ErrorData as McpError;
-use rmcp::model::{ListResourcesResult, ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
+use rmcp::model::{
+    ListResourcesResult, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+};
 
 use super::error::ToolError;
 use super::tools::{Ctx, MAX_HOSTS, cut, cut_line};
@@ -80,9 +82,12 @@ pub async fn list(ctx: &Ctx) -> Result<ListResourcesResult, McpError> {
             .into_iter()
             .take(MAX_LISTED)
             .map(|r| {
-                Resource::new(format!("{INCIDENT_PREFIX}{}", r.id), format!("incident {}", r.id))
-                    .with_title(cut(&r.incident.title, 200))
-                    .with_mime_type(JSON)
+                Resource::new(
+                    format!("{INCIDENT_PREFIX}{}", r.id),
+                    format!("incident {}", r.id),
+                )
+                .with_title(cut(&r.incident.title, 200))
+                .with_mime_type(JSON)
             })
             .collect(),
     ))
@@ -117,7 +122,9 @@ pub async fn read(ctx: &Ctx, uri: &str) -> Result<ReadResourceResult, McpError> 
 /// A resource failure as the protocol error a client shows.
 fn mcp_error(err: ToolError) -> McpError {
     match err {
-        ToolError::NotFound(what) => McpError::resource_not_found(format!("{what} not found"), None),
+        ToolError::NotFound(what) => {
+            McpError::resource_not_found(format!("{what} not found"), None)
+        }
         ToolError::Failed => McpError::internal_error(err.to_string(), None),
         other => McpError::invalid_params(other.to_string(), None),
     }
@@ -130,7 +137,10 @@ mod tests {
     #[test]
     fn uris() {
         assert_eq!(parse("fleetlog://incidents/12"), Ok(Target::Incident(12)));
-        assert_eq!(parse("fleetlog://hosts/pos-001"), Ok(Target::Host("pos-001")));
+        assert_eq!(
+            parse("fleetlog://hosts/pos-001"),
+            Ok(Target::Host("pos-001"))
+        );
         assert!(parse("fleetlog://incidents/x").is_err());
         assert!(parse("fleetlog://incidents/-3").is_err());
         assert!(parse("fleetlog://hosts/").is_err());

@@ -51,7 +51,7 @@ impl FleetlogMcp {
         tool: &'static tools::ToolDef,
         ctx: Ctx,
         args: rmcp::model::JsonObject,
-    ) -> Result<serde_json::Value, ToolError> {
+    ) -> Result<tools::Answer, ToolError> {
         let principal = &ctx.caller.principal;
         if !principal.may(tool.min_role) {
             return Err(ToolError::role(
@@ -61,13 +61,12 @@ impl FleetlogMcp {
                 principal.role,
             ));
         }
-        let value = tool.call(ctx, args).await?;
-        let bytes = serde_json::to_vec(&value).map_or(0, |v| v.len());
-        let max = self.state.config.mcp.max_result_bytes;
+        let answer = tool.call(ctx, args).await?;
+        let (bytes, max) = (answer.text.len(), self.state.config.mcp.max_result_bytes);
         if bytes > max {
             return Err(ToolError::TooLarge { bytes, max });
         }
-        Ok(value)
+        Ok(answer)
     }
 }
 
@@ -125,9 +124,11 @@ impl ServerHandler for FleetlogMcp {
         let ctx = self.ctx(&context)?;
         let args = request.arguments.unwrap_or_default();
         let result = match self.run(tool, ctx, args).await {
-            Ok(value) => {
+            Ok(answer) => {
                 metrics.mcp_tool_call(tool.name, "ok");
-                CallToolResult::structured(value)
+                let mut result = CallToolResult::structured(answer.value);
+                result.content = vec![ContentBlock::text(answer.text)];
+                result
             }
             Err(err) => {
                 metrics.mcp_tool_call(tool.name, err.outcome());

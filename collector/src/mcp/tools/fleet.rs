@@ -209,11 +209,13 @@ async fn summary(ctx: Ctx, a: SummaryArgs) -> Result<SummaryOut, ToolError> {
     let now = now_ms();
     let top = a.top.unwrap_or(10);
     if !(1..=50).contains(&top) {
-        return Err(ToolError::BadArgument("top must be between 1 and 50".into()));
+        return Err(ToolError::BadArgument(
+            "top must be between 1 and 50".into(),
+        ));
     }
     let to = paging::time_ms("to", time("to", &a.to, now)?.as_deref())?.unwrap_or(now);
-    let from = paging::time_ms("from", time("from", &a.from, now)?.as_deref())?
-        .unwrap_or(to - 3_600_000);
+    let from =
+        paging::time_ms("from", time("from", &a.from, now)?.as_deref())?.unwrap_or(to - 3_600_000);
     paging::range(Some(from), Some(to))?;
     // Whole minutes, as the stored counts and `/hosts/{name}/health` use them.
     let from = from - from.rem_euclid(60_000);
@@ -274,7 +276,9 @@ async fn summary(ctx: Ctx, a: SummaryArgs) -> Result<SummaryOut, ToolError> {
                 to: Some(to.to_string()),
                 limit: Some(top),
             };
-            out.patterns = crate::api::incidents::pattern_list(state, q).await?.patterns;
+            out.patterns = crate::api::incidents::pattern_list(state, q)
+                .await?
+                .patterns;
             for p in &mut out.patterns {
                 cut_line(&mut p.sample);
                 cut_line(&mut p.template);

@@ -21,7 +21,6 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
-use rmcp::handler::server::common::schema_for_input;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -60,9 +59,15 @@ impl Ctx {
     }
 }
 
-type Run = dyn Fn(Ctx, JsonObject) -> BoxFuture<'static, Result<serde_json::Value, ToolError>>
-    + Send
-    + Sync;
+/// A tool's answer: the JSON value (`structuredContent`) and the same as text in the order
+/// of the output struct's fields (`content`), which is what a model reads first.
+#[derive(Debug)]
+pub struct Answer {
+    pub value: serde_json::Value,
+    pub text: String,
+}
+
+type Run = dyn Fn(Ctx, JsonObject) -> BoxFuture<'static, Result<Answer, ToolError>> + Send + Sync;
 
 /// One registered tool.
 pub struct ToolDef {
@@ -89,7 +94,7 @@ impl ToolDef {
         &self,
         ctx: Ctx,
         args: JsonObject,
-    ) -> BoxFuture<'static, Result<serde_json::Value, ToolError>> {
+    ) -> BoxFuture<'static, Result<Answer, ToolError>> {
         (self.run)(ctx, args)
     }
 }
@@ -118,9 +123,7 @@ where
     F: Fn(Ctx, A) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Result<T, ToolError>> + Send + 'static,
 {
-    // Every argument type is a struct, whose schema is an object (`registry_is_valid` checks
-    // each one); an empty object schema would only hide a wrong `Args`.
-    let schema = schema_for_input::<A>().unwrap_or_default();
+    let schema = input_schema::<A>();
     let role_note = match min_role {
         Role::Viewer => String::new(),
         role => format!(" Needs the {role} role."),
@@ -136,9 +139,13 @@ where
         Box::pin(async move {
             let args: A = parse_args(args)?;
             let out = f(ctx, args).await?;
-            serde_json::to_value(out).map_err(|e| {
+            let failed = |e: serde_json::Error| {
                 tracing::error!(error = %e, "MCP result did not serialize.");
                 ToolError::Failed
+            };
+            Ok(Answer {
+                text: serde_json::to_string(&out).map_err(failed)?,
+                value: serde_json::to_value(out).map_err(failed)?,
             })
         })
     });
@@ -148,6 +155,23 @@ where
         tool,
         run,
     }
+}
+
+/// The JSON Schema (2020-12) of `A` with every definition inlined, so each property shows its
+/// enum values and description where a model looks for them. Its root title and description
+/// (the Rust type's) are dropped. Every `Args` is a struct, so the root is an object
+/// (`registry_is_valid` checks it).
+fn input_schema<A: JsonSchema>() -> Arc<JsonObject> {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    let schema = settings.into_generator().into_root_schema_for::<A>();
+    let mut object = match serde_json::to_value(schema) {
+        Ok(serde_json::Value::Object(o)) => o,
+        _ => JsonObject::new(),
+    };
+    object.remove("title");
+    object.remove("description");
+    Arc::new(object)
 }
 
 /// Arguments into `A`, with the path of a bad one in the message.
@@ -303,6 +327,12 @@ mod tests {
                 "{} has an object schema",
                 t.name
             );
+            let schema = serde_json::Value::Object((*t.tool.input_schema).clone()).to_string();
+            assert!(
+                !schema.contains("$ref"),
+                "{} has its definitions inlined",
+                t.name
+            );
             assert!(
                 t.tool.description.as_ref().is_some_and(|d| d.len() > 80),
                 "{} is described for a model",
@@ -339,6 +369,9 @@ mod tests {
         let mut long = "é".repeat(MAX_LINE_CHARS + 1);
         cut_line(&mut long);
         assert!(long.ends_with("…[cut]"));
-        assert_eq!(long.chars().count(), MAX_LINE_CHARS + " …[cut]".chars().count());
+        assert_eq!(
+            long.chars().count(),
+            MAX_LINE_CHARS + " …[cut]".chars().count()
+        );
     }
 }

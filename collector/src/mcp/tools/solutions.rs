@@ -55,14 +55,14 @@ pub struct SuggestOut {
     /// The error class with the fix in force (as `GET /api/v1/classes` shows it); absent
     /// when none matched.
     pub class: Option<ClassDto>,
+    /// What to do next: the class's title and fix, or where to look when none matched.
+    pub advice: String,
     /// The incident asked about.
     pub incident: Option<IncidentBrief>,
     /// The pasted line's verdict.
     pub verdict: Option<LineVerdict>,
     /// Active incidents of the same class (up to 5), to check whether it is happening now.
     pub active_incidents_of_class: Vec<IncidentBrief>,
-    /// What to do next, in a sentence.
-    pub advice: String,
 }
 
 pub fn suggest_solutions() -> ToolDef {
@@ -87,11 +87,7 @@ fn judge() -> &'static Judge {
 }
 
 async fn suggest(ctx: Ctx, a: SuggestArgs) -> Result<SuggestOut, ToolError> {
-    let given = [
-        a.incident_id.is_some(),
-        a.class.is_some(),
-        a.line.is_some(),
-    ];
+    let given = [a.incident_id.is_some(), a.class.is_some(), a.line.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(ToolError::BadArgument(
             "give exactly one of incident_id, class or line".into(),
@@ -181,9 +177,9 @@ async fn suggest(ctx: Ctx, a: SuggestArgs) -> Result<SuggestOut, ToolError> {
     Ok(SuggestOut {
         from,
         class,
+        advice,
         incident,
         verdict,
         active_incidents_of_class: active,
-        advice,
     })
 }
