@@ -69,14 +69,13 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// The active incidents, newest first.
 pub async fn list(ctx: &Ctx) -> Result<ListResourcesResult, McpError> {
-    let active = ctx
+    let mut active = ctx
         .state
         .store
         .active_incidents()
         .await
         .map_err(|e| mcp_error(ToolError::from(crate::api::error::ApiError::from(e))))?;
-    let mut active: Vec<_> = active.into_iter().collect();
-    active.sort_by(|a, b| b.id.cmp(&a.id));
+    active.sort_by_key(|r| std::cmp::Reverse(r.id));
     Ok(ListResourcesResult::with_all_items(
         active
             .into_iter()
