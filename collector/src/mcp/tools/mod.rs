@@ -3,7 +3,7 @@
 //!
 //! A tool is one function `async fn(Ctx, Args) -> Result<T, ToolError>` in a family file
 //! (`fleet.rs`, `events.rs`, `incidents.rs`, `solutions.rs`, `commands.rs`), registered by
-//! one [`def`] line in [`build`]. `Args` derives `Deserialize` (`deny_unknown_fields`) and
+//! one [`def`] line in `build`. `Args` derives `Deserialize` (`deny_unknown_fields`) and
 //! `JsonSchema`; its doc comments are what the model reads about each argument.
 //!
 //! The functions call what the REST handlers call (`api::events::search`, ...), so an
