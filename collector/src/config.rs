@@ -150,6 +150,7 @@ struct RawConfig {
     channels: Vec<crate::alerts::config::RawChannel>,
     #[serde(default)]
     training: crate::training::config::RawTraining,
+    mcp: crate::mcp::config::RawMcp,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -738,6 +739,8 @@ pub struct CollectorConfig {
     pub alerts: crate::alerts::config::AlertsConfig,
     /// `[training]`: uploads, windows, the job queue, the active-model poll.
     pub training: crate::training::config::TrainingConfig,
+    /// `[mcp]`: the MCP endpoint `/mcp`.
+    pub mcp: crate::mcp::McpConfig,
 }
 
 impl CollectorConfig {
@@ -799,6 +802,7 @@ pub fn load(
         .chain(crate::jira::config::KEYS)
         .chain(crate::alerts::config::KEYS)
         .chain(crate::training::config::KEYS)
+        .chain(crate::mcp::config::KEYS)
     {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
@@ -928,6 +932,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             automation: crate::jira::config::AutomationConfig::from_raw(raw.jira, raw.automation)?,
             alerts: crate::alerts::config::alerts_config(raw.alerts, raw.channels)?,
             training: crate::training::config::TrainingConfig::try_from(raw.training)?,
+            mcp: crate::mcp::McpConfig::try_from(raw.mcp)?,
         })
     }
 }

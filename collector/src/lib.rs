@@ -13,6 +13,7 @@ pub mod health;
 pub mod incidents;
 pub mod ingest;
 pub mod jira;
+pub mod mcp;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;

@@ -23,6 +23,13 @@ pub struct LimitLabel {
     pub limit: &'static str,
 }
 
+/// An MCP tool call: the tool (a registry name, so bounded) and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabel {
+    pub tool: &'static str,
+    pub outcome: &'static str,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Batches by outcome: stored, duplicate, failed.
@@ -51,6 +58,9 @@ pub struct Metrics {
     pub training_jobs: Family<OutcomeLabel, Counter>,
     /// Model activations pushed to this replica's connections (API or another replica).
     pub model_activations: Counter,
+    /// MCP tool calls by tool and outcome: ok, bad_argument, forbidden, not_found, conflict,
+    /// too_large, failed (unknown tool names are counted as tool `unknown`).
+    pub mcp_tool_calls: Family<ToolLabel, Counter>,
 }
 
 impl Metrics {
@@ -112,6 +122,11 @@ impl Metrics {
             "Model changes pushed to this replica's agent connections",
             self.model_activations.clone(),
         );
+        r.register(
+            "mcp_tool_calls",
+            "MCP tool calls, by tool and outcome",
+            self.mcp_tool_calls.clone(),
+        );
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &r);
@@ -121,6 +136,12 @@ impl Metrics {
     pub fn api_reject(&self, reason: &'static str) {
         self.api_rejects
             .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn mcp_tool_call(&self, tool: &'static str, outcome: &'static str) {
+        self.mcp_tool_calls
+            .get_or_create(&ToolLabel { tool, outcome })
             .inc();
     }
 

@@ -116,10 +116,11 @@ fn only_the_codec_names_the_wire_encoding() {
 
 /// API routes are registered only with `routes!` (so the OpenAPI document, and with it the
 /// route × role test, sees every one); plain `.route(` is for the three open operational
-/// endpoints in `collector/src/api/mod.rs`.
+/// endpoints in `collector/src/api/mod.rs`, and `.route_service(` for the MCP endpoint
+/// (`collector/src/mcp/mod.rs`: JSON-RPC, not REST; its tools are listed by `tools/list`).
 #[test]
 fn api_routes_are_registered_through_the_openapi_router() {
-    let allowed = ["\"/healthz\"", "\"/readyz\"", "\"/metrics\""];
+    let allowed = ["\"/healthz\"", "\"/readyz\"", "\"/metrics\"", "\"/mcp\""];
     let mut hits = Vec::new();
     for (path, text) in sources("collector") {
         for (n, line) in code_lines(&text) {

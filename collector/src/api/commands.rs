@@ -10,8 +10,9 @@ use super::AppState;
 use super::auth::{Auth, Viewer};
 use super::error::ApiError;
 use super::extract::Json;
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 use crate::now_ms;
+use crate::store::audit::AuditEntry;
 
 /// Hosts seen within this window count as active in `/stat`.
 const ACTIVE_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -107,21 +108,38 @@ pub(super) async fn run(
     auth: Auth<Viewer>,
     Json(req): Json<CommandRequest>,
 ) -> Result<axum::Json<CommandResponse>, ApiError> {
-    let line = req.command.trim();
+    execute(&state, &auth.principal, auth.client.clone(), &req.command)
+        .await
+        .map(axum::Json)
+}
+
+/// Runs a command line as `principal` (from `client`): `POST /api/v1/commands` and the MCP
+/// `run_command`. `/reload` needs the admin role, checked here.
+pub(crate) async fn execute(
+    state: &AppState,
+    principal: &Principal,
+    client: Option<String>,
+    command: &str,
+) -> Result<CommandResponse, ApiError> {
+    let line = command.trim();
     let mut words = line.split_whitespace();
     let name = words.next().unwrap_or_default();
     let args: Vec<&str> = words.collect();
     let (text, data) = match (name, args.as_slice()) {
         ("/help", []) => help(),
-        ("/stat", []) => stat(&state, None).await?,
-        ("/stat", [host]) => stat(&state, Some(host)).await?,
+        ("/stat", []) => stat(state, None).await?,
+        ("/stat", [host]) => stat(state, Some(host)).await?,
         ("/reload", []) => {
-            if !auth.principal.may(Role::Admin) {
+            if !principal.may(Role::Admin) {
                 return Err(ApiError::Forbidden(
                     "/reload needs the admin role".to_owned(),
                 ));
             }
-            reload(&state, &auth).await?
+            reload(
+                state,
+                AuditEntry::new(principal, client, "model.reload", "model"),
+            )
+            .await?
         }
         ("/help" | "/reload", _) | ("/stat", _) => {
             return Err(ApiError::BadRequest(format!(
@@ -135,11 +153,11 @@ pub(super) async fn run(
             )));
         }
     };
-    Ok(axum::Json(CommandResponse {
+    Ok(CommandResponse {
         command: line.chars().take(200).collect(),
         text,
         data,
-    }))
+    })
 }
 
 fn help() -> (String, CommandData) {
@@ -229,7 +247,7 @@ async fn stat(state: &AppState, host: Option<&str>) -> Result<(String, CommandDa
     Ok((text, CommandData::Stat(data)))
 }
 
-async fn reload(state: &AppState, auth: &Auth<Viewer>) -> Result<(String, CommandData), ApiError> {
+async fn reload(state: &AppState, audit: AuditEntry) -> Result<(String, CommandData), ApiError> {
     let path = state.config.model_path();
     let before = state.model.get().map(|m| m.version);
     // The file becomes a registry version (if its content is new) and the active model.
@@ -237,7 +255,7 @@ async fn reload(state: &AppState, auth: &Auth<Viewer>) -> Result<(String, Comman
         crate::training::registry::import_file(
             &state.store,
             p,
-            Some(auth.audit("model.reload", "model")),
+            Some(audit.clone()),
             true,
         )
         .await
@@ -248,8 +266,7 @@ async fn reload(state: &AppState, auth: &Auth<Viewer>) -> Result<(String, Comman
         state.metrics.model_activations.inc();
     }
     let after = loaded.as_ref().map(|m| m.version);
-    let entry = auth
-        .audit("model.reload", "model")
+    let entry = audit
         .before(serde_json::json!({ "version": before }))
         .after(serde_json::json!({ "version": after }));
     state.store.audit_only(&entry, now_ms()).await?;

@@ -146,6 +146,11 @@ pub(super) async fn list(
     _auth: Auth<Viewer>,
     Query(q): Query<EventQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
+    search(&state, q).await.map(axum::Json)
+}
+
+/// The events search behind `GET /api/v1/events` (also the MCP `filter_unhealthy_logs`).
+pub(crate) async fn search(state: &AppState, q: EventQuery) -> Result<EventPage, ApiError> {
     let limit = paging::limit(q.limit, state.api.max_page)?;
     let from_ms = paging::time_ms("from", q.from.as_deref())?;
     let to_ms = paging::time_ms("to", q.to.as_deref())?;
@@ -168,10 +173,10 @@ pub(super) async fn list(
     };
     let rows = state.store.events(&filter, limit).await?;
     let next_cursor = paging::next_id_cursor(rows.iter().map(|r| r.id), rows.len(), limit);
-    Ok(axum::Json(EventPage {
+    Ok(EventPage {
         events: rows.into_iter().map(EventDto::from).collect(),
         next_cursor,
-    }))
+    })
 }
 
 /// Options of `GET /api/v1/events/{id}`.

@@ -80,6 +80,11 @@ pub(super) async fn lines(
     _auth: Auth<Viewer>,
     Query(q): Query<LinesQuery>,
 ) -> Result<axum::Json<LinePage>, ApiError> {
+    line_page(&state, q).await.map(axum::Json)
+}
+
+/// A page of a host's lines, as `GET /api/v1/lines` (and the MCP `search_logs`) serve it.
+pub(crate) async fn line_page(state: &AppState, q: LinesQuery) -> Result<LinePage, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_PAGE_LINES {
         return Err(ApiError::BadRequest(format!(
@@ -90,8 +95,8 @@ pub(super) async fn lines(
         .store
         .lines(&q.host, q.cursor.as_deref(), limit)
         .await?;
-    Ok(axum::Json(LinePage {
+    Ok(LinePage {
         lines: page.lines.into_iter().map(LineDto::from).collect(),
         next_cursor: page.next_cursor,
-    }))
+    })
 }

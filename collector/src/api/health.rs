@@ -104,7 +104,12 @@ pub(super) async fn fleet(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
 ) -> Result<axum::Json<FleetDto>, ApiError> {
-    let (mut hosts, _) = host_dtos(&state).await?;
+    fleet_view(&state).await.map(axum::Json)
+}
+
+/// The fleet at a glance, as `GET /api/v1/fleet` (and the MCP `get_fleet_health`) serve it.
+pub(crate) async fn fleet_view(state: &AppState) -> Result<FleetDto, ApiError> {
+    let (mut hosts, _) = host_dtos(state).await?;
     let mut counts = StateCounts::default();
     for h in &hosts {
         match h.state {
@@ -123,11 +128,11 @@ pub(super) async fn fleet(
             .then(a.name.cmp(&b.name))
     });
     let active = state.store.active_incidents().await?.len() as u64;
-    Ok(axum::Json(FleetDto {
+    Ok(FleetDto {
         counts,
         hosts,
         active_incidents: active,
-    }))
+    })
 }
 
 /// Hosts that have sent lines, with their health.
@@ -189,7 +194,13 @@ pub(super) async fn host(
     _auth: Auth<Viewer>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<HostDetail>, ApiError> {
-    let (hosts, rows) = host_dtos(&state).await?;
+    host_detail(&state, name).await.map(axum::Json)
+}
+
+/// One host in detail, as `GET /api/v1/hosts/{name}` (and the MCP resource
+/// `fleetlog://hosts/{name}`) serve it.
+pub(crate) async fn host_detail(state: &AppState, name: String) -> Result<HostDetail, ApiError> {
+    let (hosts, rows) = host_dtos(state).await?;
     let host = hosts.into_iter().find(|h| h.name == name).ok_or_else(|| {
         ApiError::NotFound(format!(
             "host `{}`",
@@ -218,11 +229,11 @@ pub(super) async fn host(
             status: a.status,
         })
         .collect();
-    Ok(axum::Json(HostDetail {
+    Ok(HostDetail {
         host,
         services,
         agents,
-    }))
+    })
 }
 
 /// Range and resolution of a series.

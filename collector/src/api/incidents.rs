@@ -15,8 +15,10 @@ use super::error::ApiError;
 use super::events::Severity;
 use super::extract::{Path, Query};
 use super::paging;
+use crate::auth::Principal;
 use crate::incidents::decide::Status;
 use crate::incidents::fingerprint::template;
+use crate::store::audit::AuditEntry;
 use crate::store::incidents::{IncidentFilter, IncidentRecord};
 
 /// A sample line of an incident.
@@ -127,6 +129,11 @@ pub(super) async fn list(
     _auth: Auth<Viewer>,
     Query(q): Query<IncidentQuery>,
 ) -> Result<axum::Json<IncidentPage>, ApiError> {
+    page(&state, q).await.map(axum::Json)
+}
+
+/// A page of incidents, as `GET /api/v1/incidents` (and the MCP `list_incidents`) serve it.
+pub(crate) async fn page(state: &AppState, q: IncidentQuery) -> Result<IncidentPage, ApiError> {
     let limit = paging::limit(q.limit, state.api.max_page)?;
     let filter = IncidentFilter {
         statuses: q.status.into_iter().collect(),
@@ -139,10 +146,10 @@ pub(super) async fn list(
     let rows = state.store.incidents(&filter, limit).await?;
     let fixes = state.store.suggested_fixes().await?;
     let next_cursor = paging::next_id_cursor(rows.iter().map(|r| r.id), rows.len(), limit);
-    Ok(axum::Json(IncidentPage {
+    Ok(IncidentPage {
         incidents: rows.into_iter().map(|r| dto(&fixes, r)).collect(),
         next_cursor,
-    }))
+    })
 }
 
 /// One step of an incident's life.
@@ -181,6 +188,12 @@ pub(super) async fn get(
     _auth: Auth<Viewer>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<IncidentDetail>, ApiError> {
+    detail(&state, id).await.map(axum::Json)
+}
+
+/// One incident with its timeline, as `GET /api/v1/incidents/{id}` (and the MCP
+/// `get_incident`) serve it.
+pub(crate) async fn detail(state: &AppState, id: i64) -> Result<IncidentDetail, ApiError> {
     let rec = state
         .store
         .incident(id)
@@ -202,10 +215,10 @@ pub(super) async fn get(
         })
         .collect();
     let fixes = state.store.suggested_fixes().await?;
-    Ok(axum::Json(IncidentDetail {
+    Ok(IncidentDetail {
         incident: dto(&fixes, rec),
         timeline,
-    }))
+    })
 }
 
 /// Marks an open or regressed incident resolved (it regresses if seen again).
@@ -224,17 +237,31 @@ pub(super) async fn resolve(
     auth: Auth<Analyst>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<IncidentDto>, ApiError> {
+    resolve_as(&state, id, &auth.principal, auth.client.clone())
+        .await
+        .map(axum::Json)
+}
+
+/// Resolves an incident as `principal` (whose role the caller checked: analyst or more),
+/// audited; shared by `POST /api/v1/incidents/{id}/resolve` and the MCP `resolve_incident`.
+pub(crate) async fn resolve_as(
+    state: &AppState,
+    id: i64,
+    principal: &Principal,
+    client: Option<String>,
+) -> Result<IncidentDto, ApiError> {
+    let audit = AuditEntry::new(
+        principal,
+        client,
+        "incident.resolve",
+        format!("incident:{id}"),
+    );
     let rec = state
         .store
-        .resolve_incident(
-            id,
-            &auth.principal.name,
-            auth.audit("incident.resolve", format!("incident:{id}")),
-            crate::now_ms(),
-        )
+        .resolve_incident(id, &principal.name, audit, crate::now_ms())
         .await?;
     let fixes = state.store.suggested_fixes().await?;
-    Ok(axum::Json(dto(&fixes, rec)))
+    Ok(dto(&fixes, rec))
 }
 
 /// Window of `GET /api/v1/patterns`.
@@ -290,6 +317,15 @@ pub(super) async fn patterns(
     _auth: Auth<Viewer>,
     Query(q): Query<PatternQuery>,
 ) -> Result<axum::Json<PatternList>, ApiError> {
+    pattern_list(&state, q).await.map(axum::Json)
+}
+
+/// Error patterns in a window, as `GET /api/v1/patterns` (and the MCP
+/// `get_log_analysis_summary`) serve them.
+pub(crate) async fn pattern_list(
+    state: &AppState,
+    q: PatternQuery,
+) -> Result<PatternList, ApiError> {
     let limit = paging::limit(q.limit, state.api.max_page)?;
     let to = paging::time_ms("to", q.to.as_deref())?.unwrap_or_else(crate::now_ms);
     let from = paging::time_ms("from", q.from.as_deref())?.unwrap_or(to - 3_600_000);
@@ -330,9 +366,9 @@ pub(super) async fn patterns(
             }
         })
         .collect();
-    Ok(axum::Json(PatternList {
+    Ok(PatternList {
         from_ms: from,
         to_ms: to,
         patterns,
-    }))
+    })
 }

@@ -153,6 +153,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
 /// Built as a function so tests can `oneshot` it without a listener.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api_routes().split_for_parts();
+    // The MCP endpoint (`/mcp`): its own protocol, behind the same auth extractor and limits.
+    let api = api.merge(crate::mcp::routes(&state));
     let metrics = state.metrics.clone();
     let limits = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(move |err: tower::BoxError| {

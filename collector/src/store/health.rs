@@ -256,6 +256,35 @@ impl Store {
             .collect())
     }
 
+    /// Counts summed over the minutes in `[from, to)` (line time), for one host or the fleet:
+    /// the sum of [`Store::series`] over the hosts in scope.
+    pub async fn totals(
+        &self,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Counts, StoreError> {
+        let host_clause = if host.is_some() { " AND host = $3" } else { "" };
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(lines), 0) AS BIGINT), CAST(COALESCE(SUM(warn), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(error), 0) AS BIGINT), CAST(COALESCE(SUM(critical), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(lag_ms_sum), 0) AS BIGINT) FROM minute_stats \
+             WHERE minute_ms >= $1 AND minute_ms < $2{host_clause}"
+        );
+        let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
+        if let Some(h) = host {
+            q = q.bind(h);
+        }
+        let row = q.fetch_one(&self.pool).await?;
+        Ok(Counts {
+            lines: row.try_get(0)?,
+            warn: row.try_get(1)?,
+            error: row.try_get(2)?,
+            critical: row.try_get(3)?,
+            lag_ms_sum: row.try_get(4)?,
+        })
+    }
+
     /// Counts per step over `[from, to)` for a host (all services, or one).
     pub async fn series(
         &self,
