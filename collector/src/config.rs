@@ -148,6 +148,8 @@ struct RawConfig {
     alerts: crate::alerts::config::RawAlerts,
     #[serde(default)]
     channels: Vec<crate::alerts::config::RawChannel>,
+    #[serde(default)]
+    s3: crate::s3::config::RawS3,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -734,6 +736,8 @@ pub struct CollectorConfig {
     /// `[jira]` and `[automation]`.
     pub automation: crate::jira::config::AutomationConfig,
     pub alerts: crate::alerts::config::AlertsConfig,
+    /// `[s3]`: S3 analysis.
+    pub s3: crate::s3::S3Config,
 }
 
 impl CollectorConfig {
@@ -794,6 +798,7 @@ pub fn load(
         .chain(crate::outbox::config::KEYS)
         .chain(crate::jira::config::KEYS)
         .chain(crate::alerts::config::KEYS)
+        .chain(crate::s3::config::KEYS)
     {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
@@ -922,6 +927,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             outbox: crate::outbox::OutboxConfig::try_from(raw.outbox)?,
             automation: crate::jira::config::AutomationConfig::from_raw(raw.jira, raw.automation)?,
             alerts: crate::alerts::config::alerts_config(raw.alerts, raw.channels)?,
+            s3: crate::s3::S3Config::try_from(raw.s3)?,
         })
     }
 }

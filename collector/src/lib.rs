@@ -16,6 +16,7 @@ pub mod jira;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod s3;
 pub mod store;
 pub mod stream;
 pub mod tls;
@@ -184,6 +185,23 @@ impl Bound {
             )
             .run(shutdown.clone()),
         );
+        // S3 scans under the `s3` lease; SQS polling (when configured) on every replica.
+        let s3_config = Arc::new(config.s3.clone());
+        let s3_task = tokio::spawn(
+            s3::worker::ScanWorker {
+                store: store.clone(),
+                replica: replica.clone(),
+                config: s3_config.clone(),
+                metrics: metrics.clone(),
+            }
+            .run(shutdown.clone()),
+        );
+        let sqs_task = tokio::spawn(s3::events::poll_sqs(
+            store.clone(),
+            s3_config,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         let incidents_task = tokio::spawn(incidents::worker::run(
             store.clone(),
             replica,
@@ -221,6 +239,8 @@ impl Bound {
         let _ = alerts_task.await;
         let _ = jira_task.await;
         let _ = outbox_task.await;
+        let _ = s3_task.await;
+        let _ = sqs_task.await;
         store.close().await;
         Ok(())
     }

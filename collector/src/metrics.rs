@@ -47,6 +47,13 @@ pub struct Metrics {
     pub api_rejects: Family<ReasonLabel, Counter>,
     /// Outbox delivery attempts by outcome: delivered, retry, dead, lease_lost.
     pub outbox_deliveries: Family<OutcomeLabel, Counter>,
+    /// S3 objects finished by a scan, by outcome: done, failed, skipped.
+    pub s3_objects: Family<OutcomeLabel, Counter>,
+    /// Lines read from S3 objects.
+    pub s3_lines: Counter,
+    /// S3 event notifications received (SQS or pushed), by outcome: accepted, duplicate,
+    /// ignored (not ObjectCreated), bad_signature, invalid.
+    pub s3_events: Family<OutcomeLabel, Counter>,
 }
 
 impl Metrics {
@@ -97,6 +104,21 @@ impl Metrics {
             "api_rejects",
             "API requests refused, by reason",
             self.api_rejects.clone(),
+        );
+        r.register(
+            "s3_objects",
+            "S3 objects finished by scans, by outcome",
+            self.s3_objects.clone(),
+        );
+        r.register(
+            "s3_lines",
+            "Lines read from S3 objects",
+            self.s3_lines.clone(),
+        );
+        r.register(
+            "s3_events",
+            "S3 event notifications received, by outcome",
+            self.s3_events.clone(),
         );
         let mut out = String::new();
         // Writing into a String cannot fail.

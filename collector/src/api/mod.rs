@@ -29,6 +29,7 @@ pub mod jira;
 pub mod openapi;
 pub mod paging;
 pub mod rules;
+pub mod s3;
 pub mod silences;
 pub mod stream;
 pub mod tickets;
@@ -131,6 +132,11 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::get, automation::put))
         .routes(routes!(automation::decisions))
         .routes(routes!(jira::status))
+        .routes(routes!(s3::list, s3::create))
+        .routes(routes!(s3::get))
+        .routes(routes!(s3::cancel))
+        .routes(routes!(s3::sources))
+        .routes(routes!(s3::push_events))
         .routes(routes!(openapi::document));
     OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)
 }

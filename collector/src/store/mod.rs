@@ -61,6 +61,7 @@ pub mod incidents;
 pub mod lease;
 pub mod outbox;
 mod retention;
+pub mod s3;
 mod sql;
 mod stats;
 pub mod tickets;
