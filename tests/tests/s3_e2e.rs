@@ -75,7 +75,8 @@ if cmd == "setup":
     for i in range(n):
         lines = 20 + (i % 7)
         if i == n // 2:
-            key, data = f"app/obj-{i:04d}.log.gz", b"\x1f\x8b\x08\x00" + os.urandom(200)
+            # a gzip header, then a deflate block of the reserved type 11: corrupt at once
+            key, data = f"app/obj-{i:04d}.log.gz", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07" + os.urandom(200)
         elif i == n // 2 + 1:
             key, data = f"app/obj-{i:04d}.bin", b"\x7fELF\x02\x01\x01" + bytes(512)
         elif i % 3 == 1:
@@ -336,9 +337,9 @@ fn s3_scan_resumes_after_kill9_dedupes_events_and_rescans_changed_objects() -> R
     )?;
     ensure!(status == 202, "POST /s3/scans: {status} {scan}");
     let id = n(&scan["id"]);
-    let at_kill = api.wait_scan(id, Duration::from_secs(90), &|s| {
+    let at_kill = api.wait_scan(id, Duration::from_secs(120), &|s| {
         let c = &s["counts"];
-        n(&c["done"]) + n(&c["failed"]) >= 250 || finished(s)
+        n(&c["done"]) + n(&c["failed"]) >= 150 || finished(s)
     })?;
     ensure!(
         !finished(&at_kill),
@@ -358,7 +359,8 @@ fn s3_scan_resumes_after_kill9_dedupes_events_and_rescans_changed_objects() -> R
             .timeout(Duration::from_secs(30))
             .build()?,
     };
-    let scan = api.wait_scan(id, Duration::from_secs(120), &finished)?;
+    // Generous for a loaded 2-core machine (each object is one ingest transaction).
+    let scan = api.wait_scan(id, Duration::from_secs(400), &finished)?;
     let elapsed = t0.elapsed();
     let c = &scan["counts"];
     ensure!(scan["state"] == "done", "scan: {scan}");

@@ -24,6 +24,7 @@ pub const KEYS: &[&str] = &[
     "s3.sqs_queue_url",
     "s3.poll_interval_ms",
     "s3.lease_ms",
+    "s3.concurrency",
 ];
 
 /// Default per-object size limit (compressed bytes as stored): 256 MiB.
@@ -53,6 +54,7 @@ pub struct RawS3 {
     sqs_queue_url: Option<String>,
     poll_interval_ms: Option<u64>,
     lease_ms: Option<u64>,
+    concurrency: Option<u64>,
 }
 
 /// Validated `[s3]`.
@@ -78,6 +80,8 @@ pub struct S3Config {
     pub poll_interval: Duration,
     /// How long the scan lease is held without renewal.
     pub lease: Duration,
+    /// Objects of a scan read at once.
+    pub concurrency: usize,
 }
 
 impl Default for S3Config {
@@ -93,6 +97,7 @@ impl Default for S3Config {
             sqs_queue_url: None,
             poll_interval: Duration::from_millis(1000),
             lease: Duration::from_secs(60),
+            concurrency: 4,
         }
     }
 }
@@ -155,8 +160,12 @@ impl TryFrom<RawS3> for S3Config {
         if lease < 5_000 {
             return Err(ConfigError::invalid(
                 "s3.lease_ms",
-                "must be at least 5000 (a scan renews it after every object)",
+                "must be at least 5000 (a scan renews it every fifth of it)",
             ));
+        }
+        let concurrency = positive("s3.concurrency", raw.concurrency, 4)?;
+        if concurrency > 64 {
+            return Err(ConfigError::invalid("s3.concurrency", "must be at most 64"));
         }
         let events_secret = non_empty(raw.events_secret);
         if events_secret.as_ref().is_some_and(|s| s.len() < 16) {
@@ -176,6 +185,7 @@ impl TryFrom<RawS3> for S3Config {
             sqs_queue_url: non_empty(raw.sqs_queue_url),
             poll_interval: Duration::from_millis(poll),
             lease: Duration::from_millis(lease),
+            concurrency: usize::try_from(concurrency).unwrap_or(4),
         })
     }
 }

@@ -94,6 +94,12 @@ impl ScanWorker {
         }
     }
 
+    /// How often a running scan renews its lease and looks for a cancel: a fifth of the
+    /// lease, at most a second.
+    fn check_every(&self) -> std::time::Duration {
+        (self.config.lease / 5).min(std::time::Duration::from_secs(1))
+    }
+
     async fn renew(&self) -> Result<bool, StoreError> {
         let ttl = i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000);
         Ok(self
@@ -212,17 +218,32 @@ impl ScanWorker {
                         .await?;
                 }
                 Step::Process => {
-                    for obj in self.store.s3_pending(scan.id, PENDING_PAGE).await? {
+                    // The lease is renewed, and a cancel looked for, every CHECK_EVERY (well
+                    // inside the lease), not per object: each is a write or a read per object.
+                    // Objects are read `s3.concurrency` at a time (their GETs and decoding
+                    // overlap the store's commits); each is idempotent on its own.
+                    let mut checked = std::time::Instant::now();
+                    let pending = self.store.s3_pending(scan.id, PENDING_PAGE).await?;
+                    for group in pending.chunks(self.config.concurrency.max(1)) {
                         if *shutdown.borrow() {
                             return Err(WorkerError::Shutdown);
                         }
-                        if !self.renew().await? {
-                            return Err(WorkerError::LeaseLost);
+                        if checked.elapsed() >= self.check_every() {
+                            if !self.renew().await? {
+                                return Err(WorkerError::LeaseLost);
+                            }
+                            if !self.store.s3_scan_open(scan.id).await? {
+                                break;
+                            }
+                            checked = std::time::Instant::now();
                         }
-                        if !self.store.s3_scan_open(scan.id).await? {
-                            break;
+                        let done = futures_util::future::join_all(
+                            group.iter().map(|obj| self.object(&s3, &scan, obj)),
+                        )
+                        .await;
+                        for r in done {
+                            r?;
                         }
-                        self.object(&s3, &scan, &obj).await?;
                     }
                 }
                 Step::Finish => {
