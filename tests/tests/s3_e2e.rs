@@ -453,7 +453,10 @@ fn s3_scan_resumes_after_kill9_dedupes_events_and_rescans_changed_objects() -> R
     println!("rescan after one overwrite: {c}");
     ensure!(n(&c["done"]) == 1 && n(&c["lines"]) == 30, "{again}");
     // 997 unchanged and the binary object; the corrupt gzip is tried again (failed).
-    ensure!(n(&c["skipped"]) == OBJECTS as i64 - 2 && n(&c["failed"]) == 1, "{again}");
+    ensure!(
+        n(&c["skipped"]) == OBJECTS as i64 - 2 && n(&c["failed"]) == 1,
+        "{again}"
+    );
     let events = api.events_per_source(&format!("s3:{BUCKET}"))?;
     let obj1 = &events[&format!("s3://{BUCKET}/app/obj-0001.log")];
     ensure!(obj1.iter().any(|l| l.contains("overwritten")), "{obj1:?}");
