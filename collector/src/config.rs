@@ -151,6 +151,7 @@ struct RawConfig {
     #[serde(default)]
     training: crate::training::config::RawTraining,
     mcp: crate::mcp::config::RawMcp,
+    s3: crate::s3::config::RawS3,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -741,6 +742,8 @@ pub struct CollectorConfig {
     pub training: crate::training::config::TrainingConfig,
     /// `[mcp]`: the MCP endpoint `/mcp`.
     pub mcp: crate::mcp::McpConfig,
+    /// `[s3]`: S3 analysis.
+    pub s3: crate::s3::S3Config,
 }
 
 impl CollectorConfig {
@@ -803,6 +806,7 @@ pub fn load(
         .chain(crate::alerts::config::KEYS)
         .chain(crate::training::config::KEYS)
         .chain(crate::mcp::config::KEYS)
+        .chain(crate::s3::config::KEYS)
     {
         if let Some(text) = env(&env_name(key)) {
             let value = match (text.parse::<i64>(), text.parse::<f64>()) {
@@ -933,6 +937,7 @@ impl TryFrom<RawConfig> for CollectorConfig {
             alerts: crate::alerts::config::alerts_config(raw.alerts, raw.channels)?,
             training: crate::training::config::TrainingConfig::try_from(raw.training)?,
             mcp: crate::mcp::McpConfig::try_from(raw.mcp)?,
+            s3: crate::s3::S3Config::try_from(raw.s3)?,
         })
     }
 }

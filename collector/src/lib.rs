@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod s3;
 pub mod store;
 pub mod stream;
 pub mod tls;
@@ -222,6 +223,21 @@ impl Bound {
             model.clone(),
             metrics.clone(),
             config.training.poll_interval,
+        // S3 scans under the `s3` lease; SQS polling (when configured) on every replica.
+        let s3_config = Arc::new(config.s3.clone());
+        let s3_task = tokio::spawn(
+            s3::worker::ScanWorker {
+                store: store.clone(),
+                replica: replica.clone(),
+                config: s3_config.clone(),
+                metrics: metrics.clone(),
+            }
+            .run(shutdown.clone()),
+        );
+        let sqs_task = tokio::spawn(s3::events::poll_sqs(
+            store.clone(),
+            s3_config,
+            metrics.clone(),
             shutdown.clone(),
         ));
         let incidents_task = tokio::spawn(incidents::worker::run(
@@ -262,6 +278,8 @@ impl Bound {
         let _ = jira_task.await;
         let _ = outbox_task.await;
         let _ = models_task.await;
+        let _ = s3_task.await;
+        let _ = sqs_task.await;
         store.close().await;
         Ok(())
     }

@@ -61,6 +61,13 @@ pub struct Metrics {
     /// MCP tool calls by tool and outcome: ok, bad_argument, forbidden, not_found, conflict,
     /// too_large, failed (unknown tool names are counted as tool `unknown`).
     pub mcp_tool_calls: Family<ToolLabel, Counter>,
+    /// S3 objects finished by a scan, by outcome: done, failed, skipped.
+    pub s3_objects: Family<OutcomeLabel, Counter>,
+    /// Lines read from S3 objects.
+    pub s3_lines: Counter,
+    /// S3 event notifications received (SQS or pushed), by outcome: accepted, duplicate,
+    /// ignored (not ObjectCreated), bad_signature, invalid.
+    pub s3_events: Family<OutcomeLabel, Counter>,
 }
 
 impl Metrics {
@@ -126,6 +133,21 @@ impl Metrics {
             "mcp_tool_calls",
             "MCP tool calls, by tool and outcome",
             self.mcp_tool_calls.clone(),
+        );
+        r.register(
+            "s3_objects",
+            "S3 objects finished by scans, by outcome",
+            self.s3_objects.clone(),
+        );
+        r.register(
+            "s3_lines",
+            "Lines read from S3 objects",
+            self.s3_lines.clone(),
+        );
+        r.register(
+            "s3_events",
+            "S3 event notifications received, by outcome",
+            self.s3_events.clone(),
         );
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -33,6 +33,8 @@ const PASSWORD: &str = "correct horse battery";
 enum Access {
     Public,
     Min(Role),
+    /// No user credential: a shared-secret signature (S3 events); refused without it.
+    Signed,
 }
 
 /// Every `/api/v1` route and the least role it needs. A new route must be added here.
@@ -153,6 +155,16 @@ const ROUTES: &[(&str, &str, Access)] = &[
         Access::Min(Role::Admin),
     ),
     ("GET", "/api/v1/openapi.json", Access::Public),
+    ("GET", "/api/v1/s3/scans", Access::Min(Role::Viewer)),
+    ("POST", "/api/v1/s3/scans", Access::Min(Role::Analyst)),
+    ("GET", "/api/v1/s3/scans/{id}", Access::Min(Role::Viewer)),
+    (
+        "POST",
+        "/api/v1/s3/scans/{id}/cancel",
+        Access::Min(Role::Analyst),
+    ),
+    ("GET", "/api/v1/s3/sources", Access::Min(Role::Admin)),
+    ("POST", "/api/v1/s3/events", Access::Signed),
 ];
 
 /// A credential a request can carry.
@@ -453,6 +465,11 @@ async fn every_route_checks_its_role_for_every_credential() {
                         "{ctx}"
                     ),
                     (Access::Min(_), None) => assert_eq!(status, StatusCode::UNAUTHORIZED, "{ctx}"),
+                    // Unsigned: 401, or 403 when no secret is configured; never served.
+                    (Access::Signed, _) => assert!(
+                        status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
+                        "{ctx}"
+                    ),
                     (Access::Min(min), Some(role)) if *role < min => {
                         assert_eq!(status, StatusCode::FORBIDDEN, "{ctx}")
                     }

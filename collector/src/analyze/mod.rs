@@ -30,6 +30,7 @@ pub mod model;
 pub mod record;
 pub mod render;
 pub mod report;
+mod s3;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ use self::report::{BaselineInfo, ReportBuilder};
 /// `fleetlog-collector analyze`.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// Log files, directories (read recursively) and gzip files.
+    /// Log files, directories (read recursively) and gzip files; or one `s3://bucket/prefix`.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Print the summary as one JSON document.
@@ -63,6 +64,10 @@ pub struct AnalyzeArgs {
     /// Year for timestamps that carry none (RFC 3164 syslog); defaults to the current year.
     #[arg(long)]
     pub year: Option<i32>,
+    /// Collector config file whose `[s3]` keys (endpoint, region, force_path_style, limits)
+    /// apply to `s3://bucket/prefix` inputs; `FLEETLOG_S3_*` variables override them.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `fleetlog-collector train`.
@@ -94,7 +99,11 @@ pub fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         lines_out: args.lines.then(|| io::BufWriter::new(io::stdout().lock())),
     };
     let year = args.year.unwrap_or_else(current_year);
-    match read_inputs(&args.paths, args.quiet, year, &mut run) {
+    let read = match s3::url_of(&args.paths)? {
+        Some(url) => s3::read_s3(&url, args.config.as_deref(), args.quiet, year, &mut run),
+        None => read_inputs(&args.paths, args.quiet, year, &mut run),
+    };
+    match read {
         Ok(_) => {}
         Err(ReadError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -179,6 +188,8 @@ trait Visit {
     fn skipped(&mut self, _err: &InputError) {}
     /// A file's reading stopped early.
     fn read_error(&mut self) {}
+    /// An input (an S3 object) was skipped or stopped early, named with the reason.
+    fn skipped_object(&mut self, _name: &str, _reason: &str) {}
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +204,9 @@ enum ReadError {
     NoInput { paths: usize },
     #[error("writing output")]
     Output(#[source] io::Error),
+    /// An `s3://` input could not be listed (or the configuration not loaded).
+    #[error("{0}")]
+    S3(String),
 }
 
 /// Reads every file under `paths` and feeds the records to `visit`.
@@ -230,34 +244,9 @@ fn read_inputs(
                 continue;
             }
         };
-        let mut detector = Detector::new(DetectorConfig::with_year(year));
-        let mut joiner = Joiner::new();
-        let mut records = 0u64;
-        loop {
-            match reader.next_line() {
-                Ok(Some(line)) => {
-                    visit.line(&line);
-                    if let Some(raw) = joiner.push(&line) {
-                        emit(visit, &name, &mut detector, &raw, &mut records)?;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    notice(&format_args!(
-                        "{name}: read error after line {}, rest of file skipped: {e}",
-                        reader.lines_read()
-                    ));
-                    visit.read_error();
-                    break;
-                }
-            }
-        }
-        if let Some(raw) = joiner.flush() {
-            emit(visit, &name, &mut detector, &raw, &mut records)?;
-        }
+        read_lines(&mut reader, &name, year, visit, &notice)?;
         stats.files += 1;
         stats.lines += reader.lines_read();
-        visit.file_done(&name, &detector, reader.lines_read(), records);
         done_bytes += file.size;
         bar.set_position(done_bytes);
     }
@@ -266,6 +255,45 @@ fn read_inputs(
         return Err(ReadError::NoInput { paths: paths.len() });
     }
     Ok(stats)
+}
+
+/// Reads one input's lines to its end (or a read error, reported through `notice` and
+/// `visit.read_error`), joining records and handing them to `visit`; ends with `file_done`.
+/// Returns the read error's text, if reading stopped early.
+fn read_lines(
+    reader: &mut input::LineReader<impl io::BufRead>,
+    name: &str,
+    year: i32,
+    visit: &mut impl Visit,
+    notice: &dyn Fn(&dyn std::fmt::Display),
+) -> Result<Option<String>, ReadError> {
+    let mut detector = Detector::new(DetectorConfig::with_year(year));
+    let mut joiner = Joiner::new();
+    let mut records = 0u64;
+    let mut failed = None;
+    loop {
+        match reader.next_line() {
+            Ok(Some(line)) => {
+                visit.line(&line);
+                if let Some(raw) = joiner.push(&line) {
+                    emit(visit, name, &mut detector, &raw, &mut records)?;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let text = format!("read error after line {}: {e}", reader.lines_read());
+                notice(&format_args!("{name}: {text}, rest of file skipped"));
+                visit.read_error();
+                failed = Some(text);
+                break;
+            }
+        }
+    }
+    if let Some(raw) = joiner.flush() {
+        emit(visit, name, &mut detector, &raw, &mut records)?;
+    }
+    visit.file_done(name, &detector, reader.lines_read(), records);
+    Ok(failed)
 }
 
 /// Hands a non-blank record to `visit`.
@@ -339,6 +367,10 @@ impl<W: Write> Visit for AnalyzeRun<'_, W> {
 
     fn read_error(&mut self) {
         self.report.read_error();
+    }
+
+    fn skipped_object(&mut self, name: &str, reason: &str) {
+        self.report.skipped_object(name, reason);
     }
 }
 

@@ -102,6 +102,9 @@ pub fn write_text(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         write!(out, " ({})", skipped.join(", "))?;
     }
     writeln!(out, ": {} lines, {} records.", s.lines, s.records)?;
+    for k in &s.skipped {
+        writeln!(out, "Skipped {}: {}", k.input, k.reason)?;
+    }
     let r = &s.repaired;
     if r.invalid_utf8_lines > 0 || r.truncated_lines > 0 {
         writeln!(

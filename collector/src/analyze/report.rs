@@ -50,6 +50,18 @@ pub struct Summary {
     pub classes: Classes,
     /// The model scored against, if any.
     pub baseline: Option<BaselineInfo>,
+    /// Inputs skipped or stopped early, each named with its reason (S3 objects; absent when
+    /// none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedInput>,
+}
+
+/// An input skipped (or read only partly), with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedInput {
+    /// The input (`s3://bucket/key`).
+    pub input: String,
+    pub reason: String,
 }
 
 /// Files read and skipped.
@@ -253,6 +265,7 @@ pub struct ReportBuilder {
     unclassified: u64,
     unhealthy: u64,
     novel: u64,
+    skipped: Vec<SkippedInput>,
 }
 
 impl ReportBuilder {
@@ -274,6 +287,14 @@ impl ReportBuilder {
     /// Counts a file whose reading stopped early.
     pub fn read_error(&mut self) {
         self.files.read_errors += 1;
+    }
+
+    /// Names an input skipped or read only partly, with the reason.
+    pub fn skipped_object(&mut self, input: &str, reason: &str) {
+        self.skipped.push(SkippedInput {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        });
     }
 
     /// Counts one physical line and its repairs.
@@ -443,6 +464,7 @@ impl ReportBuilder {
                 found,
             },
             baseline,
+            skipped: self.skipped,
         }
     }
 }

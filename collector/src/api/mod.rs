@@ -30,6 +30,7 @@ pub mod models;
 pub mod openapi;
 pub mod paging;
 pub mod rules;
+pub mod s3;
 pub mod silences;
 pub mod stream;
 pub mod tickets;
@@ -146,6 +147,11 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(training::jobs))
         .routes(routes!(training::job))
         .routes(routes!(training::cancel))
+        .routes(routes!(s3::list, s3::create))
+        .routes(routes!(s3::get))
+        .routes(routes!(s3::cancel))
+        .routes(routes!(s3::sources))
+        .routes(routes!(s3::push_events))
         .routes(routes!(openapi::document));
     OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", v1)
 }

@@ -63,6 +63,7 @@ pub mod nudge;
 pub mod models;
 pub mod outbox;
 mod retention;
+pub mod s3;
 mod sql;
 mod stats;
 pub mod tickets;
