@@ -223,6 +223,8 @@ impl Bound {
             model.clone(),
             metrics.clone(),
             config.training.poll_interval,
+            shutdown.clone(),
+        ));
         // S3 scans under the `s3` lease; SQS polling (when configured) on every replica.
         let s3_config = Arc::new(config.s3.clone());
         let s3_task = tokio::spawn(
