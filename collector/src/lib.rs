@@ -20,6 +20,7 @@ pub mod store;
 pub mod stream;
 pub mod tls;
 pub mod usercli;
+pub mod web;
 
 use std::sync::Arc;
 
