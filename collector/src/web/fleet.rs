@@ -20,6 +20,8 @@ use crate::health::State as Health;
 /// Sparkline window and step.
 const SPARK_WINDOW_MS: i64 = 3_600_000;
 const SPARK_STEP_MS: i64 = 300_000;
+/// The group of hosts with neither a `store` nor a `site` label.
+const NO_LABEL: &str = "no store label";
 
 /// `?label=store:0042&state=degraded`.
 #[derive(Debug, Default, Deserialize)]
@@ -73,7 +75,7 @@ fn group_key(labels: &BTreeMap<String, String>) -> String {
         .get("store")
         .map(|s| format!("store {s}"))
         .or_else(|| labels.get("site").map(|s| format!("site {s}")))
-        .unwrap_or_else(|| "no store label".to_owned())
+        .unwrap_or_else(|| NO_LABEL.to_owned())
 }
 
 /// Whether `h` passes the filters.
@@ -135,7 +137,14 @@ pub fn group_hosts(
         // Stable: keeps the API's order (longest in the state first) within a state.
         g.hosts.sort_by(|a, b| b.badness.cmp(&a.badness));
     }
-    out.sort_by(|a, b| b.badness.cmp(&a.badness).then(a.name.cmp(&b.name)));
+    // Worst first; hosts without a store or site label after the labelled ones.
+    let unlabelled = |g: &Group| g.name == NO_LABEL;
+    out.sort_by(|a, b| {
+        b.badness
+            .cmp(&a.badness)
+            .then(unlabelled(a).cmp(&unlabelled(b)))
+            .then(a.name.cmp(&b.name))
+    });
     out
 }
 
