@@ -18,6 +18,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -286,6 +288,20 @@ fn dashboard_walk_in_a_real_browser() -> Result<()> {
             .then_some(()))
     })?;
 
+    // The sick host stays sick while the browser walks: a few lines a second, a third of
+    // them errors, so its alert keeps firing and its health stays bad.
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (stop, log) = (stop.clone(), sick_log.clone());
+        thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = append(&log, &lines(3, 1, &format!("feed-{n}")));
+                n += 1;
+                thread::sleep(Duration::from_millis(700));
+            }
+        })
+    };
     let shots = shots_dir();
     fs::create_dir_all(&shots)?;
     let started = Instant::now();
@@ -303,6 +319,8 @@ fn dashboard_walk_in_a_real_browser() -> Result<()> {
         .env("FLEETLOG_CHROMIUM", &chromium)
         .output()
         .context("running node walk.mjs")?;
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.join();
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
