@@ -6,6 +6,9 @@
 //!
 //! `cargo bench -p fleetlog-collector --bench fleet_page`; criterion prints the median.
 
+// Set-up failures should stop the benchmark loudly, as in tests.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::sync::Arc;

@@ -135,7 +135,7 @@ pub fn group_hosts(
     let mut out: Vec<Group> = groups.into_values().collect();
     for g in &mut out {
         // Stable: keeps the API's order (longest in the state first) within a state.
-        g.hosts.sort_by(|a, b| b.badness.cmp(&a.badness));
+        g.hosts.sort_by_key(|h| std::cmp::Reverse(h.badness));
     }
     // Worst first; hosts without a store or site label after the labelled ones.
     let unlabelled = |g: &Group| g.name == NO_LABEL;

@@ -12,7 +12,6 @@ use super::host::{Row, event_row, severity_name};
 use super::layout::{Nav, Page, PageResult, fmt_ms, render};
 use crate::api::AppState;
 use crate::api::auth::Viewer;
-use crate::api::error::ApiError;
 use crate::api::events::{EventDetailQuery, EventQuery, Severity};
 use crate::api::extract::{Path, Query as ApiQuery};
 
@@ -118,8 +117,7 @@ pub async fn event(State(state): State<AppState>, page: Page, Path(id): Path<i64
         Path(id),
         ApiQuery(EventDetailQuery { context: Some(20) }),
     )
-    .await
-    .map_err(ApiError::from)?;
+    .await?;
     let severity = severity_name(d.event.severity);
     Ok(render(&EventPage {
         nav: page.nav("stream"),
