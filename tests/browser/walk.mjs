@@ -158,7 +158,8 @@ const admin = await session("admin");
   await page.waitForFunction(() => /Live/.test(document.getElementById("stream-state").textContent));
   const marker = `walk-${Date.now()}`;
   const before = await page.evaluate(() => performance.now());
-  appendFileSync(SICK_LOG, JSON.stringify({ level: "error", msg: `payment failed: terminal timeout ${marker}` }) + "\n");
+  // A template of its own, so it is not grouped with the payment errors of the same batch.
+  appendFileSync(SICK_LOG, JSON.stringify({ level: "error", msg: `receipt printer offline: paper jam reported by spooler ${marker}` }) + "\n");
   const arrived = await page.waitForSelector(`#stream-rows tr:has-text("${marker}")`, { timeout: 30000 }).then(() => true, () => false);
   const waited = Math.round((await page.evaluate(() => performance.now())) - before);
   console.log(`STREAM new error shown after ${waited} ms without a reload: ${arrived}`);
