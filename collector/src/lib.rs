@@ -23,6 +23,7 @@ pub mod stream;
 pub mod tls;
 pub mod training;
 pub mod usercli;
+pub mod web;
 
 use std::sync::Arc;
 

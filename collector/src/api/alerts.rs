@@ -89,7 +89,7 @@ pub struct AlertQuery {
     responses((status = 200, description = "Alerts", body = AlertList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<AlertQuery>,

@@ -84,7 +84,7 @@ pub struct AuditQuery {
     responses((status = 200, description = "A page of audit entries", body = AuditPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Admin>,
     Query(q): Query<AuditQuery>,

@@ -79,6 +79,23 @@ impl<R> Auth<R> {
     pub fn audit(&self, action: &'static str, target: impl Into<String>) -> AuditEntry {
         AuditEntry::new(&self.principal, self.client.clone(), action, target)
     }
+
+    /// The same checked credentials for a route needing role `R2` (the dashboard's pages
+    /// call the REST handlers with it); 403 if the principal's role is below `R2`.
+    pub(crate) fn with_role<R2: MinRole>(&self) -> Result<Auth<R2>, ApiError> {
+        if !self.principal.may(R2::ROLE) {
+            return Err(ApiError::Forbidden(format!(
+                "this needs the {} role",
+                R2::ROLE
+            )));
+        }
+        Ok(Auth {
+            principal: self.principal.clone(),
+            client: self.client.clone(),
+            csrf_token: self.csrf_token.clone(),
+            _role: PhantomData,
+        })
+    }
 }
 
 /// Login lockout and request rate limits, one per process.

@@ -66,7 +66,7 @@ pub struct AutomationUpdate {
     responses((status = 200, description = "Settings", body = AutomationDto)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     _auth: Auth<Admin>,
 ) -> Result<axum::Json<AutomationDto>, ApiError> {
@@ -217,7 +217,7 @@ pub struct DecisionQuery {
     responses((status = 200, description = "A page of decisions", body = DecisionPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn decisions(
+pub(crate) async fn decisions(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<DecisionQuery>,

@@ -65,7 +65,7 @@ pub struct ChannelList {
     responses((status = 200, description = "Channels", body = ChannelList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     AxState(state): AxState<AppState>,
     _auth: Auth<Admin>,
 ) -> Result<axum::Json<ChannelList>, ApiError> {
@@ -171,7 +171,7 @@ async fn load(state: &AppState, id: i64) -> Result<ChannelRecord, ApiError> {
     ),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn get(
+pub(crate) async fn get(
     AxState(state): AxState<AppState>,
     _auth: Auth<Admin>,
     Path(id): Path<i64>,
@@ -328,7 +328,7 @@ pub struct DeliveryQuery {
     ),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn deliveries(
+pub(crate) async fn deliveries(
     AxState(state): AxState<AppState>,
     _auth: Auth<Admin>,
     Path(id): Path<i64>,

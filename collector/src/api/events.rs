@@ -141,7 +141,7 @@ pub struct EventQuery {
     responses((status = 200, description = "A page of events", body = EventPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<EventQuery>,
@@ -210,7 +210,7 @@ pub struct EventDetail {
     ),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Path(id): Path<i64>,

@@ -75,7 +75,7 @@ pub struct LinesQuery {
     responses((status = 200, description = "A page of lines", body = LinePage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn lines(
+pub(crate) async fn lines(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<LinesQuery>,

@@ -100,7 +100,7 @@ async fn host_dtos(state: &AppState) -> Result<(Vec<HostDto>, Vec<HealthRow>), A
     responses((status = 200, description = "The fleet", body = FleetDto)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn fleet(
+pub(crate) async fn fleet(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
 ) -> Result<axum::Json<FleetDto>, ApiError> {
@@ -141,7 +141,7 @@ pub(crate) async fn fleet_view(state: &AppState) -> Result<FleetDto, ApiError> {
     responses((status = 200, description = "Every host, by name", body = HostList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn hosts(
+pub(crate) async fn hosts(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
 ) -> Result<axum::Json<HostList>, ApiError> {
@@ -189,7 +189,7 @@ pub struct HostDetail {
     ),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn host(
+pub(crate) async fn host(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Path(name): Path<String>,
@@ -331,7 +331,7 @@ async fn series(
     responses((status = 200, description = "The series", body = Series)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn host_series(
+pub(crate) async fn host_series(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Path(name): Path<String>,

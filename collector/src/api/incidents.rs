@@ -124,7 +124,7 @@ pub struct IncidentQuery {
     responses((status = 200, description = "A page of incidents", body = IncidentPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<IncidentQuery>,
@@ -183,7 +183,7 @@ pub struct IncidentDetail {
     ),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn get(
+pub(crate) async fn get(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Path(id): Path<i64>,

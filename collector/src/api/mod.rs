@@ -184,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(fleet::readyz))
         .route("/metrics", get(metrics_text))
+        .merge(crate::web::routes())
         .with_state(state)
 }
 

@@ -50,7 +50,7 @@ pub struct RuleList {
     responses((status = 200, description = "Rules", body = RuleList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
 ) -> Result<axum::Json<RuleList>, ApiError> {
@@ -128,7 +128,7 @@ pub(super) async fn create(
     ),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn get(
+pub(crate) async fn get(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Path(id): Path<i64>,

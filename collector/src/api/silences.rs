@@ -63,7 +63,7 @@ pub struct SilenceQuery {
     responses((status = 200, description = "Silences", body = SilenceList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<SilenceQuery>,

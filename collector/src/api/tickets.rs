@@ -76,7 +76,7 @@ pub struct TicketQuery {
     responses((status = 200, description = "A page of tickets", body = TicketPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<TicketQuery>,

@@ -87,7 +87,7 @@ impl std::fmt::Debug for CreatedToken {
     responses((status = 200, description = "Every token, newest first", body = TokenList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Admin>,
 ) -> Result<axum::Json<TokenList>, ApiError> {

@@ -97,7 +97,7 @@ impl std::fmt::Debug for UpdateUser {
     responses((status = 200, description = "Every user, by name", body = UserList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Admin>,
 ) -> Result<axum::Json<UserList>, ApiError> {

@@ -54,6 +54,7 @@ pub mod automation;
 pub mod channels;
 pub mod classes;
 mod cursor;
+pub mod dashboard;
 pub mod events;
 mod grouping;
 pub mod health;
