@@ -16,6 +16,7 @@ pub mod jira;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod probe;
 pub mod store;
 pub mod stream;
 pub mod tls;
