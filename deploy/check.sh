@@ -272,6 +272,11 @@ if have cargo-deb; then
     grep -q "Depends:.*adduser" <<<"$info" || missing="$missing depends:adduser"
     if [ -z "$missing" ]; then ok "$pkg.deb: binary, unit, conffile, README, user, systemd scripts"; else
       bad "$pkg.deb lacks:$missing"; printf '%s\n%s\n' "$contents" "$info"; fi
+    dpkg-deb -e "$work/$pkg.deb" "$work/control-$p"
+    for script in "$work/control-$p"/postinst "$work/control-$p"/postrm "$work/control-$p"/prerm; do
+      [ -f "$script" ] || continue
+      check "$pkg.deb $(basename "$script"): sh -n" sh -n "$script"
+    done
     dpkg-deb -x "$work/$pkg.deb" "$work/root-$p"
   done
   if have systemd-analyze && [ -d "$work/root-agent" ] && [ -d "$work/root-collector" ]; then
