@@ -26,6 +26,7 @@
 //! connection cap (`ingest.max_connections_per_address`, 64) applies as it would to hosts.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -305,6 +306,7 @@ fn report(
             "max_ms": ms(l.percentile(100.0)),
         })
     };
+    let mut out = String::new();
     if args.json {
         let v = json!({
             "agents": args.agents,
@@ -328,7 +330,8 @@ fn report(
             "errors": errors.iter().take(10).collect::<Vec<_>>(),
             "error_count": errors.len(),
         });
-        println!("{v}");
+        let _ = writeln!(out, "{v}");
+        emit(&out);
         return;
     }
     let offered = if args.rate > 0.0 {
@@ -336,15 +339,17 @@ fn report(
     } else {
         "unpaced".to_owned()
     };
-    println!(
+    let _ = writeln!(
+        out,
         "fleetlog-loadgen: {} agents ({connected} connected in {connect_secs:.1} s), {} s, {offered}, \
          batches of up to {} lines, critical share {}",
         args.agents, args.duration_secs, args.batch_lines, args.critical_share
     );
-    println!("  lines acked/s     {lines_per_sec:>10.0}");
-    println!("  batches acked/s   {batches_per_sec:>10.1}");
+    let _ = writeln!(out, "  lines acked/s     {lines_per_sec:>10.0}");
+    let _ = writeln!(out, "  batches acked/s   {batches_per_sec:>10.1}");
     for (name, l) in [("bulk", &mut t.bulk), ("priority", &mut t.priority)] {
-        println!(
+        let _ = writeln!(
+            out,
             "  ack latency {name:<8} p50 {:>8.1} ms   p99 {:>8.1} ms   max {:>8.1} ms   (n={})",
             ms(l.percentile(50.0)),
             ms(l.percentile(99.0)),
@@ -352,7 +357,8 @@ fn report(
             l.len()
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  after the drain: {} lines sent, {} acked, {unacked} unacked; {} retries, {} duplicate acks, {} agents failed",
         t.lines_sent,
         t.lines_acked,
@@ -361,8 +367,15 @@ fn report(
         errors.len()
     );
     for e in errors.iter().take(5) {
-        println!("  error: {e}");
+        let _ = writeln!(out, "  error: {e}");
     }
+    emit(&out);
+}
+
+/// Writes the report to stdout in one piece.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// One simulated agent: connect, wait for the common start, send for the duration, drain.
