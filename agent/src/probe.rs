@@ -61,11 +61,9 @@ pub fn probe(url: &str, timeout: Duration) -> Result<(), ProbeError> {
     let mut stream = TcpStream::connect_timeout(&target, timeout).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(io)?;
+    // One write: a server that reads the request once must see all of it.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(io)?;
     let mut head = Vec::with_capacity(256);
     stream.take(256).read_to_end(&mut head).map_err(io)?;
     let text = String::from_utf8_lossy(&head);
@@ -134,8 +132,13 @@ mod tests {
                 "HTTP/1.1 503 Service Unavailable\r\n\r\n",
             ] {
                 let (mut s, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
                 let mut buf = [0u8; 512];
-                let _ = s.read(&mut buf).unwrap();
+                while !request.ends_with(b"\r\n\r\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "request cut short");
+                    request.extend_from_slice(&buf[..n]);
+                }
                 s.write_all(answer.as_bytes()).unwrap();
             }
         });
