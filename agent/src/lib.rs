@@ -11,6 +11,7 @@ pub mod check;
 pub mod classify;
 pub mod config;
 pub mod metrics;
+pub mod probe;
 mod reader;
 pub mod ship;
 pub mod status;

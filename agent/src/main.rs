@@ -19,6 +19,17 @@ enum Command {
     Run(RunArgs),
     /// Validate a configuration and list the files it would tail (and why others not).
     Check(RunArgs),
+    /// Health check for images without curl: GET an http:// URL, exit 0 on a 2xx answer.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The URL to GET, e.g. http://127.0.0.1:9464/healthz.
+    url: String,
+    /// Seconds to wait for the connection and for each read and write.
+    #[arg(long, default_value_t = 5)]
+    timeout_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +112,15 @@ fn main() -> anyhow::Result<()> {
             std::io::stdout()
                 .lock()
                 .write_all(fleetlog_agent::check::report(&config).as_bytes())?;
+            return Ok(());
+        }
+        Command::Probe(args) => {
+            let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
+            // One line, no backtrace: a health check's output is read by people.
+            if let Err(err) = fleetlog_agent::probe::probe(&args.url, timeout) {
+                eprintln!("probe: {err}");
+                std::process::exit(1);
+            }
             return Ok(());
         }
     };

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod s3;
+pub mod probe;
 pub mod store;
 pub mod stream;
 pub mod tls;

@@ -23,6 +23,17 @@ enum Command {
     Train(fleetlog_collector::analyze::TrainArgs),
     /// Manage API users (add, list, set-role, disable, enable, passwd).
     User(fleetlog_collector::usercli::UserArgs),
+    /// Health check for images without curl: GET an http:// URL, exit 0 on a 2xx answer.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The URL to GET, e.g. http://127.0.0.1:8080/readyz.
+    url: String,
+    /// Seconds to wait for the connection and for each read and write.
+    #[arg(long, default_value_t = 5)]
+    timeout_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -54,6 +65,15 @@ fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => return fleetlog_collector::analyze::run_analyze(args),
         Command::Train(args) => return fleetlog_collector::analyze::run_train(args),
         Command::User(args) => return fleetlog_collector::usercli::run(args),
+        Command::Probe(args) => {
+            let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
+            // One line, no backtrace: a health check's output is read by people.
+            if let Err(err) = fleetlog_collector::probe::probe(&args.url, timeout) {
+                eprintln!("probe: {err}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
     };
     init_tracing(args.log_json);
     let mut flags = toml::Table::new();

@@ -32,6 +32,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod jira_double;
+pub mod loadgen;
 pub mod scenario;
 pub mod slack_double;
 
