@@ -252,14 +252,9 @@ async fn reload(state: &AppState, audit: AuditEntry) -> Result<(String, CommandD
     let before = state.model.get().map(|m| m.version);
     // The file becomes a registry version (if its content is new) and the active model.
     if let Some(p) = &path {
-        crate::training::registry::import_file(
-            &state.store,
-            p,
-            Some(audit.clone()),
-            true,
-        )
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("model not reloaded: {e:#}")))?;
+        crate::training::registry::import_file(&state.store, p, Some(audit.clone()), true)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("model not reloaded: {e:#}")))?;
     }
     let loaded = crate::training::registry::load_active(&state.store).await?;
     if state.model.set(loaded.clone()) {
