@@ -251,17 +251,17 @@ pub async fn poll_sqs(
                     false
                 }
             };
-            if !keep && let Some(handle) = m.receipt_handle() {
-                if let Err(e) = sqs
+            // Redelivery is harmless: the event is deduplicated.
+            if !keep
+                && let Some(handle) = m.receipt_handle()
+                && let Err(e) = sqs
                     .delete_message()
                     .queue_url(&queue)
                     .receipt_handle(handle)
                     .send()
                     .await
-                {
-                    // Redelivery is harmless: the event is deduplicated.
-                    warn!(error = %super::client::describe(&e), "Deleting an SQS message failed.");
-                }
+            {
+                warn!(error = %super::client::describe(&e), "Deleting an SQS message failed.");
             }
         }
     }
