@@ -150,7 +150,9 @@ struct RawConfig {
     channels: Vec<crate::alerts::config::RawChannel>,
     #[serde(default)]
     training: crate::training::config::RawTraining,
+    #[serde(default)]
     mcp: crate::mcp::config::RawMcp,
+    #[serde(default)]
     s3: crate::s3::config::RawS3,
 }
 

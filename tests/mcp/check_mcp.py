@@ -39,6 +39,8 @@ EXPECTED_TOOLS = {
     "resolve_incident",
     "suggest_solutions",
     "run_command",
+    "train_on_healthy_logs",
+    "analyze_s3_logs",
 }
 
 FAILURES = []
@@ -337,6 +339,51 @@ async def roles(url, rest, viewer, analyst):
             check(r.is_error, "resolving a resolved incident is a tool error")
 
 
+async def training_and_s3(url, rest, analyst, viewer):
+    host = rest.get("/api/v1/hosts")["hosts"][0]["name"]
+    async with session(url, viewer) as (s, _):
+        r, a = await call(s, "train_on_healthy_logs", {"host": host, "from": "3h"}, who="viewer")
+        check(r.is_error and "analyst role" in error_text(r), "viewer cannot start training")
+        r, a = await call(s, "analyze_s3_logs", {"bucket": "store-logs"}, who="viewer")
+        check(r.is_error and "analyst role" in error_text(r), "viewer cannot start a scan")
+    async with session(url, analyst) as (s, _):
+        r, job = await call(s, "train_on_healthy_logs", {"host": host, "from": "3h"}, who="analyst")
+        check(not r.is_error and job["kind"] == "window", "training job started")
+        if not r.is_error:
+            same = rest.get(f"/api/v1/training/jobs/{job['id']}")
+            check(same["id"] == job["id"] and same["spec"]["host"] == host,
+                  "REST shows the job the tool started")
+            state = job["state"]
+            for _ in range(60):
+                if state in ("succeeded", "failed", "cancelled"):
+                    break
+                await asyncio.sleep(1)
+                r, job = await call(s, "train_on_healthy_logs", {"job_id": job["id"]},
+                                    who="analyst", quiet=True)
+                state = job["state"] if not r.is_error else "tool error"
+            print(f"<<< training job {job.get('id')} ended {state}, lines read {job.get('lines_read')}, model {job.get('model_id')}")
+            check(state == "succeeded", f"the window job succeeded (state {state})")
+            check(rest.get(f"/api/v1/training/jobs/{job['id']}")["state"] == state,
+                  "the tool's report equals REST's")
+        r, a = await call(s, "train_on_healthy_logs", {}, who="analyst")
+        check(r.is_error and "host and from" in error_text(r), "training needs a window or a job")
+        r, a = await call(s, "train_on_healthy_logs", {"job_id": 1, "host": host}, who="analyst")
+        check(r.is_error and "not both" in error_text(r), "job_id and a window conflict")
+        r, scan = await call(s, "analyze_s3_logs",
+                             {"bucket": "store-logs", "prefix": "alb/", "from": "24h"},
+                             who="analyst")
+        check(not r.is_error and scan["bucket"] == "store-logs", "scan queued")
+        if not r.is_error:
+            r, rep = await call(s, "analyze_s3_logs", {"scan_id": scan["id"]}, who="analyst")
+            same = rest.get(f"/api/v1/s3/scans/{scan['id']}")
+            check(not r.is_error and rep["scan"]["id"] == same["scan"]["id"]
+                  and rep["scan"]["prefix"] == "alb/", "the tool's scan report equals REST's")
+        r, a = await call(s, "analyze_s3_logs", {"bucket": "Not A Bucket!"}, who="analyst")
+        check(r.is_error and "bucket" in error_text(r), "a bad bucket name is a tool error")
+        r, a = await call(s, "analyze_s3_logs", {"scan_id": 987654}, who="analyst")
+        check(r.is_error, "an unknown scan is a tool error")
+
+
 async def bad_arguments(url, admin):
     cases = [
         ("filter_unhealthy_logs", {"limit": 0}, "limit"),
@@ -424,6 +471,8 @@ async def main():
     await tools_and_rest(url, rest, args.admin)
     print("== roles (viewer, analyst tokens)")
     await roles(url, rest, args.viewer, args.analyst)
+    print("== training and S3 (analyst, viewer tokens)")
+    await training_and_s3(url, rest, args.analyst, args.viewer)
     print("== bad arguments")
     await bad_arguments(url, args.admin)
     print("== HTTP auth")

@@ -13,8 +13,10 @@ use super::auth::{Admin, Analyst, Auth, Viewer};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
 use super::paging;
+use crate::auth::Principal;
 use crate::s3::events;
 use crate::s3::scan::ObjectStatus;
+use crate::store::audit::AuditEntry;
 use crate::store::s3::{NewScan, ObjectRecord, ScanRecord};
 
 /// Objects by status, and the lines and event lines of the analysed ones.
@@ -260,6 +262,17 @@ pub(super) async fn create(
     auth: Auth<Analyst>,
     Json(body): Json<NewScanDto>,
 ) -> Result<(StatusCode, axum::Json<ScanDto>), ApiError> {
+    let scan = create_as(&state, &auth.principal, auth.client.clone(), body).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(scan)))
+}
+
+/// Queues a scan for `principal` (the REST handler and the MCP tool `analyze_s3_logs`).
+pub(crate) async fn create_as(
+    state: &AppState,
+    principal: &Principal,
+    client: Option<String>,
+    body: NewScanDto,
+) -> Result<ScanDto, ApiError> {
     let bucket = body.bucket.trim().to_owned();
     if !valid_bucket(&bucket) {
         return Err(ApiError::BadRequest(
@@ -298,21 +311,22 @@ pub(super) async fn create(
         modified_after_ms: from,
         modified_before_ms: to,
         source: body.credentials,
-        analyst: auth.principal.name.clone(),
+        analyst: principal.name.clone(),
     };
-    let audit = auth
-        .audit(
-            "s3.scan.create",
-            format!("s3://{}/{}", scan.bucket, scan.prefix),
-        )
-        .after(serde_json::json!({
-            "bucket": scan.bucket, "prefix": scan.prefix, "credentials": scan.source,
-        }));
+    let audit = AuditEntry::new(
+        principal,
+        client,
+        "s3.scan.create",
+        format!("s3://{}/{}", scan.bucket, scan.prefix),
+    )
+    .after(serde_json::json!({
+        "bucket": scan.bucket, "prefix": scan.prefix, "credentials": scan.source,
+    }));
     let rec = state
         .store
         .s3_create_scan(&scan, Some(&audit), crate::now_ms())
         .await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(scan_dto(rec))))
+    Ok(scan_dto(rec))
 }
 
 /// A scan with its counts and a page of its objects.
@@ -331,6 +345,15 @@ pub(super) async fn get(
     Path(id): Path<i64>,
     Query(q): Query<ObjectQuery>,
 ) -> Result<axum::Json<ScanDetail>, ApiError> {
+    detail(&state, id, q).await.map(axum::Json)
+}
+
+/// A scan with its counts and a page of its objects (the REST handler and the MCP tool).
+pub(crate) async fn detail(
+    state: &AppState,
+    id: i64,
+    q: ObjectQuery,
+) -> Result<ScanDetail, ApiError> {
     let limit = paging::limit(q.limit, state.api.max_page)?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
@@ -354,11 +377,11 @@ pub(super) async fn get(
     let next_cursor = (objects.len() == limit as usize)
         .then(|| objects.last().map(|o| encode_key_cursor(&o.key)))
         .flatten();
-    Ok(axum::Json(ScanDetail {
+    Ok(ScanDetail {
         scan: scan_dto(scan),
         objects: objects.into_iter().map(object_dto).collect(),
         next_cursor,
-    }))
+    })
 }
 
 fn encode_key_cursor(key: &str) -> String {

@@ -19,7 +19,9 @@ use super::auth::{Analyst, Auth, Viewer};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
 use super::paging;
+use crate::auth::Principal;
 use crate::now_ms;
+use crate::store::audit::AuditEntry;
 use crate::store::training_jobs::{JobInfo, JobKind};
 use crate::training::job::{JobState, percent};
 use crate::training::runner::{JobInput, WindowSpec};
@@ -233,7 +235,7 @@ async fn read_multipart(
 /// Queues a job and starts it; 429 when the queue is full.
 async fn submit(
     state: &AppState,
-    auth: &Auth<impl Send + Sync>,
+    (principal, client): (&Principal, Option<String>),
     kind: JobKind,
     spec: serde_json::Value,
     bytes_total: u64,
@@ -250,7 +252,7 @@ async fn submit(
         JobKind::Upload => "training.upload",
         JobKind::Window => "training.window",
     };
-    let audit = auth.audit(action, "training_job");
+    let audit = AuditEntry::new(principal, client, action, "training_job");
     let job = state
         .store
         .create_training_job(kind, &spec, bytes_total, audit, now_ms())
@@ -321,7 +323,7 @@ pub(super) async fn upload(
     });
     submit(
         &state,
-        &auth,
+        (&auth.principal, auth.client.clone()),
         JobKind::Upload,
         spec,
         total,
@@ -355,6 +357,17 @@ pub(super) async fn window(
     auth: Auth<Analyst>,
     Json(req): Json<WindowRequest>,
 ) -> Result<(StatusCode, axum::Json<JobDto>), ApiError> {
+    window_as(&state, &auth.principal, auth.client.clone(), req).await
+}
+
+/// Queues a training job over a healthy window for `principal` (the REST handler and the
+/// MCP tool `train_on_healthy_logs`).
+pub(crate) async fn window_as(
+    state: &AppState,
+    principal: &Principal,
+    client: Option<String>,
+    req: WindowRequest,
+) -> Result<(StatusCode, axum::Json<JobDto>), ApiError> {
     valid_name("host", &req.host)?;
     if let Some(s) = &req.service {
         valid_name("service", s)?;
@@ -374,8 +387,8 @@ pub(super) async fn window(
     };
     let json = serde_json::to_value(&spec).map_err(ApiError::internal)?;
     submit(
-        &state,
-        &auth,
+        state,
+        (principal, client),
         JobKind::Window,
         json,
         0,
@@ -421,9 +434,12 @@ pub(super) async fn job(
     _auth: Auth<Viewer>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<JobDto>, ApiError> {
-    Ok(axum::Json(JobDto::from(
-        state.store.training_job(id).await?,
-    )))
+    job_by_id(&state, id).await.map(axum::Json)
+}
+
+/// One training job with its progress (the REST handler and the MCP tool).
+pub(crate) async fn job_by_id(state: &AppState, id: i64) -> Result<JobDto, ApiError> {
+    Ok(JobDto::from(state.store.training_job(id).await?))
 }
 
 /// Cancels a job: a queued one at once, a running one at its next progress check.

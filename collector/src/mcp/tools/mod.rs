@@ -15,7 +15,9 @@ pub mod commands;
 pub mod events;
 pub mod fleet;
 pub mod incidents;
+pub mod s3;
 pub mod solutions;
+pub mod training;
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -209,9 +211,8 @@ fn build() -> Vec<ToolDef> {
         incidents::resolve_incident(),
         solutions::suggest_solutions(),
         commands::run_command(),
-        // Issue 11 (model registry and training) adds `training::train_on_healthy_logs()`
-        // and issue 12 (S3 scans) `s3::analyze_s3_logs()`: a family file in this directory
-        // calling the REST handlers' functions, and one line each here.
+        training::train_on_healthy_logs(),
+        s3::analyze_s3_logs(),
     ]
 }
 
