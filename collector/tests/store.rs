@@ -1007,6 +1007,22 @@ async fn migrations_have_identical_tables_and_columns() {
             "id kind state spec_json created_by created_ms started_ms finished_ms updated_ms \
              bytes_total bytes_done lines_read files_json cancel_requested error model_id",
         ),
+        (
+            "s3_done",
+            "bucket done_ms etag lines object_key scan_id",
+        ),
+        (
+            "s3_events",
+            "bucket etag object_key received_ms scan_id",
+        ),
+        (
+            "s3_objects",
+            "attempts etag events last_modified_ms lines object_key reason scan_id size status updated_ms",
+        ),
+        (
+            "s3_scans",
+            "analyst bucket created_ms error finished_ms id list_after listed modified_after_ms modified_before_ms origin prefix source start_after state updated_ms",
+        ),
     ]
     .iter()
     .flat_map(|(t, cols)| cols.split(' ').map(move |c| (t.to_string(), c.to_string())))
