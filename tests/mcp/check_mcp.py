@@ -369,6 +369,13 @@ async def training_and_s3(url, rest, analyst, viewer):
         check(r.is_error and "host and from" in error_text(r), "training needs a window or a job")
         r, a = await call(s, "train_on_healthy_logs", {"job_id": 1, "host": host}, who="analyst")
         check(r.is_error and "not both" in error_text(r), "job_id and a window conflict")
+        r, job = await call(s, "train_on_healthy_logs",
+                            {"s3_prefix": "s3://store-logs/known-good/"}, who="analyst")
+        check(not r.is_error and job["kind"] == "s3" and job["spec"]["bucket"] == "store-logs"
+              and job["spec"]["prefix"] == "known-good/", "S3-prefix training job queued")
+        r, a = await call(s, "train_on_healthy_logs", {"s3_prefix": "store-logs/known-good/"},
+                          who="analyst")
+        check(r.is_error and "s3://" in error_text(r), "an s3_prefix without s3:// is a tool error")
         r, scan = await call(s, "analyze_s3_logs",
                              {"bucket": "store-logs", "prefix": "alb/", "from": "24h"},
                              who="analyst")

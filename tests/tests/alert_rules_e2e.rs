@@ -4,14 +4,16 @@
 //! default route) gets each firing notification. Printed: each rule, its notification and
 //! the value it reported.
 //!
-//! `processing-lag`, `agent-buffer` and `silent` are covered by the evaluator's table
-//! tests (`alerts::evaluate`): lag is arrival minus the time the agent read the line, so
-//! it needs an agent with a backlog; filling an agent's buffer needs it cut off from the
-//! collector that would receive its heartbeat; `silent` needs ten quiet minutes.
+//! A second test drives `silent`, `processing-lag` and `agent-buffer`, their thresholds
+//! edited through `PATCH /api/v1/rules/{id}` (seconds instead of ten minutes): one
+//! service writes once and goes quiet (`silent`); then the collector is killed while the
+//! agent keeps reading, so its small buffer fills (`agent-buffer`, from the heartbeat it
+//! sends on reconnecting) and its backlog arrives late (`processing-lag`).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -122,8 +124,26 @@ fn critical_event_and_incident_rules_fire_end_to_end() -> Result<()> {
     )?;
 
     let want = ["critical-event", "incident"];
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let fired = loop {
+    let fired = wait_fired(&got, &want, Duration::from_secs(90))?;
+    for rule in want {
+        println!("{}", describe(rule, &fired[rule]));
+    }
+    if fired["critical-event"]["labels"]["service"] != "checkout" {
+        bail!("critical-event: {}", fired["critical-event"]);
+    }
+    collector.ensure_no_panic().context("collector")?;
+    env.finish();
+    Ok(())
+}
+
+/// Collects the first firing notification of each rule until every rule in `want` fired.
+fn wait_fired(
+    got: &Mutex<Vec<Value>>,
+    want: &[&str],
+    within: Duration,
+) -> Result<BTreeMap<String, Value>> {
+    let deadline = Instant::now() + within;
+    loop {
         let mut fired: BTreeMap<String, Value> = BTreeMap::new();
         for body in got.lock().unwrap().iter() {
             if body["status"] == "firing" {
@@ -134,7 +154,7 @@ fn critical_event_and_incident_rules_fire_end_to_end() -> Result<()> {
             }
         }
         if want.iter().all(|r| fired.contains_key(*r)) {
-            break fired;
+            return Ok(fired);
         }
         if Instant::now() > deadline {
             bail!(
@@ -143,22 +163,151 @@ fn critical_event_and_incident_rules_fire_end_to_end() -> Result<()> {
             );
         }
         thread::sleep(Duration::from_millis(500));
-    };
-    for rule in want {
-        let a = &fired[rule];
-        println!(
-            "alert_rules_e2e: {rule} fired and notified: {} (value {}{} {} {}{}, labels {})",
-            a["summary"].as_str().unwrap_or(""),
-            a["value"],
-            a["unit"].as_str().unwrap_or(""),
-            a["comparison"].as_str().unwrap_or(""),
-            a["threshold"],
-            a["unit"].as_str().unwrap_or(""),
-            a["labels"]
-        );
     }
-    if fired["critical-event"]["labels"]["service"] != "checkout" {
-        bail!("critical-event: {}", fired["critical-event"]);
+}
+
+fn describe(rule: &str, a: &Value) -> String {
+    format!(
+        "alert_rules_e2e: {rule} fired and notified: {} (value {}{} {} {}{}, labels {})",
+        a["summary"].as_str().unwrap_or(""),
+        a["value"],
+        a["unit"].as_str().unwrap_or(""),
+        a["comparison"].as_str().unwrap_or(""),
+        a["threshold"],
+        a["unit"].as_str().unwrap_or(""),
+        a["labels"]
+    )
+}
+
+/// Sets a built-in rule's threshold (and comparison) through the API.
+fn set_threshold(
+    http: &reqwest::blocking::Client,
+    collector: &Collector,
+    name: &str,
+    threshold: f64,
+) -> Result<()> {
+    let auth = format!("Bearer {}", collector.admin_token());
+    let rules: Value = http
+        .get(format!("{}/api/v1/rules", collector.base_url()))
+        .header("authorization", &auth)
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let rule = rules["rules"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name))
+        .with_context(|| format!("no built-in rule {name}: {rules}"))?;
+    let mut spec = rule["spec"].clone();
+    spec["threshold"] = json!(threshold);
+    let resp = http
+        .patch(format!(
+            "{}/api/v1/rules/{}",
+            collector.base_url(),
+            rule["id"]
+        ))
+        .header("authorization", &auth)
+        .json(&json!({ "spec": spec }))
+        .send()?;
+    if !resp.status().is_success() {
+        bail!("PATCH rule {name}: {} {}", resp.status(), resp.text()?);
+    }
+    Ok(())
+}
+
+#[test]
+fn silent_lag_and_buffer_rules_fire_end_to_end() -> Result<()> {
+    let mut env = TestEnv::new("alert-rules-agent")?;
+    let (hook, got) = receiver()?;
+    let envs = [
+        ("FLEETLOG_ALERTS_INTERVAL_SECS", "1"),
+        ("FLEETLOG_ALERTS_GROUP_WAIT_SECS", "0"),
+        ("FLEETLOG_ALERTS_GROUP_INTERVAL_SECS", "1"),
+        ("FLEETLOG_OUTBOX_POLL_INTERVAL_MS", "100"),
+    ];
+    let mut collector = Collector::start_with(&env, &env.subdir("collector")?, &envs)?;
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let auth = format!("Bearer {}", collector.admin_token());
+    let resp = http
+        .post(format!("{}/api/v1/channels", collector.base_url()))
+        .header("authorization", &auth)
+        .json(
+            &json!({"name": "ops", "kind": "webhook", "config": {"url": hook},
+                      "secrets": {"secret": "k"}, "route": {"default": true}}),
+        )
+        .send()?;
+    if !resp.status().is_success() {
+        bail!("creating the channel: {} {}", resp.status(), resp.text()?);
+    }
+    // Seconds instead of the defaults' ten minutes and one minute; the buffer rule at
+    // 40 % so that a batch or two acknowledged before the heartbeat does not hide it.
+    set_threshold(&http, &collector, "silent", 5.0)?;
+    set_threshold(&http, &collector, "processing-lag", 3.0)?;
+    set_threshold(&http, &collector, "agent-buffer", 40.0)?;
+
+    let logs = env.subdir("logs")?;
+    // A small buffer (64 KiB, 16 KiB batches) that blocks the reader when full, and a
+    // heartbeat slow enough that the one sent on reconnecting is the one evaluated.
+    let agent_env = [
+        ("FLEETLOG_BUFFER_MAX_BYTES", "65536"),
+        ("FLEETLOG_BATCH_MAX_BYTES", "16384"),
+        ("FLEETLOG_HEARTBEAT_SECS", "120"),
+    ];
+    let _agent = Agent::start_with(
+        &env,
+        AgentOpts::new(
+            &collector,
+            "kiosk-7",
+            &[format!("{}/*.log", logs.display())],
+        ),
+        &agent_env,
+    )?;
+    append(
+        &logs.join("scanner.log"),
+        &[json!({"time": now_ms(), "level": "info", "msg": "scanner ready"})],
+    )?;
+    let fired = wait_fired(&got, &["silent"], Duration::from_secs(60))?;
+    println!("{}", describe("silent", &fired["silent"]));
+    if fired["silent"]["labels"]["host"] != "kiosk-7" {
+        bail!("silent: {}", fired["silent"]);
+    }
+
+    // The collector goes away; the agent keeps reading until its buffer is full.
+    collector.kill9()?;
+    let down = Instant::now();
+    let mut lines = Vec::new();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..6_000 {
+        // Incompressible text, so the compressed batches fill the buffer.
+        let mut noise = String::new();
+        for _ in 0..4 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            write!(noise, "{rng:016x}").unwrap();
+        }
+        lines.push(json!({"time": now_ms(), "level": "info",
+                          "msg": format!("basket {i} priced, token {noise}")}));
+    }
+    append(&logs.join("checkout.log"), &lines)?;
+    thread::sleep(Duration::from_secs(8));
+    collector.restart()?;
+    println!(
+        "alert_rules_e2e: collector down for {:.1} s while the agent buffered",
+        down.elapsed().as_secs_f64()
+    );
+
+    let want = ["agent-buffer", "processing-lag"];
+    let fired = wait_fired(&got, &want, Duration::from_secs(90))?;
+    for rule in want {
+        println!("{}", describe(rule, &fired[rule]));
+    }
+    if fired["agent-buffer"]["labels"]["host"] != "kiosk-7" {
+        bail!("agent-buffer: {}", fired["agent-buffer"]);
+    }
+    if fired["processing-lag"]["labels"]["service"] != "checkout" {
+        bail!("processing-lag: {}", fired["processing-lag"]);
     }
     collector.ensure_no_panic().context("collector")?;
     env.finish();

@@ -12,6 +12,9 @@
 //! 4. An `ObjectCreated` event for a new object arrives twice through SQS and once more pushed
 //!    to `POST /api/v1/s3/events` (signed); it is scanned once. A bad or missing signature
 //!    gets 401.
+//! 5. `POST /api/v1/training/s3` trains a model from the same prefix: plain and gzip objects
+//!    learned, the corrupt gzip and the binary object reported per object, never fatal; a
+//!    missing bucket fails the job with the S3 error's words.
 //!
 //! Needs `moto_server` and boto3 (`pip install "moto[server]"`); without them the test says
 //! SKIP, unless `FLEETLOG_REQUIRE_MOTO=1` (set by `.ci/run`), when it fails.
@@ -218,6 +221,25 @@ impl Api<'_> {
                 "scan {id} not there in {timeout:?}: {s}"
             );
             thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for training job `id` to end.
+    fn wait_job(&self, id: i64, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let j = self.get(&format!("/api/v1/training/jobs/{id}"))?;
+            if matches!(
+                j["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return Ok(j);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "training job {id} not ended in {timeout:?}: {j}"
+            );
+            thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -552,6 +574,58 @@ fn s3_scan_resumes_after_kill9_dedupes_events_and_rescans_changed_objects() -> R
         "expected the SQS copy and the push to be duplicates"
     );
     ensure!(new_events == 1, "{new_events}");
+
+    // 5. Training from the S3 prefix; a missing bucket fails its job with a clear error.
+    let t5 = Instant::now();
+    let (status, job) = api.post(
+        "/api/v1/training/s3",
+        &json!({"bucket": BUCKET, "prefix": "app/"}),
+    )?;
+    ensure!(status == 202, "POST /training/s3: {status} {job}");
+    let job = api.wait_job(n(&job["id"]), Duration::from_secs(300))?;
+    let files = job["files"].as_array().context("files")?;
+    let skipped: Vec<String> = files
+        .iter()
+        .filter(|f| !f["error"].is_null())
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["name"].as_str().unwrap_or(""),
+                f["error"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    println!(
+        "training from s3://{BUCKET}/app/: {} in {:.1?}, {} objects ({} skipped: {skipped:?}), {} lines read, model {}",
+        job["state"],
+        t5.elapsed(),
+        files.len(),
+        skipped.len(),
+        job["lines_read"],
+        job["model_id"]
+    );
+    ensure!(job["state"] == "succeeded", "{job}");
+    ensure!(files.len() == OBJECTS && skipped.len() == 2, "{job}");
+    let model = api.get(&format!("/api/v1/models/{}", n(&job["model_id"])))?;
+    println!(
+        "model from S3: source {} ({}), {} templates, active {}",
+        model["source"], model["source_detail"], model["templates"], model["active"]
+    );
+    ensure!(
+        model["source"] == "s3" && n(&model["templates"]) > 0,
+        "{model}"
+    );
+    let (status, bad) = api.post("/api/v1/training/s3", &json!({"bucket": "no-such-bucket"}))?;
+    ensure!(status == 202, "{status} {bad}");
+    let bad = api.wait_job(n(&bad["id"]), Duration::from_secs(60))?;
+    println!(
+        "training from a missing bucket: state {}, error {}",
+        bad["state"], bad["error"]
+    );
+    ensure!(
+        bad["state"] == "failed" && bad["error"].as_str().unwrap_or("").contains("NoSuchBucket"),
+        "{bad}"
+    );
 
     // Nothing leaked, nothing panicked.
     let log = collector.log_text()?;

@@ -144,6 +144,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::activate))
         .routes(routes!(training::upload))
         .routes(routes!(training::window))
+        .routes(routes!(training::s3))
         .routes(routes!(training::jobs))
         .routes(routes!(training::job))
         .routes(routes!(training::cancel))

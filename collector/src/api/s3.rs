@@ -202,7 +202,7 @@ pub struct SourcesDto {
 const MAX_PREFIX: usize = 1024;
 
 /// S3's bucket naming rules (3–63 of `a-z0-9.-`, starting and ending alphanumeric).
-fn valid_bucket(b: &str) -> bool {
+pub(super) fn valid_bucket(b: &str) -> bool {
     (3..=63).contains(&b.len())
         && b.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
@@ -210,13 +210,13 @@ fn valid_bucket(b: &str) -> bool {
         && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
 }
 
-fn valid_profile(p: &str) -> bool {
+pub(super) fn valid_profile(p: &str) -> bool {
     (1..=64).contains(&p.len())
         && p.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
-fn valid_key_text(what: &str, v: &str) -> Result<(), ApiError> {
+pub(super) fn valid_key_text(what: &str, v: &str) -> Result<(), ApiError> {
     if v.len() > MAX_PREFIX || v.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(format!(
             "{what} must be at most {MAX_PREFIX} bytes without control characters"

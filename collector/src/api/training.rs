@@ -1,6 +1,6 @@
-//! `/api/v1/training`: train a model from uploaded known-good logs or from a host's
-//! archived lines over a time range marked healthy, as background jobs with progress and
-//! cancel. A finished job adds an inactive model version (`/api/v1/models`).
+//! `/api/v1/training`: train a model from uploaded known-good logs, from a host's archived
+//! lines over a time range marked healthy, or from the objects under an S3 prefix, as
+//! background jobs with progress and cancel. A finished job adds an inactive model version (`/api/v1/models`).
 //!
 //! Uploads are `multipart/form-data` (one part per file) or a raw body (one file, named by
 //! `?name=`); each file is plain text or gzip, told apart by its magic bytes. The whole body
@@ -24,7 +24,7 @@ use crate::now_ms;
 use crate::store::audit::AuditEntry;
 use crate::store::training_jobs::{JobInfo, JobKind};
 use crate::training::job::{JobState, percent};
-use crate::training::runner::{JobInput, WindowSpec};
+use crate::training::runner::{JobInput, S3Spec, WindowSpec};
 use crate::training::train::UploadFile;
 
 /// Longest file name kept from an upload, in characters.
@@ -50,7 +50,7 @@ pub struct FileReportDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobDto {
     pub id: i64,
-    /// `upload` or `window`.
+    /// `upload`, `window` or `s3`.
     pub kind: String,
     pub state: JobState,
     /// The upload's file names, or the window's host, service and time range.
@@ -135,6 +135,20 @@ pub struct WindowRequest {
     /// End, RFC 3339 or epoch milliseconds (exclusive).
     #[schema(example = "2026-11-28T12:00:00Z")]
     pub to: String,
+}
+
+/// The objects under an S3 prefix, known to be healthy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3TrainingRequest {
+    #[schema(example = "store-logs")]
+    pub bucket: String,
+    /// Key prefix (empty: the whole bucket), e.g. `pos-042/2026-11-27/`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Credentials reference: an AWS profile name (never a key).
+    #[serde(default)]
+    pub credentials: Option<String>,
 }
 
 /// Paging of `GET /api/v1/training/jobs`.
@@ -251,6 +265,7 @@ async fn submit(
     let action = match kind {
         JobKind::Upload => "training.upload",
         JobKind::Window => "training.window",
+        JobKind::S3 => "training.s3",
     };
     let audit = AuditEntry::new(principal, client, action, "training_job");
     let job = state
@@ -393,6 +408,75 @@ pub(crate) async fn window_as(
         json,
         0,
         JobInput::Window(spec),
+    )
+    .await
+}
+
+/// Trains a model from the objects under an S3 prefix known to hold healthy logs (plain or
+/// gzip by content; each object bounded like an uploaded file; at most
+/// `training.max_s3_objects`, in key order).
+#[utoipa::path(
+    post, path = "/training/s3", tag = "training",
+    request_body = S3TrainingRequest,
+    responses(
+        (status = 202, description = "The training job, queued", body = JobDto),
+        (status = 400, description = "Not a bucket name, or a bad prefix or profile", body = super::error::ErrorBody),
+        (status = 403, description = "The bucket is not among s3.buckets", body = super::error::ErrorBody),
+        (status = 429, description = "Too many jobs queued", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(super) async fn s3(
+    State(state): State<AppState>,
+    auth: Auth<Analyst>,
+    Json(req): Json<S3TrainingRequest>,
+) -> Result<(StatusCode, axum::Json<JobDto>), ApiError> {
+    s3_as(&state, &auth.principal, auth.client.clone(), req).await
+}
+
+/// Queues a training job over an S3 prefix for `principal` (the REST handler and the MCP
+/// tool `train_on_healthy_logs`).
+pub(crate) async fn s3_as(
+    state: &AppState,
+    principal: &Principal,
+    client: Option<String>,
+    req: S3TrainingRequest,
+) -> Result<(StatusCode, axum::Json<JobDto>), ApiError> {
+    let bucket = req.bucket.trim().to_owned();
+    if !super::s3::valid_bucket(&bucket) {
+        return Err(ApiError::BadRequest(
+            "bucket must be an S3 bucket name: 3 to 63 of a-z, 0-9, '.', '-'".to_owned(),
+        ));
+    }
+    if !state.config.s3.allows(&bucket) {
+        return Err(ApiError::Forbidden(format!(
+            "bucket {bucket} is not among the configured s3.buckets"
+        )));
+    }
+    let prefix = req.prefix.unwrap_or_default();
+    super::s3::valid_key_text("prefix", &prefix)?;
+    if let Some(p) = &req.credentials
+        && !super::s3::valid_profile(p)
+    {
+        return Err(ApiError::BadRequest(
+            "credentials must name an AWS profile (1 to 64 of A-Z, a-z, 0-9, '_', '-', '.')"
+                .to_owned(),
+        ));
+    }
+    let target = crate::s3::client::Target::from_config(&state.config.s3, req.credentials.clone());
+    let spec = S3Spec {
+        bucket,
+        prefix,
+        credentials: req.credentials,
+    };
+    let json = serde_json::to_value(&spec).map_err(ApiError::internal)?;
+    submit(
+        state,
+        (principal, client),
+        JobKind::S3,
+        json,
+        0,
+        JobInput::S3(spec, target),
     )
     .await
 }

@@ -17,6 +17,7 @@ use crate::training::job::{JobEvent, JobState, Transition, next};
 pub enum JobKind {
     Upload,
     Window,
+    S3,
 }
 
 impl JobKind {
@@ -24,6 +25,7 @@ impl JobKind {
         match self {
             JobKind::Upload => "upload",
             JobKind::Window => "window",
+            JobKind::S3 => "s3",
         }
     }
 }

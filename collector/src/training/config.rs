@@ -1,4 +1,4 @@
-//! The `[training]` keys: upload and window limits, the job queue, and how often a replica
+//! The `[training]` keys: upload, window and S3-prefix limits, the job queue, and how often a replica
 //! looks at the registry's active model.
 
 use std::time::Duration;
@@ -13,6 +13,7 @@ pub const KEYS: &[&str] = &[
     "training.max_upload_files",
     "training.max_window_lines",
     "training.max_queued_jobs",
+    "training.max_s3_objects",
     "training.poll_interval_ms",
 ];
 
@@ -24,6 +25,7 @@ pub struct RawTraining {
     max_upload_files: Option<u64>,
     max_window_lines: Option<u64>,
     max_queued_jobs: Option<u64>,
+    max_s3_objects: Option<u64>,
     poll_interval_ms: Option<u64>,
 }
 
@@ -39,6 +41,9 @@ pub struct TrainingConfig {
     pub max_window_lines: u64,
     /// Jobs waiting for the runner at once on this replica (one runs at a time); 503 above.
     pub max_queued_jobs: usize,
+    /// Most objects one S3-prefix job reads (in key order); it trains on the first ones.
+    /// Each object is bounded like an upload (`max_upload_bytes`, 16 times decompressed).
+    pub max_s3_objects: u64,
     /// How often this replica reads the registry's active model, to push an activation
     /// made on another replica.
     pub poll_interval: Duration,
@@ -51,6 +56,7 @@ impl Default for TrainingConfig {
             max_upload_files: 100,
             max_window_lines: 2_000_000,
             max_queued_jobs: 4,
+            max_s3_objects: 10_000,
             poll_interval: Duration::from_secs(2),
         }
     }
@@ -98,6 +104,11 @@ impl TryFrom<RawTraining> for TrainingConfig {
                     raw.max_queued_jobs,
                     d.max_queued_jobs as u64,
                 )?,
+            )?,
+            max_s3_objects: positive(
+                "training.max_s3_objects",
+                raw.max_s3_objects,
+                d.max_s3_objects,
             )?,
             poll_interval: Duration::from_millis(positive(
                 "training.poll_interval_ms",

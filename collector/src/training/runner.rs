@@ -1,6 +1,7 @@
 //! The driver of training jobs: one job at a time per replica (a semaphore of one), the
 //! others waiting in a bounded queue (`training.max_queued_jobs`). A job reads its input
-//! (uploaded files held in memory, or a host's archived lines), trains on the blocking pool,
+//! (uploaded files held in memory, a host's archived lines, or the objects under an S3
+//! prefix), trains on the blocking pool,
 //! reports progress to its row twice a second and reads its cancel flag back, then ends in
 //! one transaction (`Store::finish_training_job`): a new inactive model, or an error.
 //!
@@ -39,11 +40,22 @@ pub struct WindowSpec {
     pub to_ms: i64,
 }
 
+/// The objects under an S3 prefix, known to be healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Spec {
+    pub bucket: String,
+    pub prefix: String,
+    /// An AWS profile name (never a key); `None` = the default credential chain.
+    pub credentials: Option<String>,
+}
+
 /// What a job trains from.
 #[derive(Debug)]
 pub enum JobInput {
     Upload(Vec<UploadFile>),
     Window(WindowSpec),
+    /// `target` is where S3 is (the `[s3]` keys with the spec's profile).
+    S3(S3Spec, crate::s3::client::Target),
 }
 
 /// The queue is full.
@@ -185,6 +197,11 @@ async fn run(store: &Store, config: &TrainingConfig, id: i64, input: JobInput) -
                 w.to_ms
             ),
             Some(w.clone()),
+        ),
+        JobInput::S3(spec, _) => (
+            ModelSource::S3,
+            format!("s3://{}/{}", spec.bucket, spec.prefix),
+            None,
         ),
     };
     let work = train(store.clone(), config, input, progress.clone());
@@ -341,7 +358,143 @@ async fn train(
             let result = train_window(&store, config, &w, session).await;
             (result, Vec::new())
         }
+        JobInput::S3(spec, target) => train_s3(config, &spec, &target, session).await,
     }
+}
+
+/// Objects listed per ListObjectsV2 page.
+const S3_LIST_PAGE: i32 = 1_000;
+
+/// Reads the objects under the prefix in key order, each learned like an uploaded file
+/// (plain or gzip by content, bounded like an upload); an object that cannot be read is
+/// reported in its file entry, a prefix that cannot be listed fails the job.
+async fn train_s3(
+    config: &TrainingConfig,
+    spec: &S3Spec,
+    target: &crate::s3::client::Target,
+    mut session: Session,
+) -> (Result<Trained, TrainError>, Vec<FileReport>) {
+    use crate::s3::client;
+    let s3 = client::s3(target).await;
+    let max_decoded = config.max_upload_bytes.saturating_mul(MAX_INFLATION);
+    let mut reports: Vec<FileReport> = Vec::new();
+    let mut token: Option<String> = None;
+    let mut read = 0u64;
+    let mut over_limit = 0u64;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(&spec.bucket)
+            .prefix(&spec.prefix)
+            .set_continuation_token(token.take())
+            .max_keys(S3_LIST_PAGE)
+            .send()
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                let why = format!(
+                    "listing s3://{}/{} failed: {}",
+                    spec.bucket,
+                    spec.prefix,
+                    client::describe(&e)
+                );
+                return (Err(TrainError::Unusable(why)), reports);
+            }
+        };
+        for obj in page.contents() {
+            let Some(key) = obj.key() else { continue };
+            if key.ends_with('/') {
+                continue;
+            }
+            if read >= config.max_s3_objects {
+                over_limit += 1;
+                continue;
+            }
+            read += 1;
+            let name = format!("s3://{}/{key}", spec.bucket);
+            let size = u64::try_from(obj.size().unwrap_or(0)).unwrap_or(0);
+            let skipped = |error: String| FileReport {
+                name: name.clone(),
+                bytes: size,
+                encoding: "plain",
+                lines: 0,
+                records: 0,
+                error: Some(error),
+            };
+            if size > config.max_upload_bytes {
+                reports.push(skipped(format!(
+                    "{size} bytes, over training.max_upload_bytes ({})",
+                    config.max_upload_bytes
+                )));
+                continue;
+            }
+            let got = s3.get_object().bucket(&spec.bucket).key(key).send().await;
+            let bytes = match got {
+                Ok(g) => match g.body.collect().await {
+                    Ok(b) => b.into_bytes().to_vec(),
+                    Err(e) => {
+                        reports.push(skipped(format!("reading the object failed: {e}")));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    reports.push(skipped(format!(
+                        "reading the object failed: {}",
+                        client::describe(&e)
+                    )));
+                    continue;
+                }
+            };
+            let file = UploadFile { name, bytes };
+            let done = tokio::task::spawn_blocking(move || {
+                let r = session.add_file(&file, max_decoded);
+                (session, r)
+            })
+            .await;
+            match done {
+                Ok((s, Ok(report))) => {
+                    session = s;
+                    reports.push(report);
+                }
+                Ok((_, Err(e))) => return (Err(e), reports),
+                Err(e) => {
+                    let why = format!("training task failed: {e}");
+                    return (Err(TrainError::Unusable(why)), reports);
+                }
+            }
+        }
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    if over_limit > 0 {
+        reports.push(FileReport {
+            name: format!("s3://{}/{}", spec.bucket, spec.prefix),
+            bytes: 0,
+            encoding: "plain",
+            lines: 0,
+            records: 0,
+            error: Some(format!(
+                "{over_limit} more objects not read: over training.max_s3_objects ({})",
+                config.max_s3_objects
+            )),
+        });
+    }
+    let used = reports.iter().filter(|r| r.error.is_none()).count();
+    if used == 0 {
+        let why = if reports.is_empty() {
+            format!("no object under s3://{}/{}", spec.bucket, spec.prefix)
+        } else {
+            format!("no usable object ({} skipped, see files)", reports.len())
+        };
+        return (Err(TrainError::NothingToTrain(why)), reports);
+    }
+    let done = tokio::task::spawn_blocking(move || session.finish()).await;
+    let result =
+        done.unwrap_or_else(|e| Err(TrainError::Unusable(format!("training task failed: {e}"))));
+    (result, reports)
 }
 
 /// Pages through the host's archived lines and learns those of the window (and service).
