@@ -349,7 +349,7 @@ async fn train(
             .await;
             done.unwrap_or_else(|e| {
                 (
-                    Err(TrainError::Unusable(format!("training task failed: {e}"))),
+                    Err(TrainError::Failed(format!("training task failed: {e}"))),
                     Vec::new(),
                 )
             })
@@ -399,7 +399,7 @@ async fn train_s3(
                     spec.prefix,
                     client::describe(&e)
                 );
-                return (Err(TrainError::Unusable(why)), reports);
+                return (Err(TrainError::Failed(why)), reports);
             }
         };
         for obj in page.contents() {
@@ -460,7 +460,7 @@ async fn train_s3(
                 Ok((_, Err(e))) => return (Err(e), reports),
                 Err(e) => {
                     let why = format!("training task failed: {e}");
-                    return (Err(TrainError::Unusable(why)), reports);
+                    return (Err(TrainError::Failed(why)), reports);
                 }
             }
         }
@@ -493,7 +493,7 @@ async fn train_s3(
     }
     let done = tokio::task::spawn_blocking(move || session.finish()).await;
     let result =
-        done.unwrap_or_else(|e| Err(TrainError::Unusable(format!("training task failed: {e}"))));
+        done.unwrap_or_else(|e| Err(TrainError::Failed(format!("training task failed: {e}"))));
     (result, reports)
 }
 
@@ -510,7 +510,7 @@ async fn train_window(
         let page = store
             .lines(&w.host, cursor.as_deref(), MAX_PAGE_LINES)
             .await
-            .map_err(|e| TrainError::Unusable(format!("reading the archive: {e}")))?;
+            .map_err(|e| TrainError::Failed(format!("reading the archive: {e}")))?;
         let picked: Vec<(String, String)> = page
             .lines
             .into_iter()
@@ -531,7 +531,7 @@ async fn train_window(
             Ok::<_, TrainError>(session)
         })
         .await
-        .map_err(|e| TrainError::Unusable(format!("training task failed: {e}")))??;
+        .map_err(|e| TrainError::Failed(format!("training task failed: {e}")))??;
         match page.next_cursor {
             Some(next) if taken < config.max_window_lines => cursor = Some(next),
             _ => break,
@@ -549,5 +549,5 @@ async fn train_window(
     }
     tokio::task::spawn_blocking(move || session.finish())
         .await
-        .map_err(|e| TrainError::Unusable(format!("training task failed: {e}")))?
+        .map_err(|e| TrainError::Failed(format!("training task failed: {e}")))?
 }

@@ -63,6 +63,9 @@ pub enum TrainError {
     NothingToTrain(String),
     #[error("the trained model cannot be pushed to agents: {0}")]
     Unusable(String),
+    /// The input could not be read (the archive, an S3 listing) or the training task died.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// A trained, checked model.
