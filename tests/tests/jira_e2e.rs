@@ -383,8 +383,8 @@ fn percentile(sorted: &[i64], p: usize) -> i64 {
 
 #[test]
 fn jira_e2e_latency_from_critical_line_to_create_request() -> Result<()> {
-    // 200 bursts of three error lines (what opens an incident), each in its own service's
-    // file (so each is its own incident and its own ticket), appended 100 ms apart; latency = the create request's arrival at the
+    // 200 critical lines, each in its own service's file (so each is its own incident and
+    // its own ticket), appended 100 ms apart; latency = the create request's arrival at the
     // stand-in minus the append. No backlog in the agent's buffer.
     const N: usize = 200;
     let mut env = TestEnv::new("jira-latency")?;
@@ -407,11 +407,12 @@ fn jira_e2e_latency_from_critical_line_to_create_request() -> Result<()> {
     collector.wait_for_lines("lat-1", N as u64, Duration::from_secs(60))?;
     let mut written: BTreeMap<String, i64> = BTreeMap::new();
     for (i, f) in files.iter_mut().enumerate() {
-        // Three high events in one write: what opens an incident (one critical event would too).
+        // One critical line: it opens an incident on its own, and the agent ships it at once
+        // through its priority lane (error lines wait up to `batch.max_wait_ms`).
         let line = format!(
-            "2026-11-28 10:00:01,000 ERROR svc{i:03}: FATAL connection to backend timed out, request failed\n"
+            "2026-11-28 10:00:01,000 FATAL svc{i:03}: connection to backend timed out, process exiting\n"
         );
-        f.write_all(line.repeat(3).as_bytes())?;
+        f.write_all(line.as_bytes())?;
         f.flush()?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?

@@ -73,6 +73,9 @@ pub struct Policy {
     /// Incidents that open within this of each other are related when they share a class
     /// or most of their hosts.
     pub related_window: Duration,
+    /// Related incidents kept per incident (the nearest in opening time when more qualify),
+    /// so a storm of incidents on one host does not link every pair.
+    pub max_related: usize,
     /// A pending fingerprint seen for at least this long before its current window is
     /// background (business noise at a steady rate) unless the window's rate is
     /// `burst_factor` times its rate before.
@@ -91,6 +94,7 @@ impl Default for Policy {
             max_samples: 5,
             max_hosts: 1000,
             related_window: Duration::from_secs(5 * 60),
+            max_related: 20,
             background_history: Duration::from_secs(20 * 60),
             burst_factor: 3.0,
         }

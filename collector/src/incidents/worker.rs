@@ -102,36 +102,53 @@ pub async fn step(
     {
         return Ok(None);
     }
-    link_related(store, &opened, policy.related_window).await?;
+    if !batch.incidents.is_empty() {
+        // Decisions need not wait for the related links below.
+        store.nudges().jira.notify_one();
+    }
+    if !opened.is_empty() && policy.max_related > 0 {
+        let active: Vec<(i64, Incident)> = store
+            .active_incidents()
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.incident))
+            .collect();
+        let links = related_links(&opened, &active, policy.related_window, policy.max_related);
+        store.link_incidents(&links, policy.max_related).await?;
+    }
     Ok(Some(consumed))
 }
 
-/// Links each newly opened incident with active incidents that opened near it on shared
-/// hosts, both ways.
-async fn link_related(
-    store: &Store,
+/// The links to add for newly `opened` incidents among the `active` ones (id, incident),
+/// both ways: each opened incident with at most `max` related active incidents, the
+/// nearest in opening time first.
+pub fn related_links(
     opened: &[Incident],
+    active: &[(i64, Incident)],
     window: Duration,
-) -> Result<(), StoreError> {
-    if opened.is_empty() {
-        return Ok(());
-    }
-    let active = store.active_incidents().await?;
+    max: usize,
+) -> Vec<(i64, i64)> {
+    let mut links = Vec::new();
     for inc in opened {
-        let Some(me) = active
+        let Some((me, mine)) = active
             .iter()
-            .find(|r| r.incident.fingerprint == inc.fingerprint)
+            .find(|(_, a)| a.fingerprint == inc.fingerprint)
         else {
             continue;
         };
-        for other in &active {
-            if other.id != me.id && decide::related(&me.incident, &other.incident, window) {
-                store.link_incidents(me.id, other.id).await?;
-                store.link_incidents(other.id, me.id).await?;
-            }
+        let at = mine.opened_ms.unwrap_or(0);
+        let mut near: Vec<(i64, i64)> = active
+            .iter()
+            .filter(|(id, other)| id != me && decide::related(mine, other, window))
+            .map(|(id, other)| ((other.opened_ms.unwrap_or(0) - at).abs(), *id))
+            .collect();
+        near.sort_unstable();
+        for (_, other) in near.into_iter().take(max) {
+            links.push((*me, other));
+            links.push((other, *me));
         }
     }
-    Ok(())
+    links
 }
 
 /// Steps every `interval`, sooner when ingest nudges (at once again while a step consumed
@@ -144,11 +161,15 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        let began = std::time::Instant::now();
         let busy = match step(&store, &owner, &policy, crate::now_ms()).await {
             Ok(Some(n)) => {
                 if n > 0 {
-                    debug!(events = n, "Incidents updated.");
-                    store.nudges().jira.notify_one();
+                    debug!(
+                        events = n,
+                        took_ms = began.elapsed().as_millis() as u64,
+                        "Incidents updated."
+                    );
                 }
                 n >= BATCH as usize
             }
@@ -165,5 +186,85 @@ pub async fn run(
             _ = crate::store::nudge::wait(interval, &store.nudges().incidents) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::decide::EventIn;
+
+    /// An incident of `fp` on `hosts`, opened at second `opened_s`.
+    fn inc(fp: &str, opened_s: i64, hosts: &[&str], class: Option<&str>) -> Incident {
+        let mut out: Option<Incident> = None;
+        for (i, host) in hosts.iter().enumerate() {
+            let ev = EventIn {
+                id: i as i64,
+                fingerprint: fp.into(),
+                host: (*host).into(),
+                service: None,
+                ts_ms: opened_s * 1_000,
+                level: Level::Error,
+                class: class.map(Into::into),
+                line: format!("ERROR {fp}"),
+                occurrences: 1,
+                last_ts_ms: None,
+            };
+            out = Some(decide::apply(out, &ev, &Policy::default()).0);
+        }
+        let mut i = out.unwrap_or_else(|| panic!("no hosts"));
+        i.opened_ms = Some(opened_s * 1_000);
+        i
+    }
+
+    fn links_of(links: &[(i64, i64)], id: i64) -> Vec<i64> {
+        let mut v: Vec<i64> = links.iter().filter(|l| l.0 == id).map(|l| l.1).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn related_links_keep_the_nearest_and_go_both_ways() {
+        let window = Duration::from_secs(300);
+        // 30 incidents on one host, a second apart: all related by time and hosts.
+        let active: Vec<(i64, Incident)> = (0..30)
+            .map(|i| (i + 1, inc(&format!("fp{i}"), i, &["pos-1"], None)))
+            .collect();
+        let opened = vec![active[15].1.clone()];
+        let links = related_links(&opened, &active, window, 4);
+        // The four nearest in opening time (ties by id), both ways.
+        assert_eq!(links_of(&links, 16), vec![14, 15, 17, 18]);
+        for other in [14, 15, 17, 18] {
+            assert_eq!(links_of(&links, other), vec![16]);
+        }
+        assert_eq!(links.len(), 8);
+
+        let cases: &[(&str, Incident, Incident, bool)] = &[
+            (
+                "other hosts, other class: unrelated",
+                inc("a", 0, &["pos-1"], None),
+                inc("b", 10, &["pos-2"], None),
+                false,
+            ),
+            (
+                "same hosts but opened outside the window: unrelated",
+                inc("a", 0, &["pos-1"], None),
+                inc("b", 301, &["pos-1"], None),
+                false,
+            ),
+            (
+                "same class on other hosts while both are active: related",
+                inc("a", 0, &["pos-1"], Some("tls")),
+                inc("b", 0, &["pos-2"], Some("tls")),
+                true,
+            ),
+        ];
+        for (name, a, b, related) in cases {
+            let active = vec![(1, a.clone()), (2, b.clone())];
+            let links = related_links(std::slice::from_ref(b), &active, window, 20);
+            assert_eq!(!links.is_empty(), *related, "{name}");
+        }
+        // max 0 links nothing.
+        assert!(related_links(&opened, &active, window, 0).is_empty());
     }
 }

@@ -259,9 +259,14 @@ pub async fn run(
 ) {
     let interval: Duration = cfg.interval;
     loop {
+        let began = std::time::Instant::now();
         match step(&store, &owner, &cfg, crate::now_ms()).await {
             Ok(Some(n)) if n > 0 => {
-                debug!(decisions = n, "Jira decisions written.");
+                debug!(
+                    decisions = n,
+                    took_ms = began.elapsed().as_millis() as u64,
+                    "Jira decisions written."
+                );
                 store.nudges().outbox.notify_one();
             }
             Ok(_) => {}

@@ -286,21 +286,34 @@ impl Store {
         Ok(true)
     }
 
-    /// Adds `other` to the related list of incident `id` (both directions are written by
-    /// the caller).
-    pub async fn link_incidents(&self, id: i64, other: i64) -> Result<(), StoreError> {
+    /// Adds each `(id, other)`: `other` joins the related list of incident `id` (both
+    /// directions are given by the caller), keeping at most `max` per incident (the
+    /// newest), all in one transaction.
+    pub async fn link_incidents(&self, links: &[(i64, i64)], max: usize) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let mut by_id: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+        for &(id, other) in links {
+            by_id.entry(id).or_default().push(other);
+        }
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT related_json FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(text) = current {
-            let mut ids: BTreeSet<i64> = serde_json::from_str::<Vec<i64>>(&text)
+        for (id, others) in by_id {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT related_json FROM incidents WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(text) = current else { continue };
+            let before: BTreeSet<i64> = serde_json::from_str::<Vec<i64>>(&text)
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
-            if ids.insert(other) {
+            let mut ids = before.clone();
+            ids.extend(others);
+            // The newest `max` when more qualify (ids grow with opening order).
+            let ids: BTreeSet<i64> = ids.into_iter().rev().take(max).collect();
+            if ids != before {
                 let ids: Vec<i64> = ids.into_iter().collect();
                 sqlx::query("UPDATE incidents SET related_json = $2 WHERE id = $1")
                     .bind(id)
