@@ -5,6 +5,10 @@
 //! - BGL_2k (labels stripped) replayed in three orders (as logged, reversed, shuffled):
 //!   every create decision made exactly one issue, every critical incident has exactly
 //!   one, no fingerprint has two, and repeats became comments.
+//! - The store scenario (`fleetlog_tests::scenario`: POS and kiosk hosts, injected
+//!   incidents, business-noise decoys) replayed in three orders (hosts as generated,
+//!   reversed, shuffled; each file's lines stay in time order, as a log's do), one agent
+//!   per host: the same invariants, and the same set of ticketed incidents in every order.
 //! - Faults (429 with Retry-After, 503, search lag) and a `kill -9` of the collector while
 //!   Jira holds a create request it has already carried out: after a restart, zero
 //!   duplicate tickets and zero lost decisions.
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use fleetlog_tests::jira_double::{DoubleConfig, Fault, JiraDouble, Op, contract_path};
+use fleetlog_tests::scenario::{self, Params};
 use fleetlog_tests::{Agent, AgentOpts, Collector, TestEnv};
 use serde_json::Value;
 
@@ -274,6 +279,116 @@ fn jira_e2e_bgl_three_orders_one_ticket_per_incident() -> Result<()> {
         env.finish();
     }
     ensure!(total_comments > 0, "no repeat became a comment");
+    Ok(())
+}
+
+#[test]
+fn jira_e2e_store_scenario_three_orders_one_ticket_per_incident() -> Result<()> {
+    let fleet = scenario::generate(Params {
+        seed: 20261129,
+        hosts: 6,
+        minutes: 180,
+        lines_per_min: 20,
+        start_ms: 1_795_766_400_000,
+    });
+    let n = fleet.hosts.len();
+    let mut shuffled_hosts: Vec<usize> = (0..n).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        shuffled_hosts.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let orders: [(&str, Vec<usize>); 3] = [
+        ("as generated", (0..n).collect()),
+        ("reversed", (0..n).rev().collect()),
+        ("shuffled", shuffled_hosts),
+    ];
+    let mut ticketed: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, order) in orders {
+        let mut env = TestEnv::new("jira-store")?;
+        let Some(s) = stand(&env, Duration::from_millis(500))? else {
+            return Ok(());
+        };
+        let collector = start_collector(&env, &s, "3")?;
+        let logs = env.subdir("logs")?;
+        let mut agents = Vec::new();
+        for &h in &order {
+            let host = &fleet.hosts[h];
+            let dir = logs.join(&host.name);
+            fs::create_dir_all(&dir)?;
+            for svc in &host.services {
+                let mut f = fs::File::create(dir.join(format!("{}.log", svc.service)))?;
+                for l in &svc.lines {
+                    writeln!(f, "{}", l.text)?;
+                }
+                f.sync_all()?;
+            }
+            agents.push(Agent::start(
+                &env,
+                AgentOpts::new(
+                    &collector,
+                    &host.name,
+                    &[format!("{}/*.log", dir.display())],
+                ),
+            )?);
+        }
+        for host in &fleet.hosts {
+            let lines: u64 = host.services.iter().map(|s| s.lines.len() as u64).sum();
+            collector.wait_for_lines(&host.name, lines, Duration::from_secs(180))?;
+        }
+        let c = wait_settled(
+            &collector,
+            &s,
+            Duration::from_secs(4),
+            Duration::from_secs(180),
+        )?;
+        let mut fps: Vec<String> = s.double.with(|d| {
+            d.issues
+                .iter()
+                .flat_map(|i| {
+                    i.labels
+                        .iter()
+                        .filter(|l| l.starts_with("fleetlog-fp-"))
+                        .cloned()
+                })
+                .collect()
+        });
+        fps.sort();
+        eprintln!(
+            "jira_e2e store scenario ({} hosts, {} injected incidents) {name}: {c:?}",
+            fleet.hosts.len(),
+            fleet.incidents.len()
+        );
+        ensure!(c.duplicates == 0, "{name}: duplicate tickets: {c:?}");
+        ensure!(c.not_done == 0, "{name}: lost decisions: {c:?}");
+        ensure!(c.creates > 0, "{name}: no ticket at all: {c:?}");
+        ensure!(
+            c.issues == c.creates && c.tickets == c.creates,
+            "{name}: {c:?}"
+        );
+        ensure!(c.critical_without_one_issue == 0, "{name}: {c:?}");
+        ensure!(
+            s.double.with(|d| d.violations.is_empty()),
+            "{:?}",
+            s.double.with(|d| d.violations.clone())
+        );
+        ticketed.push((name.to_owned(), fps));
+        drop(agents);
+        env.finish();
+    }
+    let (first_name, first) = &ticketed[0];
+    for (name, fps) in &ticketed[1..] {
+        ensure!(
+            fps == first,
+            "ticketed incidents differ between {first_name} and {name}: {first:?} vs {fps:?}"
+        );
+    }
+    eprintln!(
+        "jira_e2e store scenario: the same {} ticketed incidents in all three orders",
+        first.len()
+    );
     Ok(())
 }
 
