@@ -82,6 +82,11 @@ fn key_bytes(key: &FileKey) -> Vec<u8> {
 /// lines held in memory small.
 const COMMIT_GROUP_BYTES: usize = 8 * 1024 * 1024;
 
+/// Bytes read per poll at most. A commit group fills over several polls, each starting at
+/// the next file, so a critical line in a quiet file waits for one slice of a busy file's
+/// backlog (read and classified), not for a whole commit group of it.
+const READ_SLICE_BYTES: usize = 1024 * 1024;
+
 impl Reader {
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         // Lines held before a commit is due regardless of `batch_max_wait`: at most a
@@ -107,12 +112,15 @@ impl Reader {
                     .unwrap_or_else(|e| e.into_inner()) = self.tailer.lags();
                 last_rescan = Instant::now();
             }
-            let budget = commit_max_bytes.saturating_sub(pending.bytes).max(1);
+            let group_left = commit_max_bytes.saturating_sub(pending.bytes).max(1);
+            let budget = group_left.min(READ_SLICE_BYTES);
             let chunk = tokio::task::block_in_place(|| self.tailer.poll(budget))?;
             // A model pushed meanwhile applies from this chunk on (one atomic load when not).
             self.classifier.refresh();
             let got_lines = !chunk.lines.is_empty();
-            let budget_spent = chunk.budget_spent;
+            // Only the group's budget completes a group; a spent slice just reads on.
+            let budget_spent = chunk.budget_spent && budget == group_left;
+            let slice_spent = chunk.budget_spent && !budget_spent;
             let now = crate::now_ms();
             for line in chunk.lines {
                 let c = self.classifier.classify(&line.source, &line.text);
@@ -159,7 +167,7 @@ impl Reader {
                     .is_some_and(|t| t.elapsed() >= self.batch_max_wait);
             if due && !pending.is_empty() {
                 self.commit(&mut pending, &mut shutdown).await?;
-            } else if !got_lines && !budget_spent {
+            } else if !got_lines && !budget_spent && !slice_spent {
                 let wait = pending
                     .since
                     .map(|t| self.batch_max_wait.saturating_sub(t.elapsed()))
