@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::charts::{Line, line_chart};
 use super::layout::{Nav, Page, PageResult, ago, fmt_ms, render};
+use super::training::thousands;
 use crate::api::AppState;
 use crate::api::auth::Viewer;
 use crate::api::error::ApiError;
@@ -119,8 +120,8 @@ struct HostPage {
     matches: Vec<Row>,
     /// What the raw-line search read (empty without a search).
     search_note: String,
-    /// `api.max_line_search_scan`.
-    scan_limit: u64,
+    /// `api.max_line_search_scan`, with thousands separators.
+    scan_limit: String,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -304,11 +305,11 @@ pub async fn page(
         (Some(scanned), Some(limit)) => format!(
             "{} matching line{} (newest first) among the {} line{} read; a search reads at most \
              {} lines per page (api.max_line_search_scan){}.",
-            lines_total,
+            thousands(lines_total as u64),
             if lines_total == 1 { "" } else { "s" },
-            scanned,
+            thousands(scanned),
             if scanned == 1 { "" } else { "s" },
-            limit,
+            thousands(limit),
             if lines.next_cursor.is_some() {
                 "; “Older matches” searches further back"
             } else {
@@ -405,7 +406,7 @@ pub async fn page(
         q: search,
         matches,
         search_note,
-        scan_limit: state.api.max_line_search_scan,
+        scan_limit: thousands(state.api.max_line_search_scan),
         name,
     };
     Ok(render(&tpl))
