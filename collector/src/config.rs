@@ -36,6 +36,9 @@ pub const DEFAULT_API_LOGIN_LOCKOUT_SECS: u64 = 15 * 60;
 pub const DEFAULT_API_MAX_PAGE: u64 = 1000;
 /// Longest suggested fix an admin may set through `PUT /api/v1/classes/{id}/fix`, in characters.
 pub const DEFAULT_API_MAX_FIX_CHARS: u64 = 4000;
+/// Most raw lines one search of a host's lines (`GET /api/v1/lines?q=`, the host page's
+/// search box) reads, newest first, before it answers with what it found and a cursor.
+pub const DEFAULT_API_MAX_LINE_SEARCH_SCAN: u64 = 100_000;
 
 /// Model file used when `model` is not set, relative to `data_dir`, if it exists.
 pub const DEFAULT_MODEL_FILE: &str = "baseline.json";
@@ -67,6 +70,7 @@ pub const KEYS: &[&str] = &[
     "api.login_lockout_secs",
     "api.max_page",
     "api.max_fix_chars",
+    "api.max_line_search_scan",
     "health.window_secs",
     "health.degraded_error_rate",
     "health.down_error_rate",
@@ -363,6 +367,7 @@ struct RawApi {
     login_lockout_secs: Option<u64>,
     max_page: Option<u64>,
     max_fix_chars: Option<u64>,
+    max_line_search_scan: Option<u64>,
 }
 
 /// A boolean key that also accepts `0`/`1` (how an environment variable arrives).
@@ -393,6 +398,8 @@ pub struct ApiConfig {
     pub max_page: u32,
     /// Longest suggested fix (`api.max_fix_chars`), in characters.
     pub max_fix_chars: usize,
+    /// Most lines one raw-line search reads (`api.max_line_search_scan`).
+    pub max_line_search_scan: u64,
 }
 
 impl Default for ApiConfig {
@@ -527,6 +534,13 @@ impl TryFrom<RawApi> for ApiConfig {
                 16,
                 65_536,
             )? as usize,
+            max_line_search_scan: bounded(
+                "api.max_line_search_scan",
+                raw.max_line_search_scan,
+                DEFAULT_API_MAX_LINE_SEARCH_SCAN,
+                100,
+                100_000_000,
+            )?,
         })
     }
 }
@@ -1035,6 +1049,14 @@ mod tests {
                 .secure_cookies
         );
         assert_eq!(ApiConfig::default().max_page, 1000);
+        assert_eq!(ApiConfig::default().max_line_search_scan, 100_000);
+        let mut t = toml::Table::new();
+        set_key(&mut t, "api.max_line_search_scan", toml::Value::Integer(5));
+        let err = load(None, |_| None, t).unwrap_err().to_string();
+        assert!(err.contains("api.max_line_search_scan"), "{err}");
+        let env = |k: &str| (k == "FLEETLOG_API_MAX_LINE_SEARCH_SCAN").then(|| "2000".to_owned());
+        let c = load(None, env, toml::Table::new()).unwrap();
+        assert_eq!(c.api.max_line_search_scan, 2000);
     }
 
     #[test]

@@ -200,6 +200,79 @@ async fn ingest_and_read_back_in_order_with_paging() {
     .await;
 }
 
+/// Every match of a raw-line search, paging with `limit` and `max_scan`; checks the bounds.
+async fn search_all(store: &Store, host: &str, q: &str, limit: u32, max_scan: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let page = store
+            .search_lines(host, q, cursor.as_deref(), limit, max_scan)
+            .await
+            .unwrap();
+        assert!(page.lines.len() <= limit as usize);
+        assert!(page.scanned <= max_scan, "{} > {max_scan}", page.scanned);
+        out.extend(texts(&page.lines));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+    panic!("search paging did not terminate");
+}
+
+#[tokio::test]
+async fn raw_line_search_is_newest_first_bounded_and_resumable() {
+    on_all_backends(|env: Env| async move {
+        let store = &env.store;
+        for seq in 1..=5 {
+            ingest(store, "h1", "agent-a", seq, 7, 10_000 + seq as i64).await;
+            ingest(store, "h2", "agent-b", seq, 7, 10_000 + seq as i64).await;
+        }
+        // "line 3" of every batch of h1, newest batch first; never h2's.
+        let want: Vec<String> = (1..=5)
+            .rev()
+            .map(|seq| format!("agent-a seq {seq} line 3"))
+            .collect();
+        for (limit, max_scan) in [(100, 1_000_000), (2, 1_000_000), (100, 4), (1, 1), (3, 7)] {
+            assert_eq!(
+                search_all(store, "h1", "LINE 3", limit, max_scan).await,
+                want,
+                "limit {limit}, max_scan {max_scan}"
+            );
+        }
+        // Everything, newest first: the reverse of reading in order.
+        let mut all = expected_texts("agent-a", 1..=5, 7);
+        all.reverse();
+        assert_eq!(search_all(store, "h1", "agent-a", 5, 6).await, all);
+        // One bounded page: it read `max_scan` lines and says where to go on.
+        let page = store
+            .search_lines("h1", "seq 1 ", None, 100, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.scanned, 10);
+        assert!(page.lines.is_empty(), "{:?}", texts(&page.lines));
+        assert!(page.next_cursor.is_some());
+        let none = store
+            .search_lines("h1", "no such text", None, 100, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            (none.lines.len(), none.scanned, none.next_cursor),
+            (0, 35, None)
+        );
+        let other = store
+            .search_lines("nobody", "x", None, 100, 1_000)
+            .await
+            .unwrap();
+        assert_eq!((other.scanned, other.next_cursor), (0, None));
+        assert!(matches!(
+            store.search_lines("h1", "x", Some("garbage"), 10, 10).await,
+            Err(StoreError::BadCursor(_))
+        ));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn same_agent_and_seq_with_other_content_is_a_conflict_not_a_duplicate() {
     on_all_backends(|env: Env| async move {

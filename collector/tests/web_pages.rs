@@ -21,6 +21,8 @@ use fleetlog_collector::ingest::model::ModelSlot;
 use fleetlog_collector::metrics::Metrics;
 use fleetlog_collector::store::audit::AuditEntry;
 use fleetlog_collector::store::auth::NewSession;
+use fleetlog_collector::store::models::{ModelSource, NewModel};
+use fleetlog_collector::store::s3::NewScan;
 use fleetlog_protocol::Level;
 use tower::ServiceExt;
 
@@ -144,11 +146,60 @@ async fn seed(state: &AppState) -> i64 {
     events[0].id
 }
 
+/// Two model versions (the first active) and a queued S3 scan with an `<evil>` prefix.
+async fn seed_page7(state: &AppState) -> i64 {
+    for n in 1..=2u64 {
+        let bytes = format!("{{\"v\": {n}}}").into_bytes();
+        let m = state
+            .store
+            .add_model(
+                &NewModel {
+                    content_hash: n,
+                    bytes,
+                    source: ModelSource::Upload,
+                    source_detail: format!("register-{n}.log <i>"),
+                    created_by: "ada".to_owned(),
+                    templates: 10 * n,
+                    summary: serde_json::json!({}),
+                    job_id: None,
+                },
+                audit("model.create"),
+                now(),
+            )
+            .await
+            .unwrap();
+        if n == 1 {
+            state
+                .store
+                .activate_model(m.id, audit("model.activate"), now())
+                .await
+                .unwrap();
+        }
+    }
+    let scan = NewScan {
+        bucket: "store-logs".to_owned(),
+        prefix: "pos/<evil>/".to_owned(),
+        start_after: None,
+        modified_after_ms: None,
+        modified_before_ms: None,
+        source: None,
+        analyst: "ann".to_owned(),
+    };
+    let audit = audit("s3.scan.create");
+    state
+        .store
+        .s3_create_scan(&scan, Some(&audit), now())
+        .await
+        .unwrap()
+        .id
+}
+
 #[tokio::test]
 async fn pages_by_role_with_csp_and_login_redirects() {
     on_all_backends(|env| async move {
         let state = state(&env).await;
         let event_id = seed(&state).await;
+        let scan_id = seed_page7(&state).await;
         let host_url = format!("/hosts/{}", HOST.replace('<', "%3C").replace('>', "%3E"));
         let pages: Vec<(&str, String)> = vec![
             ("fleet", "/".to_owned()),
@@ -162,6 +213,9 @@ async fn pages_by_role_with_csp_and_login_redirects() {
             ("event", format!("/events/{event_id}")),
             ("incidents", "/incidents?status=open".to_owned()),
             ("alerts", "/alerts".to_owned()),
+            ("training", "/training".to_owned()),
+            ("s3", "/s3".to_owned()),
+            ("s3 scan", format!("/s3/scans/{scan_id}?status=pending")),
             ("admin", "/admin".to_owned()),
         ];
 
@@ -249,6 +303,69 @@ async fn pages_by_role_with_csp_and_login_redirects() {
             .await
             .body;
         assert!(event.contains("class=\"hit"), "{event}");
+        // Page 7: forms for analysts, activation for admins, neither for viewers.
+        for (role, cookie, forms, activate, cancel) in [
+            ("admin", &admin, true, true, true),
+            ("analyst", &analyst, true, false, true),
+            ("viewer", &viewer, false, false, false),
+        ] {
+            let training = get(&state, "/training", Some(cookie)).await.body;
+            assert_eq!(
+                training.contains("id=\"upload-form\"") && training.contains("id=\"window-form\""),
+                forms,
+                "{role} training forms"
+            );
+            assert!(training.contains("src=\"/assets/training.js\""), "{role}");
+            // v1 is active: v2 can be activated, v1 is not offered again.
+            assert_eq!(
+                training.contains(">Activate v2</button>"),
+                activate,
+                "{role} activate"
+            );
+            assert!(!training.contains("Activate v1"), "{role}");
+            assert!(training.contains("register-2.log &#60;i&#62;"), "{role}");
+            let s3 = get(&state, "/s3", Some(cookie)).await.body;
+            assert_eq!(s3.contains("id=\"scan-form\""), forms, "{role} scan form");
+            assert_eq!(
+                s3.contains(&format!("/api/v1/s3/scans/{scan_id}/cancel")),
+                cancel,
+                "{role} cancel"
+            );
+            assert!(s3.contains("s3://store-logs/pos/&#60;evil&#62;/"), "{role}");
+            // A queued scan refreshes quickly.
+            assert!(s3.contains("data-refresh=\"2\""), "{role}");
+        }
+        let training = get(&state, "/training", Some(&admin)).await.body;
+        // No active job: the live region refreshes slowly.
+        assert!(training.contains("data-refresh=\"30\""), "{training}");
+        let detail = get(&state, &format!("/s3/scans/{scan_id}"), Some(&viewer))
+            .await
+            .body;
+        assert!(detail.contains("No objects yet."), "{detail}");
+        assert_eq!(
+            get(&state, "/s3/scans/999999", Some(&viewer)).await.status,
+            StatusCode::NOT_FOUND
+        );
+
+        // The host page's raw-line search runs on the server over the archived lines.
+        let found = get(&state, &format!("{host_url}?q=PAYMENT"), Some(&viewer))
+            .await
+            .body;
+        assert!(
+            found.contains("10 matching lines (newest first) among the 30 lines read"),
+            "{found}"
+        );
+        assert!(found.contains("reached the oldest stored line"), "{found}");
+        assert!(!found.contains("info sale"), "{found}");
+        assert!(
+            !found.contains("id=\"tail\""),
+            "no live tail while searching"
+        );
+        let none = get(&state, &format!("{host_url}?q=no-such-text"), Some(&viewer))
+            .await
+            .body;
+        assert!(none.contains("0 matching lines"), "{none}");
+
         let admin_page = get(&state, "/admin", Some(&admin)).await.body;
         assert!(admin_page.contains("token-form") && admin_page.contains("ada"));
 
@@ -268,7 +385,11 @@ async fn pages_by_role_with_csp_and_login_redirects() {
         assert_eq!(p.location, "/login?next=%2Falerts%3Fstate%3Dfiring");
 
         // Assets are embedded and typed.
-        for (file, ctype) in [("app.js", "text/javascript"), ("app.css", "text/css")] {
+        for (file, ctype) in [
+            ("app.js", "text/javascript"),
+            ("training.js", "text/javascript"),
+            ("app.css", "text/css"),
+        ] {
             let resp = api::router(state.clone())
                 .oneshot(
                     Request::get(format!("/assets/{file}"))

@@ -1,6 +1,8 @@
 // Walks every dashboard page in headless Debian chromium as an admin and as a viewer,
 // doing what users do (sign in, open a sick host, watch a new error arrive on the live
-// stream, acknowledge an alert, resolve an incident, create and revoke a token), and
+// stream, acknowledge an alert, resolve an incident, create and revoke a token, upload a
+// training file by drag and drop and see its job end and its model listed, activate it,
+// mark a window healthy, start an S3 scan and see its objects), and
 // checks each page with axe-core, its weight on first load, its Content-Security-Policy
 // and that no script or style was refused by it. A viewer sees no action buttons and
 // gets 403 when it posts anyway.
@@ -8,7 +10,9 @@
 // Run by tests/tests/dashboard_e2e.rs with:
 //   FLEETLOG_URL, FLEETLOG_ADMIN_USER/_PASS, FLEETLOG_VIEWER_USER/_PASS,
 //   FLEETLOG_SICK_HOST, FLEETLOG_SICK_LOG (a file its agent tails), FLEETLOG_SHOTS (dir),
-//   FLEETLOG_CHROMIUM (default /usr/bin/chromium).
+//   FLEETLOG_CHROMIUM (default /usr/bin/chromium), FLEETLOG_TRAINING_LOG (a healthy log
+//   file to upload), FLEETLOG_S3_BUCKET / FLEETLOG_S3_PREFIX / FLEETLOG_S3_OBJECTS (a
+//   bucket on a test S3 server holding that many objects; unset: the S3 scan says SKIP).
 // Prints one `PAGE` line per page and `WALK OK` at the end; exits 1 on the first failure.
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -25,6 +29,10 @@ const BASE = env("FLEETLOG_URL");
 const SHOTS = env("FLEETLOG_SHOTS");
 const SICK = env("FLEETLOG_SICK_HOST");
 const SICK_LOG = env("FLEETLOG_SICK_LOG");
+const TRAINING_LOG = env("FLEETLOG_TRAINING_LOG");
+const S3_BUCKET = process.env.FLEETLOG_S3_BUCKET || "";
+const S3_PREFIX = process.env.FLEETLOG_S3_PREFIX || "";
+const S3_OBJECTS = Number(process.env.FLEETLOG_S3_OBJECTS || 0);
 const MAX_BYTES = 300 * 1024;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -151,7 +159,14 @@ const admin = await session("admin");
   check(await page.locator("svg.chart").count() === 3, "admin host: three charts");
   check((await page.locator("p.reason").innerText()).length > 10, "admin host: reason shown");
   check(await page.locator("#lines tr").count() > 0, "admin host: raw lines shown");
-  await visit(admin, "host-6h-search", `${hostUrl}?range=6h&q=payment`);
+  await visit(admin, "host-6h-search", `${hostUrl}?range=6h&q=PAYMENT`);
+  // The raw-line search runs on the server: only matching lines, and it says what it read.
+  const note = await page.locator("#search-note").innerText();
+  const found = await page.$$eval("#lines td.line", (cells) => cells.map((c) => c.textContent));
+  console.log(`SEARCH host raw lines q=PAYMENT: ${found.length} shown; ${note}`);
+  check(found.length > 0 && found.every((t) => /payment/i.test(t)), "admin host search: only matching raw lines shown");
+  check(/matching lines? \(newest first\) among the [\d,]+ lines? read; a search reads at most [\d,]+ lines/.test(note), `admin host search: the note states the scan limit (${note})`);
+  check(await page.locator("#tail").count() === 0, "admin host search: no live tail over search results");
 
   // Live stream: a new error written now shows up without a reload.
   await visit(admin, "stream", "/stream");
@@ -229,6 +244,90 @@ const admin = await session("admin");
   check(revoked === 401, `admin tokens: the revoked token is refused (${revoked})`);
   check(await page.locator("td", { hasText: "token.revoke" }).count() + await page.locator("td", { hasText: "token" }).count() > 0, "admin audit: token changes listed");
 
+  // Page 7: training. Drop a healthy log on the upload area, upload it, watch the job
+  // end (the list refreshes itself while it runs) and its model appear; activate it.
+  await visit(admin, "training", "/training");
+  const jobsBefore = await page.locator("table.jobs tbody tr").count();
+  const logText = readFileSync(TRAINING_LOG, "utf8");
+  await page.evaluate(([text, name]) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], name, { type: "text/plain" }));
+    const drop = document.getElementById("drop");
+    for (const t of ["dragenter", "dragover", "drop"]) {
+      drop.dispatchEvent(new DragEvent(t, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  }, [logText, "healthy-register.log"]);
+  check((await page.locator("#up-list li").innerText()).includes("healthy-register.log"), "admin training: the dropped file is listed");
+  await page.click('#upload-form button[type=submit]');
+  await page.waitForSelector('#flash:has-text("Upload received")');
+  const jobRow = page.locator("table.jobs tbody tr").first();
+  const jobId = ((await jobRow.getAttribute("id")) || "").replace("job-", "");
+  check(await page.locator("table.jobs tbody tr").count() === jobsBefore + 1, "admin training: the upload's job is listed");
+  const jobEnded = await page.waitForSelector(`#job-${jobId}:not([data-state="queued"]):not([data-state="running"])`, { timeout: 60000 }).then(() => true, () => false);
+  const jobState = await page.locator(`#job-${jobId}`).getAttribute("data-state");
+  const jobText = await page.locator(`#job-${jobId}`).innerText();
+  console.log(`TRAINING upload job #${jobId} ended=${jobEnded} state=${jobState}: ${jobText.replace(/\s+/g, " ")}`);
+  check(jobEnded && jobState === "succeeded", `admin training: the upload job succeeded without a reload (state ${jobState})`);
+  const modelLink = page.locator(`#job-${jobId} a[href^="#model-"]`);
+  if (await modelLink.count() === 1) {
+    const modelId = (await modelLink.getAttribute("href")).replace("#model-", "");
+    const modelRow = page.locator(`#model-${modelId}`);
+    check(await modelRow.count() === 1, `admin training: model v${modelId} is listed`);
+    const modelText = await modelRow.innerText();
+    console.log(`TRAINING model v${modelId}: ${modelText.replace(/\s+/g, " ")}`);
+    check(/upload/.test(modelText), "admin training: the model's source is the upload");
+    await visit(admin, "training-trained", null, { response: null });
+    const activate = modelRow.locator("button.act");
+    check(await activate.count() === 1, `admin training: model v${modelId} has an activate button`);
+    if (await activate.count() === 1) {
+      await activate.click();
+      await page.waitForSelector(`#flash:has-text("Model v${modelId} is active.")`);
+      check(await page.locator(`#model-${modelId} .badge:text-is("active")`).count() === 1, `admin training: v${modelId} shows active`);
+    }
+  } else {
+    check(false, "admin training: the finished job links its model");
+  }
+  // Mark a window healthy: the last hour of a healthy host.
+  const pad = (n) => String(n).padStart(2, "0");
+  const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  await page.fill("#w-host", "pos-0001-02");
+  await page.fill("#w-from", local(new Date(Date.now() - 3600 * 1000)));
+  await page.fill("#w-to", local(new Date()));
+  await page.click('#window-form button[type=submit]');
+  await page.waitForSelector('#flash:has-text("Training job queued for the window.")');
+  check(await page.locator("table.jobs tbody tr", { hasText: "pos-0001-02" }).count() >= 1, "admin training: the window's job is listed");
+  await visit(admin, "training-window", null, { response: null });
+
+  // Page 7: S3. Start a scan of the test server's bucket and see its objects.
+  await visit(admin, "s3", "/s3");
+  if (!S3_BUCKET) {
+    console.log("SKIP s3 scan: no test S3 server (FLEETLOG_S3_BUCKET unset)");
+  } else {
+    await page.fill("#s-bucket", S3_BUCKET);
+    await page.fill("#s-prefix", S3_PREFIX);
+    await page.click('#scan-form button[type=submit]');
+    await page.waitForSelector('#flash:has-text("Scan queued.")');
+    const scanRow = page.locator("table.scans tbody tr").first();
+    const scanId = ((await scanRow.getAttribute("id")) || "").replace("scan-", "");
+    const scanEnded = await page.waitForSelector(`#scan-${scanId}:not([data-state="queued"]):not([data-state="running"])`, { timeout: 90000 }).then(() => true, () => false);
+    const scanState = await page.locator(`#scan-${scanId}`).getAttribute("data-state");
+    console.log(`S3 scan #${scanId} ended=${scanEnded} state=${scanState}: ${(await page.locator(`#scan-${scanId}`).innerText()).replace(/\s+/g, " ")}`);
+    check(scanEnded && scanState === "done", `admin s3: the scan ended done without a reload (state ${scanState})`);
+    await visit(admin, "s3-scanned", null, { response: null });
+    await Promise.all([page.waitForURL(/\/s3\/scans\/\d+$/), page.click(`#scan-${scanId} a >> nth=0`)]);
+    await visit(admin, "s3-scan", null, { response: await page.reload() });
+    const objects = await page.locator("table.objects tbody tr").count();
+    const statuses = await page.$$eval("table.objects tbody tr", (rows) => rows.map((r) => r.dataset.status));
+    const count = (st) => statuses.filter((x) => x === st).length;
+    console.log(`S3 scan #${scanId} objects=${objects} done=${count("done")} failed=${count("failed")} skipped=${count("skipped")} pending=${count("pending")}`);
+    check(objects === S3_OBJECTS, `admin s3: the scan lists its ${S3_OBJECTS} objects (got ${objects})`);
+    check(count("failed") >= 1 && count("skipped") >= 1 && count("done") >= 1, "admin s3: done, failed and skipped objects shown");
+    const failedReason = await page.locator('table.objects tr[data-status="failed"] td:nth-child(3)').first().innerText();
+    check(failedReason.trim().length > 0, `admin s3: a failed object shows its error (${failedReason})`);
+    await visit(admin, "s3-scan-failed", `/s3/scans/${scanId}?status=failed`);
+    check(await page.locator('table.objects tbody tr:not([data-status="failed"])').count() === 0, "admin s3: the status filter shows failed objects only");
+  }
+
   // Sign out: the next page asks for a sign-in again, remembering where.
   await page.click("#logout");
   await page.waitForURL((u) => u.pathname === "/login");
@@ -242,11 +341,21 @@ const viewer = await session("viewer");
   const { page } = viewer;
   await login(viewer, env("FLEETLOG_VIEWER_USER"), env("FLEETLOG_VIEWER_PASS"), "/");
   const pages = [["fleet", "/"], ["host", `/hosts/${encodeURIComponent(SICK)}`], ["stream", "/stream"],
-    ["incidents", "/incidents"], ["alerts", "/alerts"]];
+    ["incidents", "/incidents"], ["alerts", "/alerts"], ["training", "/training"], ["s3", "/s3"]];
   for (const [name, url] of pages) {
     await visit(viewer, name, url);
     check(await page.locator("button.act").count() === 0, `viewer ${name}: no action buttons`);
+    check(await page.locator("#upload-form, #window-form, #scan-form").count() === 0, `viewer ${name}: no action forms`);
+    if (name === "training") check(await page.locator("table.models tbody tr").count() >= 1, "viewer training: model versions listed");
   }
+  const scans = await (await page.request.get(BASE + "/api/v1/s3/scans")).json();
+  const scanId = scans.scans[0]?.id;
+  if (scanId !== undefined) {
+    await visit(viewer, "s3-scan", `/s3/scans/${scanId}`);
+    check(await page.locator("button").filter({ hasText: /Cancel/ }).count() === 0, "viewer s3 scan: no cancel button");
+  }
+  const models = await (await page.request.get(BASE + "/api/v1/models")).json();
+  const modelId = models.models[0]?.id ?? 1;
   check(await page.locator('a[href="/admin"]').count() === 0, "viewer: no Admin tab");
   const inc = await page.request.get(BASE + "/api/v1/incidents?limit=1");
   const incId = (await inc.json()).incidents[0]?.id ?? 1;
@@ -263,6 +372,9 @@ const viewer = await session("viewer");
     ["POST", `/api/v1/alerts/${alertId}/ack`, {}],
     ["POST", "/api/v1/silences", { matchers: { host: SICK }, ends: String(Date.now() + 60000), comment: "x" }],
     ["POST", "/api/v1/tokens", { name: "nope", role: "viewer" }],
+    ["POST", `/api/v1/models/${modelId}/activate`, null],
+    ["POST", "/api/v1/training/windows", { host: SICK, from: String(Date.now() - 60000), to: String(Date.now()) }],
+    ["POST", "/api/v1/s3/scans", { bucket: S3_BUCKET || "fleet-logs" }],
   ]) {
     const status = await post(page, method, url, body);
     console.log(`VIEWER ${method} ${url} -> ${status}`);

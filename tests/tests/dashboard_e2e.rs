@@ -2,9 +2,11 @@
 //! stores, one host sick with payment timeouts), then `tests/browser/walk.mjs` drives
 //! headless Debian `chromium` through every page as an admin and as a viewer — sign in,
 //! the fleet, the sick host, a new error arriving on the live stream, an incident
-//! resolved, an alert acknowledged, a token created and revoked; a viewer sees no action
-//! buttons and gets 403 when it posts — checking each page with axe-core, its weight
-//! on first load and its Content-Security-Policy.
+//! resolved, an alert acknowledged, a token created and revoked, a healthy log dropped on
+//! the training page and trained into a model that is then activated, a window marked
+//! healthy, an S3 scan of a moto bucket started and its objects shown; a viewer sees no
+//! action buttons and gets 403 when it posts — checking each page with axe-core, its
+//! weight on first load and its Content-Security-Policy.
 //!
 //! Printed: one `PAGE` line per page (status, bytes, axe results, screenshot path), the
 //! live stream's delay, the viewer's 403s. Screenshots go to
@@ -12,7 +14,9 @@
 //!
 //! Needs `/usr/bin/chromium` (or `FLEETLOG_CHROMIUM`), `node` and `npm ci` in
 //! `tests/browser/`; without them the test says SKIP, unless `FLEETLOG_REQUIRE_BROWSER=1`
-//! (set by `.ci/run`) makes that a failure.
+//! (set by `.ci/run`) makes that a failure. The S3 part needs `moto_server` and boto3
+//! (`pip install "moto[server]"`); without them the walk's S3 scan says SKIP, unless
+//! `FLEETLOG_REQUIRE_MOTO=1` makes that a failure.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -30,6 +34,133 @@ use serde_json::{Value, json};
 const ADMIN: (&str, &str) = ("alice", "alice-walks-the-dashboard");
 const VIEWER: (&str, &str) = ("victor", "victor-only-looks-around");
 const SICK: &str = "pos-0001-01";
+const BUCKET: &str = "store-archive";
+const PREFIX: &str = "pos/";
+
+/// Puts the scan's objects in a fresh bucket with boto3: plain and gzip logs (done), a
+/// corrupt gzip (failed), a binary file (skipped), and one object outside the prefix;
+/// prints how many objects are under the prefix.
+const S3_FIXTURE: &str = r#"
+import gzip, os, sys
+import boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+bucket, prefix = sys.argv[1], sys.argv[2]
+s3.create_bucket(Bucket=bucket)
+def log(i, n):
+    return "".join(f"2026-11-28T10:{j:02d}:00Z {'ERROR payment timeout' if j == 3 else 'INFO sale done'} obj={i} n={j}\n" for j in range(n)).encode()
+objects = {
+    prefix + "register-1.log": log(1, 20),
+    prefix + "register-2.log": log(2, 25),
+    prefix + "register-3.log.gz": gzip.compress(log(3, 30)),
+    prefix + "broken.log.gz": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07" + os.urandom(100),
+    prefix + "core.bin": b"\x7fELF\x02\x01\x01" + bytes(256),
+    "elsewhere/other.log": log(9, 5),
+}
+for key, body in objects.items():
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+print(sum(1 for k in objects if k.startswith(prefix)))
+"#;
+
+fn moto_available() -> bool {
+    let ok = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    ok("moto_server", &["--help"]) && ok("python3", &["-c", "import boto3, moto"])
+}
+
+/// `moto_server` on a free port with the fixture bucket, killed on drop.
+struct Moto {
+    child: Child,
+    url: String,
+    objects: usize,
+}
+
+impl Moto {
+    fn start(env: &TestEnv) -> Result<Moto> {
+        let port = fleetlog_tests::free_tcp_port()?;
+        let log = fs::File::create(env.path().join("moto.log"))?;
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting moto_server")?;
+        let mut moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            objects: 0,
+        };
+        let http = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.get(format!("{}/moto-api/", moto.url)).send().is_err() {
+            ensure!(Instant::now() < deadline, "moto_server did not come up");
+            thread::sleep(Duration::from_millis(100));
+        }
+        let out = Command::new("python3")
+            .args(["-c", S3_FIXTURE, BUCKET, PREFIX])
+            .env("S3_ENDPOINT", &moto.url)
+            .output()
+            .context("running the boto3 fixture")?;
+        ensure!(
+            out.status.success(),
+            "boto3 fixture failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        moto.objects = String::from_utf8(out.stdout)?.trim().parse()?;
+        Ok(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A healthy register log to upload for training: a few hundred ordinary lines.
+fn healthy_log(path: &Path) -> Result<()> {
+    let lines: Vec<String> = (0..400)
+        .map(|i| match i % 4 {
+            0 => format!(
+                "2026-11-28T09:{:02}:{:02}Z INFO register opened till={} cashier=c{}",
+                i / 60 % 60,
+                i % 60,
+                i % 7,
+                i % 13
+            ),
+            1 => format!(
+                "2026-11-28T09:{:02}:{:02}Z INFO sale completed basket={} items={} total={}.{:02}",
+                i / 60 % 60,
+                i % 60,
+                1000 + i,
+                i % 9 + 1,
+                i % 50,
+                i % 100
+            ),
+            2 => format!(
+                "2026-11-28T09:{:02}:{:02}Z INFO card payment approved terminal=t{} ms={}",
+                i / 60 % 60,
+                i % 60,
+                i % 4,
+                100 + i % 300
+            ),
+            _ => format!(
+                "2026-11-28T09:{:02}:{:02}Z DEBUG receipt printed receipt={}",
+                i / 60 % 60,
+                i % 60,
+                5000 + i
+            ),
+        })
+        .collect();
+    append(path, &lines)
+}
 
 /// An agent started with its own config file (for labels); killed on drop.
 struct LabelledAgent(Child);
@@ -191,18 +322,41 @@ fn dashboard_walk_in_a_real_browser() -> Result<()> {
         return Ok(());
     };
     let mut env = TestEnv::new("dashboard")?;
-    let collector = Collector::start_with(
-        &env,
-        &env.subdir("collector")?,
-        &[
-            ("FLEETLOG_HEALTH_INTERVAL_SECS", "1"),
-            ("FLEETLOG_HEALTH_WINDOW_SECS", "120"),
-            ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
-            ("FLEETLOG_ALERTS_INTERVAL_SECS", "1"),
-            ("FLEETLOG_ALERTS_GROUP_WAIT_SECS", "0"),
-            ("FLEETLOG_ALERTS_STREAM_POLL_MS", "200"),
-        ],
-    )?;
+    let moto = if moto_available() {
+        Some(Moto::start(&env)?)
+    } else if std::env::var("FLEETLOG_REQUIRE_MOTO").as_deref() == Ok("1") {
+        bail!("moto is required (FLEETLOG_REQUIRE_MOTO=1) but moto_server or boto3 is missing");
+    } else {
+        eprintln!(
+            "SKIP dashboard_e2e S3 scan: moto_server not installed (pip install \"moto[server]\")"
+        );
+        None
+    };
+    let no_aws = env.path().join("no-aws-files");
+    let no_aws = no_aws.to_str().context("temp path")?.to_owned();
+    let mut envs = vec![
+        ("FLEETLOG_HEALTH_INTERVAL_SECS", "1"),
+        ("FLEETLOG_HEALTH_WINDOW_SECS", "120"),
+        ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
+        ("FLEETLOG_ALERTS_INTERVAL_SECS", "1"),
+        ("FLEETLOG_ALERTS_GROUP_WAIT_SECS", "0"),
+        ("FLEETLOG_ALERTS_STREAM_POLL_MS", "200"),
+    ];
+    if let Some(m) = &moto {
+        envs.extend([
+            ("FLEETLOG_S3_ENDPOINT", m.url.as_str()),
+            ("FLEETLOG_S3_REGION", "us-east-1"),
+            ("FLEETLOG_S3_POLL_INTERVAL_MS", "200"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_CONFIG_FILE", no_aws.as_str()),
+            ("AWS_SHARED_CREDENTIALS_FILE", no_aws.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]);
+    }
+    let collector = Collector::start_with(&env, &env.subdir("collector")?, &envs)?;
+    let training_log = env.path().join("healthy-register.log");
+    healthy_log(&training_log)?;
     let api = Api {
         base: collector.base_url(),
         token: collector.admin_token().to_owned(),
@@ -317,6 +471,16 @@ fn dashboard_walk_in_a_real_browser() -> Result<()> {
         .env("FLEETLOG_SICK_LOG", &sick_log)
         .env("FLEETLOG_SHOTS", &shots)
         .env("FLEETLOG_CHROMIUM", &chromium)
+        .env("FLEETLOG_TRAINING_LOG", &training_log)
+        .env(
+            "FLEETLOG_S3_BUCKET",
+            if moto.is_some() { BUCKET } else { "" },
+        )
+        .env("FLEETLOG_S3_PREFIX", PREFIX)
+        .env(
+            "FLEETLOG_S3_OBJECTS",
+            moto.as_ref().map_or(0, |m| m.objects).to_string(),
+        )
         .output()
         .context("running node walk.mjs")?;
     stop.store(true, Ordering::Relaxed);
@@ -336,6 +500,7 @@ fn dashboard_walk_in_a_real_browser() -> Result<()> {
     );
     collector.ensure_no_panic()?;
     drop(agents);
+    drop(moto);
     env.finish();
     Ok(())
 }

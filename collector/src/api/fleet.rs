@@ -46,13 +46,20 @@ impl From<LineRecord> for LineDto {
     }
 }
 
-/// A page of a host's lines, oldest first.
+/// A page of a host's lines, oldest first; with `q`, the matching lines newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinePage {
     pub lines: Vec<LineDto>,
     /// Pass as `cursor` for the next page; absent when no more lines are stored yet
-    /// (tail by polling with the last line's position later).
+    /// (tail by polling with the last line's position later). With `q`: absent when the
+    /// search read back to the oldest stored line.
     pub next_cursor: Option<String>,
+    /// With `q`: the lines this request read (a search reads at most `scan_limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scanned: Option<u64>,
+    /// With `q`: most lines one request reads (`api.max_line_search_scan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_limit: Option<u64>,
 }
 
 /// Which lines `GET /api/v1/lines` returns.
@@ -66,9 +73,16 @@ pub struct LinesQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only lines containing this text (case-insensitive), newest first; one request
+    /// reads at most `api.max_line_search_scan` lines (default 100,000), then answers
+    /// with what it found and a `next_cursor` to search older lines.
+    pub q: Option<String>,
 }
 
-/// A host's raw lines in arrival order.
+/// Longest search text, in bytes.
+pub const MAX_SEARCH_LEN: usize = 256;
+
+/// A host's raw lines in arrival order, or a bounded search of them (`q`).
 #[utoipa::path(
     get, path = "/lines", tag = "fleet",
     params(LinesQuery),
@@ -83,13 +97,32 @@ pub(crate) async fn lines(
     line_page(&state, q).await.map(axum::Json)
 }
 
-/// A page of a host's lines, as `GET /api/v1/lines` (and the MCP `search_logs`) serve it.
+/// A page of a host's lines, as `GET /api/v1/lines` (the host page and the MCP
+/// `search_logs`) serve it.
 pub(crate) async fn line_page(state: &AppState, q: LinesQuery) -> Result<LinePage, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_PAGE_LINES {
         return Err(ApiError::BadRequest(format!(
             "limit must be between 1 and {MAX_PAGE_LINES}"
         )));
+    }
+    if let Some(needle) = q.q.as_deref().filter(|s| !s.is_empty()) {
+        if needle.len() > MAX_SEARCH_LEN || needle.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest(format!(
+                "q must be at most {MAX_SEARCH_LEN} bytes without control characters"
+            )));
+        }
+        let max_scan = state.api.max_line_search_scan;
+        let found = state
+            .store
+            .search_lines(&q.host, needle, q.cursor.as_deref(), limit, max_scan)
+            .await?;
+        return Ok(LinePage {
+            lines: found.lines.into_iter().map(LineDto::from).collect(),
+            next_cursor: found.next_cursor,
+            scanned: Some(found.scanned),
+            scan_limit: Some(max_scan),
+        });
     }
     let page = state
         .store
@@ -98,5 +131,7 @@ pub(crate) async fn line_page(state: &AppState, q: LinesQuery) -> Result<LinePag
     Ok(LinePage {
         lines: page.lines.into_iter().map(LineDto::from).collect(),
         next_cursor: page.next_cursor,
+        scanned: None,
+        scan_limit: None,
     })
 }

@@ -92,7 +92,7 @@ pub struct ModelsQuery {
     responses((status = 200, description = "A page of models", body = ModelPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<ModelsQuery>,

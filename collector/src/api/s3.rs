@@ -232,7 +232,7 @@ pub(super) fn valid_key_text(what: &str, v: &str) -> Result<(), ApiError> {
     responses((status = 200, description = "Scans", body = ScanList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     AxState(state): AxState<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<ScanQuery>,
@@ -428,7 +428,7 @@ pub(super) async fn cancel(
     responses((status = 200, description = "S3 configuration", body = SourcesDto)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn sources(
+pub(crate) async fn sources(
     AxState(state): AxState<AppState>,
     _auth: Auth<Admin>,
 ) -> axum::Json<SourcesDto> {

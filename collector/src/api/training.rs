@@ -488,7 +488,7 @@ pub(crate) async fn s3_as(
     responses((status = 200, description = "A page of jobs", body = JobPage)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn jobs(
+pub(crate) async fn jobs(
     State(state): State<AppState>,
     _auth: Auth<Viewer>,
     Query(q): Query<JobsQuery>,

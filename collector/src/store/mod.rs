@@ -60,6 +60,7 @@ mod grouping;
 pub mod health;
 pub mod incidents;
 pub mod lease;
+pub mod line_search;
 pub mod models;
 pub mod nudge;
 pub mod outbox;

@@ -124,6 +124,10 @@ pub(super) const HOSTS: &str = "SELECT host, last_seen_ms, lines_received FROM h
 pub(super) const HOST_SEGMENTS: &str = "SELECT id, seq, path, raw_len, line_count FROM segments \
     WHERE host = $1 AND id >= $2 ORDER BY id LIMIT $3";
 
+/// A host's segments from `$2` (inclusive) back to the oldest, newest first.
+pub(super) const HOST_SEGMENTS_BACKWARDS: &str = "SELECT id, seq, path, raw_len, line_count \
+    FROM segments WHERE host = $1 AND id <= $2 ORDER BY id DESC LIMIT $3";
+
 pub(super) const SEGMENT_EXISTS: &str = "SELECT id FROM segments WHERE id = $1";
 
 pub(super) const PATH_INDEXED: &str = "SELECT id FROM segments WHERE path = $1";

@@ -28,6 +28,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/stream.js"),
     ),
     (
+        "training.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/training.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("assets/favicon.svg"),

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::charts::{Line, line_chart};
 use super::layout::{Nav, Page, PageResult, ago, fmt_ms, render};
+use super::training::thousands;
 use crate::api::AppState;
 use crate::api::auth::Viewer;
 use crate::api::error::ApiError;
@@ -36,7 +37,8 @@ pub struct HostQuery {
     pub range: Option<String>,
     /// The log viewer's page (`next_cursor` of `/api/v1/lines`).
     pub cursor: Option<String>,
-    /// Search: filters the shown raw lines and lists matching events.
+    /// Search: the host's raw lines containing it (server-side, bounded, newest first)
+    /// and the matching events.
     pub q: Option<String>,
 }
 
@@ -116,6 +118,10 @@ struct HostPage {
     next_cursor: String,
     q: String,
     matches: Vec<Row>,
+    /// What the raw-line search read (empty without a search).
+    search_note: String,
+    /// `api.max_line_search_scan`, with thousands separators.
+    scan_limit: String,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -281,6 +287,8 @@ pub async fn page(
         .await?;
         found.events.into_iter().map(event_row).collect()
     };
+    // With a search, the same bounded server-side search as `GET /api/v1/lines?q=`.
+    let needle = search.trim().to_owned();
     let axum::Json(lines) = crate::api::fleet::lines(
         st(),
         auth()?,
@@ -288,15 +296,31 @@ pub async fn page(
             host: name.clone(),
             limit: Some(LINES_PER_PAGE),
             cursor: q.cursor.clone(),
+            q: (!needle.is_empty()).then(|| needle.clone()),
         }),
     )
     .await?;
     let lines_total = lines.lines.len();
-    let needle = search.trim().to_lowercase();
+    let search_note = match (lines.scanned, lines.scan_limit) {
+        (Some(scanned), Some(limit)) => format!(
+            "{} matching line{} (newest first) among the {} line{} read; a search reads at most \
+             {} lines per page (api.max_line_search_scan){}.",
+            thousands(lines_total as u64),
+            if lines_total == 1 { "" } else { "s" },
+            thousands(scanned),
+            if scanned == 1 { "" } else { "s" },
+            thousands(limit),
+            if lines.next_cursor.is_some() {
+                "; “Older matches” searches further back"
+            } else {
+                ", and this one reached the oldest stored line"
+            }
+        ),
+        _ => String::new(),
+    };
     let line_rows = lines
         .lines
         .into_iter()
-        .filter(|l| needle.is_empty() || l.line.to_lowercase().contains(&needle))
         .map(|l| Row {
             class: format!(
                 "lv-{}",
@@ -381,6 +405,8 @@ pub async fn page(
         next_cursor: lines.next_cursor.unwrap_or_default(),
         q: search,
         matches,
+        search_note,
+        scan_limit: thousands(state.api.max_line_search_scan),
         name,
     };
     Ok(render(&tpl))

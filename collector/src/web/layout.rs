@@ -26,7 +26,8 @@ pub struct Nav {
     pub role: Role,
     /// The session's CSRF token (empty for bearer requests), for the action scripts.
     pub csrf: String,
-    /// Which tab is current (`fleet`, `stream`, `incidents`, `alerts`, `admin`).
+    /// Which tab is current (`fleet`, `stream`, `incidents`, `alerts`, `training`, `s3`,
+    /// `admin`).
     pub active: &'static str,
 }
 

@@ -5,9 +5,10 @@
 //! One auth layer: a page's [`layout::Page`] extractor is the API's `Auth` (session
 //! cookie from `POST /api/v1/auth/login`, or a bearer token); a missing or expired
 //! session redirects to `/login?next=<the page>`. Pages only read; every action (ack,
-//! silence, resolve, send test, create/revoke token, logout) is a `fetch` from
-//! `app.js` to the REST endpoint with the session's `X-CSRF-Token`, so the API's role
-//! checks apply unchanged: a viewer sees no action buttons and gets 403 if it posts.
+//! silence, resolve, send test, create/revoke token, logout, upload, train, activate,
+//! start or cancel a scan) is a `fetch` from `app.js` (or `training.js`) to the REST
+//! endpoint with the session's `X-CSRF-Token`, so the API's role checks apply
+//! unchanged: a viewer sees no action buttons and gets 403 if it posts.
 //! Every response carries a strict Content-Security-Policy (`layout::CSP`).
 
 pub mod admin;
@@ -19,7 +20,9 @@ pub mod host;
 pub mod incidents;
 pub mod layout;
 pub mod login;
+pub mod s3;
 pub mod stream;
+pub mod training;
 
 use axum::Router;
 use axum::middleware::map_response;
@@ -38,6 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::detail))
         .route("/alerts", get(alerts::page))
+        .route("/training", get(training::page))
+        .route("/s3", get(s3::list))
+        .route("/s3/scans/{id}", get(s3::scan))
         .route("/admin", get(admin::page))
         .route("/assets/{file}", get(assets::serve))
         .layer(map_response(layout::security_headers))

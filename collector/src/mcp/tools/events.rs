@@ -148,6 +148,7 @@ async fn search(ctx: Ctx, a: SearchArgs) -> Result<LinesOut, ToolError> {
         host: a.host.clone(),
         limit: Some(ctx.limit(a.limit)?),
         cursor: a.cursor,
+        q: None,
     };
     let page = crate::api::fleet::line_page(&ctx.state, q).await?;
     let mut lines = page.lines;

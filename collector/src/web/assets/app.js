@@ -37,6 +37,7 @@
     return j;
   }
   window.fleetlogApi = api;
+  window.fleetlogFlash = flash;
 
   // Replaces the element `id` with the same element of a fresh copy of this page.
   async function refresh(id) {
@@ -48,6 +49,7 @@
     const old = document.getElementById(id);
     if (fresh && old) old.replaceWith(fresh);
   }
+  window.fleetlogRefresh = refresh;
 
   document.addEventListener("click", async (ev) => {
     const b = ev.target.closest("button");
@@ -94,17 +96,26 @@
     }
   });
 
-  // Live region: re-rendered when the stream reports a change, and periodically.
+  // Live region: re-rendered when the stream reports a change, and every
+  // `data-refresh` seconds as the freshest copy says (a page with running work asks for
+  // a short period).
   const live = document.getElementById("live");
   if (live) {
     let pending = null;
-    const busy = () => live.contains(document.activeElement) && document.activeElement.matches("input, select");
+    const busy = () => {
+      const now = document.getElementById("live");
+      return now && now.contains(document.activeElement) && document.activeElement.matches("input, select");
+    };
     const soon = () => {
       if (pending) return;
       pending = setTimeout(() => { pending = null; if (!busy()) refresh("live").catch(() => {}); }, 1500);
     };
-    const every = Number(live.dataset.refresh || 0);
-    if (every > 0) setInterval(soon, every * 1000);
+    const period = () => Number((document.getElementById("live") || live).dataset.refresh || 0);
+    let last = Date.now();
+    setInterval(() => {
+      const every = period();
+      if (every > 0 && Date.now() - last >= every * 1000) { last = Date.now(); soon(); }
+    }, 1000);
     if (live.dataset.stream && window.EventSource) {
       const es = new EventSource("/api/v1/stream?types=" + encodeURIComponent(live.dataset.stream));
       for (const t of live.dataset.stream.split(",")) es.addEventListener(t, soon);
