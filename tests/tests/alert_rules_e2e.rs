@@ -81,30 +81,7 @@ fn append(path: &Path, lines: &[Value]) -> Result<()> {
 #[test]
 fn critical_event_and_incident_rules_fire_end_to_end() -> Result<()> {
     let mut env = TestEnv::new("alert-rules")?;
-    let (hook, got) = receiver()?;
-    let envs = [
-        ("FLEETLOG_ALERTS_INTERVAL_SECS", "1"),
-        ("FLEETLOG_ALERTS_GROUP_WAIT_SECS", "0"),
-        ("FLEETLOG_ALERTS_GROUP_INTERVAL_SECS", "1"),
-        ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
-        ("FLEETLOG_OUTBOX_POLL_INTERVAL_MS", "100"),
-    ];
-    let collector = Collector::start_with(&env, &env.subdir("collector")?, &envs)?;
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let auth = format!("Bearer {}", collector.admin_token());
-    let resp = http
-        .post(format!("{}/api/v1/channels", collector.base_url()))
-        .header("authorization", &auth)
-        .json(
-            &json!({"name": "ops", "kind": "webhook", "config": {"url": hook},
-                      "secrets": {"secret": "k"}, "route": {"default": true}}),
-        )
-        .send()?;
-    if !resp.status().is_success() {
-        bail!("creating the channel: {} {}", resp.status(), resp.text()?);
-    }
+    let (collector, _http, got) = start_with_hook(&env)?;
 
     let logs = env.subdir("logs")?;
     let _agent = Agent::start(
@@ -134,6 +111,39 @@ fn critical_event_and_incident_rules_fire_end_to_end() -> Result<()> {
     collector.ensure_no_panic().context("collector")?;
     env.finish();
     Ok(())
+}
+
+/// What the webhook receiver got: every JSON body POSTed to it.
+type Got = Arc<Mutex<Vec<Value>>>;
+
+/// Starts a collector that evaluates every second and notifies at once, with a webhook
+/// channel on the default route to a receiver in the test; returns the collector, an HTTP
+/// client and what the receiver got.
+fn start_with_hook(env: &TestEnv) -> Result<(Collector, reqwest::blocking::Client, Got)> {
+    let (hook, got) = receiver()?;
+    let envs = [
+        ("FLEETLOG_ALERTS_INTERVAL_SECS", "1"),
+        ("FLEETLOG_ALERTS_GROUP_WAIT_SECS", "0"),
+        ("FLEETLOG_ALERTS_GROUP_INTERVAL_SECS", "1"),
+        ("FLEETLOG_INCIDENTS_INTERVAL_SECS", "1"),
+        ("FLEETLOG_OUTBOX_POLL_INTERVAL_MS", "100"),
+    ];
+    let collector = Collector::start_with(env, &env.subdir("collector")?, &envs)?;
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let resp = http
+        .post(format!("{}/api/v1/channels", collector.base_url()))
+        .bearer_auth(collector.admin_token())
+        .json(
+            &json!({"name": "ops", "kind": "webhook", "config": {"url": hook},
+                      "secrets": {"secret": "k"}, "route": {"default": true}}),
+        )
+        .send()?;
+    if !resp.status().is_success() {
+        bail!("creating the channel: {} {}", resp.status(), resp.text()?);
+    }
+    Ok((collector, http, got))
 }
 
 /// Collects the first firing notification of each rule until every rule in `want` fired.
@@ -217,29 +227,7 @@ fn set_threshold(
 #[test]
 fn silent_lag_and_buffer_rules_fire_end_to_end() -> Result<()> {
     let mut env = TestEnv::new("alert-rules-agent")?;
-    let (hook, got) = receiver()?;
-    let envs = [
-        ("FLEETLOG_ALERTS_INTERVAL_SECS", "1"),
-        ("FLEETLOG_ALERTS_GROUP_WAIT_SECS", "0"),
-        ("FLEETLOG_ALERTS_GROUP_INTERVAL_SECS", "1"),
-        ("FLEETLOG_OUTBOX_POLL_INTERVAL_MS", "100"),
-    ];
-    let mut collector = Collector::start_with(&env, &env.subdir("collector")?, &envs)?;
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let auth = format!("Bearer {}", collector.admin_token());
-    let resp = http
-        .post(format!("{}/api/v1/channels", collector.base_url()))
-        .header("authorization", &auth)
-        .json(
-            &json!({"name": "ops", "kind": "webhook", "config": {"url": hook},
-                      "secrets": {"secret": "k"}, "route": {"default": true}}),
-        )
-        .send()?;
-    if !resp.status().is_success() {
-        bail!("creating the channel: {} {}", resp.status(), resp.text()?);
-    }
+    let (mut collector, http, got) = start_with_hook(&env)?;
     // Seconds instead of the defaults' ten minutes and one minute; the buffer rule at
     // 40 % so that a batch or two acknowledged before the heartbeat does not hide it.
     set_threshold(&http, &collector, "silent", 5.0)?;

@@ -202,7 +202,39 @@ pub struct SourcesDto {
 const MAX_PREFIX: usize = 1024;
 
 /// S3's bucket naming rules (3–63 of `a-z0-9.-`, starting and ending alphanumeric).
-pub(super) fn valid_bucket(b: &str) -> bool {
+/// Checks a bucket (a name, and among `s3.buckets`), a key prefix and a credentials
+/// reference as a scan or a training job gives them; returns the bucket and the prefix.
+pub(super) fn check_source(
+    state: &AppState,
+    bucket: &str,
+    prefix: Option<&str>,
+    credentials: Option<&str>,
+) -> Result<(String, String), ApiError> {
+    let bucket = bucket.trim().to_owned();
+    if !valid_bucket(&bucket) {
+        return Err(ApiError::BadRequest(
+            "bucket must be an S3 bucket name: 3 to 63 of a-z, 0-9, '.', '-'".to_owned(),
+        ));
+    }
+    if !state.config.s3.allows(&bucket) {
+        return Err(ApiError::Forbidden(format!(
+            "bucket {bucket} is not among the configured s3.buckets"
+        )));
+    }
+    let prefix = prefix.unwrap_or_default().to_owned();
+    valid_key_text("prefix", &prefix)?;
+    if let Some(p) = credentials
+        && !valid_profile(p)
+    {
+        return Err(ApiError::BadRequest(
+            "credentials must name an AWS profile (1 to 64 of A-Z, a-z, 0-9, '_', '-', '.')"
+                .to_owned(),
+        ));
+    }
+    Ok((bucket, prefix))
+}
+
+fn valid_bucket(b: &str) -> bool {
     (3..=63).contains(&b.len())
         && b.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
@@ -210,13 +242,13 @@ pub(super) fn valid_bucket(b: &str) -> bool {
         && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
 }
 
-pub(super) fn valid_profile(p: &str) -> bool {
+fn valid_profile(p: &str) -> bool {
     (1..=64).contains(&p.len())
         && p.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
-pub(super) fn valid_key_text(what: &str, v: &str) -> Result<(), ApiError> {
+fn valid_key_text(what: &str, v: &str) -> Result<(), ApiError> {
     if v.len() > MAX_PREFIX || v.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(format!(
             "{what} must be at most {MAX_PREFIX} bytes without control characters"
@@ -273,29 +305,14 @@ pub(crate) async fn create_as(
     client: Option<String>,
     body: NewScanDto,
 ) -> Result<ScanDto, ApiError> {
-    let bucket = body.bucket.trim().to_owned();
-    if !valid_bucket(&bucket) {
-        return Err(ApiError::BadRequest(
-            "bucket must be an S3 bucket name: 3 to 63 of a-z, 0-9, '.', '-'".to_owned(),
-        ));
-    }
-    if !state.config.s3.allows(&bucket) {
-        return Err(ApiError::Forbidden(format!(
-            "bucket {bucket} is not among the configured s3.buckets"
-        )));
-    }
-    let prefix = body.prefix.unwrap_or_default();
-    valid_key_text("prefix", &prefix)?;
+    let (bucket, prefix) = check_source(
+        state,
+        &body.bucket,
+        body.prefix.as_deref(),
+        body.credentials.as_deref(),
+    )?;
     if let Some(s) = &body.start_after {
         valid_key_text("start_after", s)?;
-    }
-    if let Some(p) = &body.credentials
-        && !valid_profile(p)
-    {
-        return Err(ApiError::BadRequest(
-            "credentials must name an AWS profile (1 to 64 of A-Z, a-z, 0-9, '_', '-', '.')"
-                .to_owned(),
-        ));
     }
     let from = paging::time_ms("from", body.from.as_deref())?;
     let to = paging::time_ms("to", body.to.as_deref())?;

@@ -442,27 +442,12 @@ pub(crate) async fn s3_as(
     client: Option<String>,
     req: S3TrainingRequest,
 ) -> Result<(StatusCode, axum::Json<JobDto>), ApiError> {
-    let bucket = req.bucket.trim().to_owned();
-    if !super::s3::valid_bucket(&bucket) {
-        return Err(ApiError::BadRequest(
-            "bucket must be an S3 bucket name: 3 to 63 of a-z, 0-9, '.', '-'".to_owned(),
-        ));
-    }
-    if !state.config.s3.allows(&bucket) {
-        return Err(ApiError::Forbidden(format!(
-            "bucket {bucket} is not among the configured s3.buckets"
-        )));
-    }
-    let prefix = req.prefix.unwrap_or_default();
-    super::s3::valid_key_text("prefix", &prefix)?;
-    if let Some(p) = &req.credentials
-        && !super::s3::valid_profile(p)
-    {
-        return Err(ApiError::BadRequest(
-            "credentials must name an AWS profile (1 to 64 of A-Z, a-z, 0-9, '_', '-', '.')"
-                .to_owned(),
-        ));
-    }
+    let (bucket, prefix) = super::s3::check_source(
+        state,
+        &req.bucket,
+        req.prefix.as_deref(),
+        req.credentials.as_deref(),
+    )?;
     let target = crate::s3::client::Target::from_config(&state.config.s3, req.credentials.clone());
     let spec = S3Spec {
         bucket,
