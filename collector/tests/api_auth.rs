@@ -107,6 +107,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
         "/api/v1/training/windows",
         Access::Min(Role::Analyst),
     ),
+    ("POST", "/api/v1/training/s3", Access::Min(Role::Analyst)),
     ("GET", "/api/v1/training/jobs", Access::Min(Role::Viewer)),
     (
         "GET",
