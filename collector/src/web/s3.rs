@@ -140,11 +140,14 @@ pub fn scan_row(s: ScanDto) -> ScanRow {
 /// `1536` as `1.5 KiB`.
 fn size(bytes: i64) -> String {
     let b = bytes.max(0) as f64;
-    match bytes {
-        ..1024 => format!("{bytes} B"),
-        ..1_048_576 => format!("{:.1} KiB", b / 1024.0),
-        ..1_073_741_824 => format!("{:.1} MiB", b / 1_048_576.0),
-        _ => format!("{:.1} GiB", b / 1_073_741_824.0),
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1_048_576 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else if bytes < 1_073_741_824 {
+        format!("{:.1} MiB", b / 1_048_576.0)
+    } else {
+        format!("{:.1} GiB", b / 1_073_741_824.0)
     }
 }
 
