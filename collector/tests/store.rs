@@ -274,6 +274,53 @@ async fn raw_line_search_is_newest_first_bounded_and_resumable() {
 }
 
 #[tokio::test]
+async fn fleet_error_rates_per_host_and_step() {
+    on_all_backends(|env: Env| async move {
+        let store = &env.store;
+        let line = |ts: i64, error: bool| {
+            if error {
+                // Counted by the judged severity of the line's score, not its level.
+                Entry {
+                    score: 0.9,
+                    ..entry(
+                        ts,
+                        0,
+                        "ERROR payment failed: terminal timeout",
+                        Level::Error,
+                    )
+                }
+            } else {
+                entry(ts, 0, "INFO sale completed", Level::Info)
+            }
+        };
+        // h1: 1 error in 4 lines in the first 5-minute step, 2 in 2 in the second.
+        let entries = vec![
+            line(1_000, true),
+            line(2_000, false),
+            line(61_000, false),
+            line(299_000, false),
+            line(301_000, true),
+            line(599_000, true),
+        ];
+        let (batch, payload) = make_batch("agent-a", 1, entries);
+        store.ingest("h1", &batch, &payload, 10_000).await.unwrap();
+        let (batch, payload) = make_batch("agent-b", 1, vec![line(5_000, false)]);
+        store.ingest("h2", &batch, &payload, 10_000).await.unwrap();
+        let rates = store.fleet_error_rates(0, 600_000, 300_000).await.unwrap();
+        assert_eq!(rates.len(), 2, "{rates:?}");
+        assert_eq!(rates["h1"], vec![0.25, 1.0]);
+        assert_eq!(rates["h2"], vec![0.0, 0.0]);
+        // A window after the lines: no host has a sparkline.
+        let later = store
+            .fleet_error_rates(600_000, 1_200_000, 300_000)
+            .await
+            .unwrap();
+        assert!(later.is_empty(), "{later:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn same_agent_and_seq_with_other_content_is_a_conflict_not_a_duplicate() {
     on_all_backends(|env: Env| async move {
         let store = &env.store;
