@@ -149,6 +149,20 @@ const admin = await session("admin");
   await page.screenshot({ path: `${SHOTS}/admin-fleet-tablet.png`, fullPage: true });
   await page.setViewportSize({ width: 1280, height: 800 });
 
+  // Keyboard: from a fresh load the first Tab reaches the skip link, the next one the
+  // navigation, and Enter on a navigation link follows it.
+  await page.reload();
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement?.classList.contains("skip") === true),
+    "admin fleet: the first Tab reaches the skip link");
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement?.tagName === "A" && document.activeElement.closest("nav") !== null),
+    "admin fleet: the second Tab reaches the navigation");
+  await page.keyboard.press("Tab");
+  await Promise.all([page.waitForURL("**/stream"), page.keyboard.press("Enter")]);
+  check(new URL(page.url()).pathname === "/stream", "admin fleet: Enter on a navigation link follows it");
+  await page.goto(`${BASE}/`);
+
   await visit(admin, "fleet-filtered", `/?state=${sickState}`);
   check(await page.locator("table.hosts tbody tr").count() >= 1, "admin fleet filter: matching host shown");
   check(await page.locator("table.hosts .badge.st-healthy").count() === 0, "admin fleet filter: healthy hosts hidden");
