@@ -228,6 +228,21 @@ fn severity_of(worst: Level, host_count: u64, policy: &Policy) -> Level {
     }
 }
 
+/// Longest incident title, in characters.
+const TITLE_CHARS: usize = 300;
+
+/// An incident's title from its first line: the message as the format detector finds it
+/// (a JSON line's `msg`, a header line without its timestamp and level), else the line.
+pub fn title_of(line: &str) -> String {
+    use fleetlog_lines::detect::{Detector, DetectorConfig};
+    let parsed = Detector::new(DetectorConfig::default()).parse(line).content;
+    let text = match parsed.trim() {
+        "" => line.trim(),
+        content => content,
+    };
+    text.chars().take(TITLE_CHARS).collect()
+}
+
 /// A new pending incident for the first event of a fingerprint.
 fn new_incident(ev: &EventIn) -> Incident {
     Incident {
@@ -237,7 +252,7 @@ fn new_incident(ev: &EventIn) -> Incident {
         severity: ev.level,
         class: ev.class.clone(),
         service: ev.service.clone(),
-        title: ev.line.chars().take(300).collect(),
+        title: title_of(&ev.line),
         first_seen_ms: ev.ts_ms,
         last_seen_ms: ev.ts_ms,
         count: 0,
@@ -679,6 +694,26 @@ mod tests {
         );
         // Within the quiet period nothing resolves.
         assert!(tick(&open, &policy, 5 * MIN).is_none());
+    }
+
+    #[test]
+    fn titles_are_the_message_not_the_header() {
+        let cases = [
+            (
+                r#"{"time":1795925104415,"level":"fatal","msg":"payment service crashed: out of memory"}"#,
+                "payment service crashed: out of memory",
+            ),
+            (
+                "2026-11-28T10:00:01Z ERROR pricing: Missing price for product 4006381",
+                "pricing: Missing price for product 4006381",
+            ),
+            ("disk full on /var", "disk full on /var"),
+            ("   ", ""),
+        ];
+        for (line, want) in cases {
+            assert_eq!(title_of(line), want, "{line}");
+        }
+        assert_eq!(title_of(&"x".repeat(1000)).chars().count(), TITLE_CHARS);
     }
 
     #[test]
