@@ -379,16 +379,7 @@ impl Store {
         .bind(bind)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(SegmentRow {
-                id: r.try_get(0)?,
-                seq: r.try_get(1)?,
-                path: r.try_get(2)?,
-                raw_len: r.try_get(3)?,
-                line_count: r.try_get(4)?,
-            })
-        })
-        .transpose()
+        Ok(row.as_ref().map(SegmentRow::from_row).transpose()?)
     }
 
     async fn neighbour_segment(
@@ -409,16 +400,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(SegmentRow {
-                id: r.try_get(0)?,
-                seq: r.try_get(1)?,
-                path: r.try_get(2)?,
-                raw_len: r.try_get(3)?,
-                line_count: r.try_get(4)?,
-            })
-        })
-        .transpose()
+        Ok(row.as_ref().map(SegmentRow::from_row).transpose()?)
     }
 
     /// The lines of `source` in one segment, in order; `None` if the segment is gone.

@@ -81,13 +81,7 @@ impl Store {
             };
             to_id = last.try_get::<i64, _>(0)?.saturating_sub(1);
             for row in rows {
-                let seg = SegmentRow {
-                    id: row.try_get(0)?,
-                    seq: row.try_get(1)?,
-                    path: row.try_get(2)?,
-                    raw_len: row.try_get(3)?,
-                    line_count: row.try_get(4)?,
-                };
+                let seg = SegmentRow::from_row(&row)?;
                 // Lines `0..end` of this segment are still to be read.
                 let end = match before {
                     Some(c) if c.segment_id == seg.id => i64::from(c.line_no).min(seg.line_count),

@@ -235,6 +235,19 @@ struct SegmentRow {
     line_count: i64,
 }
 
+impl SegmentRow {
+    /// From a row whose first columns are `id, seq, path, raw_len, line_count`.
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<SegmentRow, sqlx::Error> {
+        Ok(SegmentRow {
+            id: row.try_get(0)?,
+            seq: row.try_get(1)?,
+            path: row.try_get(2)?,
+            raw_len: row.try_get(3)?,
+            line_count: row.try_get(4)?,
+        })
+    }
+}
+
 /// Segment archive plus SQL index. Cheap to clone; clones share the pool.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -603,13 +616,7 @@ impl Store {
             };
             from_id = last.try_get::<i64, _>(0)?.saturating_add(1);
             for row in rows {
-                let seg = SegmentRow {
-                    id: row.try_get(0)?,
-                    seq: row.try_get(1)?,
-                    path: row.try_get(2)?,
-                    raw_len: row.try_get(3)?,
-                    line_count: row.try_get(4)?,
-                };
+                let seg = SegmentRow::from_row(&row)?;
                 let skip = match after {
                     Some(c) if c.segment_id == seg.id => i64::from(c.line_no) + 1,
                     _ => 0,
