@@ -74,14 +74,21 @@ pub type ModelReceiver = watch::Receiver<Option<Arc<Model>>>;
 /// its source's format from the next lines).
 const MAX_SOURCES: usize = 4096;
 
+/// How far past its read time a line's own timestamp may lie and still be believed: a day.
+pub const MAX_FUTURE_MS: i64 = 24 * 3600 * 1000;
+
 /// The agent's classifier; cheap to call per line.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Classifier {
     judge: Judge,
     detectors: HashMap<String, Detector>,
     rates: RateCounter,
     model: Option<Arc<Model>>,
     updates: Option<ModelReceiver>,
+    /// The read time of the lines being classified ([`Classifier::set_now`]).
+    now_ms: i64,
+    /// The year of `now_ms`, for formats that carry none (RFC 3164 syslog).
+    year: i32,
 }
 
 /// What the agent records about one line.
@@ -97,6 +104,10 @@ pub struct Classified {
     pub class: Option<usize>,
     /// Critical lines take the priority lane.
     pub critical: bool,
+    /// When the line says it was logged (its own timestamp; UTC when it names no zone).
+    pub logged_ms: Option<i64>,
+    /// The line's template in the model, when the model was consulted and knew it.
+    pub template: Option<u32>,
 }
 
 fn wire_level(level: Option<LineLevel>) -> Level {
@@ -107,6 +118,22 @@ fn wire_level(level: Option<LineLevel>) -> Level {
         Some(LineLevel::Warn) => Level::Warn,
         Some(LineLevel::Error) => Level::Error,
         Some(LineLevel::Critical) => Level::Critical,
+    }
+}
+
+impl Default for Classifier {
+    /// No model, and no read time until [`Classifier::set_now`] (year 1970 for yearless
+    /// timestamps, as `DetectorConfig::default`).
+    fn default() -> Self {
+        Classifier {
+            judge: Judge::default(),
+            detectors: HashMap::new(),
+            rates: RateCounter::default(),
+            model: None,
+            updates: None,
+            now_ms: 0,
+            year: DetectorConfig::default().year,
+        }
     }
 }
 
@@ -144,6 +171,21 @@ impl Classifier {
         true
     }
 
+    /// Sets the read time of the lines classified next (the reader calls it per chunk): a
+    /// timestamp without a year takes this one's, and a line claiming to be logged more than
+    /// [`MAX_FUTURE_MS`] after it gets no `logged_ms` (a wrong clock or a year guessed wrong
+    /// around New Year is not evidence of when it happened).
+    pub fn set_now(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        let year = fleetlog_lines::detect::time::year_of_ms(now_ms);
+        if year != self.year {
+            self.year = year;
+            for d in self.detectors.values_mut() {
+                d.set_year(year);
+            }
+        }
+    }
+
     /// Version of the model in use.
     pub fn model_version(&self) -> Option<u64> {
         self.model.as_ref().map(|m| m.version)
@@ -167,11 +209,10 @@ impl Classifier {
         if !self.detectors.contains_key(source) && self.detectors.len() >= MAX_SOURCES {
             self.detectors.clear();
         }
-        // Timestamps are not used here, so the detector's year (for RFC 3164) does not matter.
         let detector = self
             .detectors
             .entry(source.to_owned())
-            .or_insert_with(|| Detector::new(DetectorConfig::default()));
+            .or_insert_with(|| Detector::new(DetectorConfig::with_year(self.year)));
         let parsed = detector.parse(line);
         let cx = Context {
             baseline: self.model.as_deref().map(|m| &m.baseline),
@@ -194,6 +235,10 @@ impl Classifier {
             severity: v.severity,
             class,
             critical: level == Level::Critical || v.severity == Severity::Critical,
+            logged_ms: parsed
+                .timestamp_ms
+                .filter(|&ts| self.now_ms == 0 || ts <= self.now_ms.saturating_add(MAX_FUTURE_MS)),
+            template: v.template_id.map(|t| t.0),
         }
     }
 }
@@ -301,6 +346,55 @@ mod tests {
         // Lines without evidence keep the cheap score.
         let calm = "register 9 txn approved total=9.50 EUR";
         assert_eq!(cl(&mut c, SRC, calm), cl(&mut plain, SRC, calm));
+    }
+
+    #[test]
+    fn lines_carry_their_own_time_and_their_template() {
+        // Read on 2026-11-28T12:00:00Z.
+        let now = 1_795_867_200_000;
+        let mut c = Classifier::with_model(Arc::new(healthy_model()));
+        c.set_now(now);
+        let cases: [(&str, Option<i64>); 6] = [
+            // A zone is honoured; a line without one is read as UTC.
+            (
+                "2026-11-28T11:59:00+01:00 ERROR printer 7 paper low, retrying job 7",
+                Some(now - 3_660_000),
+            ),
+            (
+                "2026-11-28 11:00:00,250 ERROR printer 7 paper low, retrying job 7",
+                Some(now - 3_599_750),
+            ),
+            // RFC 3164 has no year: the read time's year.
+            (
+                "<11>Nov 28 11:30:00 pos1 printd: ERROR printer 7 paper low, retrying job 7",
+                Some(now - 1_800_000),
+            ),
+            // More than a day ahead of the read time: not believed.
+            (
+                "2026-11-30T12:00:00Z ERROR printer 7 paper low, retrying job 7",
+                None,
+            ),
+            // A line from a backlog is believed however old.
+            (
+                "2026-11-01T00:00:00Z ERROR printer 7 paper low, retrying job 7",
+                Some(1_793_491_200_000),
+            ),
+            ("ERROR printer 7 paper low, retrying job 7", None),
+        ];
+        for (i, (line, logged)) in cases.into_iter().enumerate() {
+            let got = c.classify(&format!("/var/log/{i}.log"), line);
+            assert_eq!(got.logged_ms, logged, "{line}");
+            // The model knows the printer warning: its template id rides along (the syslog
+            // line's message also holds its tag, which the model never saw).
+            if !line.starts_with('<') {
+                assert!(got.template.is_some(), "{line}: {got:?}");
+            }
+        }
+        let novel = c.classify(SRC, "ERROR payment terminal connection reset by peer");
+        assert_eq!(
+            novel.template, None,
+            "a template the model never saw has no id"
+        );
     }
 
     #[test]

@@ -34,6 +34,12 @@ struct Pending {
 }
 
 impl Pending {
+    fn forget_templates(&mut self) {
+        for e in self.normal.iter_mut().chain(self.priority.iter_mut()) {
+            e.template = None;
+        }
+    }
+
     fn source_index(&mut self, source: &Arc<str>) -> u32 {
         // Few sources per batch: a linear scan beats hashing.
         if let Some(i) = self
@@ -116,12 +122,17 @@ impl Reader {
             let budget = group_left.min(READ_SLICE_BYTES);
             let chunk = tokio::task::block_in_place(|| self.tailer.poll(budget))?;
             // A model pushed meanwhile applies from this chunk on (one atomic load when not).
-            self.classifier.refresh();
+            if self.classifier.refresh() {
+                // Template ids name templates of the model they were matched in; a batch
+                // names one model, the new one.
+                pending.forget_templates();
+            }
             let got_lines = !chunk.lines.is_empty();
             // Only the group's budget completes a group; a spent slice just reads on.
             let budget_spent = chunk.budget_spent && budget == group_left;
             let slice_spent = chunk.budget_spent && !budget_spent;
             let now = crate::now_ms();
+            self.classifier.set_now(now);
             for line in chunk.lines {
                 let c = self.classifier.classify(&line.source, &line.text);
                 let source = pending.source_index(&line.source);
@@ -134,6 +145,10 @@ impl Reader {
                     line: line.text,
                     level: c.level,
                     score: c.score,
+                    logged_ms: c.logged_ms,
+                    class: self.classifier.class_id(&c).map(str::to_owned),
+                    template: c.template,
+                    flags: 0,
                 };
                 if c.critical {
                     pending.priority.push(entry);
@@ -210,6 +225,7 @@ impl Reader {
     ) -> anyhow::Result<()> {
         let mut payloads = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
+        let model_version = self.classifier.model_version();
         for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
             let mut entries = std::mem::take(entries);
             // One wire batch per `batch_max_bytes` of lines; all of them share this commit.
@@ -226,6 +242,8 @@ impl Reader {
                 let payload = BatchPayload {
                     sources: sources.clone(),
                     entries: std::mem::replace(&mut entries, rest),
+                    source_meta: Vec::new(),
+                    model_version,
                 };
                 payloads.push((priority, payload));
             }

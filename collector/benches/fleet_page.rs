@@ -141,11 +141,13 @@ fn get_1000_sqlite(c: &mut Criterion) {
                         Level::Info
                     },
                     score: 0.1,
+                    ..Entry::default()
                 })
                 .collect();
             let payload = BatchPayload {
                 sources: vec!["/var/log/pos.log".to_owned()],
                 entries,
+                ..BatchPayload::default()
             };
             let (compressed, raw_len) = fleetlog_protocol::codec::encode_payload(&payload).unwrap();
             let batch = Batch {

@@ -44,6 +44,7 @@ async fn minute(store: &Store, host: &str, seq: u64, minute: i64, lines: u32, er
                 Level::Info
             },
             score: if i < errors { 0.7 } else { 0.0 },
+            ..Entry::default()
         })
         .collect();
     let (batch, payload) = make_batch(&format!("agent-{host}"), seq, entries);

@@ -78,6 +78,7 @@ async fn minute(store: &Store, host: &str, seq: u64, minute: i64, lines: u32, er
                     ),
                     level: Level::Error,
                     score: 0.6,
+                    ..Entry::default()
                 }
             } else {
                 Entry {
@@ -86,6 +87,7 @@ async fn minute(store: &Store, host: &str, seq: u64, minute: i64, lines: u32, er
                     line: format!("INFO sale {i} completed"),
                     level: Level::Info,
                     score: 0.0,
+                    ..Entry::default()
                 }
             }
         })

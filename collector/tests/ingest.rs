@@ -3,7 +3,7 @@
 //! model push after `Welcome`.
 
 // Helpers outside #[test] fns panic on purpose: a failed setup is a failed test.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -147,8 +147,10 @@ fn batch(agent_id: &str, seq: u64, n: usize) -> Vec<u8> {
                 line: format!("line {seq}-{i}"),
                 level: if i == 0 { Level::Error } else { Level::Info },
                 score: 0.0,
+                ..Entry::default()
             })
             .collect(),
+        ..BatchPayload::default()
     };
     let (compressed, raw_len) = codec::encode_payload(&payload).unwrap();
     codec::encode(&Frame::Batch(Batch {
@@ -460,5 +462,129 @@ async fn agent_shipper_adopts_and_saves_the_pushed_model() {
     );
     stop.send(true).unwrap();
     shipper.await.unwrap();
+    c.stop().await;
+}
+
+/// A collector of this build serves agents of every supported protocol version at once: an
+/// agent that says `protocol_version: 1` and sends v1 payloads (fleets upgrade the hub
+/// first, so old agents keep talking to a new collector) and a v4 agent whose entries carry
+/// the line's own time, its template and its source's service. Both are stored, both are
+/// read back from the archive, and only the v4 event has the v4 fields.
+#[tokio::test]
+async fn v1_and_v4_agents_are_served_side_by_side() {
+    let c = start().await;
+    let token = c.token("agent-token");
+    let error_line = "2026-11-28T10:00:00Z ERROR payment terminal TIMEOUT after 30s";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+
+    // The v1 agent: hello at version 1, payload in the v1 encoding.
+    let conn = c.connect().await;
+    let (mut ctl, mut ctl_recv) = conn.open_bi().await.unwrap();
+    let mut old_hello = hello("agent-v1", &token);
+    old_hello.protocol_version = 1;
+    ctl.write_all(&codec::encode(&Frame::Hello(old_hello)).unwrap())
+        .await
+        .unwrap();
+    // The welcome names the collector's version; the agent speaks the lower of the two.
+    assert!(matches!(
+        read_frame(&mut ctl_recv).await.unwrap(),
+        Frame::Welcome(_)
+    ));
+    let v1 = BatchPayload {
+        sources: vec!["/var/log/pos/register.log".into()],
+        entries: vec![Entry {
+            ts_ms: now,
+            source: 0,
+            line: error_line.into(),
+            level: Level::Error,
+            score: 0.9,
+            ..Entry::default()
+        }],
+        ..BatchPayload::default()
+    };
+    let (payload, raw_len) = codec::encode_payload_v1(v1).unwrap();
+    assert!(!codec::is_v4_payload(&payload));
+    let frame = codec::encode(&Frame::Batch(Batch {
+        agent_id: "agent-v1".into(),
+        seq: 1,
+        priority: false,
+        entry_count: 1,
+        raw_len,
+        payload,
+    }))
+    .unwrap();
+    assert_eq!(
+        send_raw(&conn, &frame).await.unwrap(),
+        Frame::Ack(Ack {
+            seq: 1,
+            duplicate: false
+        })
+    );
+
+    // The v4 agent.
+    let (conn4, _ctl4) = c.admitted("agent-v4").await;
+    let v4 = BatchPayload {
+        sources: vec!["/var/log/pods/shop_pos-7_0c1d/pos/0.log".into()],
+        entries: vec![Entry {
+            ts_ms: now,
+            source: 0,
+            line: error_line.into(),
+            level: Level::Error,
+            score: 0.9,
+            logged_ms: Some(now - 3_600_000),
+            class: Some("payment".into()),
+            template: Some(7),
+            flags: 0,
+        }],
+        source_meta: vec![SourceMeta {
+            service: Some("pos-terminal".into()),
+            kubernetes: None,
+        }],
+        model_version: Some(42),
+    };
+    let (payload, raw_len) = codec::encode_payload(&v4).unwrap();
+    let frame = codec::encode(&Frame::Batch(Batch {
+        agent_id: "agent-v4".into(),
+        seq: 1,
+        priority: false,
+        entry_count: 1,
+        raw_len,
+        payload,
+    }))
+    .unwrap();
+    assert_eq!(
+        send_raw(&conn4, &frame).await.unwrap(),
+        Frame::Ack(Ack {
+            seq: 1,
+            duplicate: false
+        })
+    );
+
+    let admin = c.token("admin-token");
+    for (host, logged, template, service) in [
+        ("host-agent-v1", None, None, "register"),
+        (
+            "host-agent-v4",
+            Some(now - 3_600_000),
+            Some(7),
+            "pos-terminal",
+        ),
+    ] {
+        let body = reqwest_get(c.http, &format!("/api/v1/events?host={host}"), &admin).await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let events = v["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{host}: {body}");
+        let e = &events[0];
+        assert_eq!(e["logged_ms"].as_i64(), logged, "{host}: {e}");
+        assert_eq!(e["template_id"].as_i64(), template, "{host}: {e}");
+        assert_eq!(e["service"].as_str(), Some(service), "{host}: {e}");
+        // The raw line comes back from the archive whatever the payload's encoding.
+        let body = reqwest_get(c.http, &format!("/api/v1/lines?host={host}"), &admin).await;
+        assert!(body.contains("payment terminal TIMEOUT"), "{host}: {body}");
+        println!("{host}: logged_ms {logged:?}, template_id {template:?}, service {service}");
+    }
     c.stop().await;
 }

@@ -216,8 +216,10 @@ fn batch_of(agent_id: &str, seq: u64, lines: Vec<String>) -> Batch {
                 line,
                 level: Level::Info,
                 score: 0.0,
+                ..Entry::default()
             })
             .collect(),
+        ..BatchPayload::default()
     };
     let (compressed, raw_len) = codec::encode_payload(&payload).unwrap();
     Batch {

@@ -1023,7 +1023,7 @@ async fn migrations_have_identical_tables_and_columns() {
         (
             "events",
             "id host source ts_ms level score line segment_id line_no class service template_id \
-             fingerprint occurrences last_ts_ms",
+             fingerprint occurrences last_ts_ms logged_ms",
         ),
         (
             "users",

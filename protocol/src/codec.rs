@@ -5,12 +5,24 @@
 //! allocated, and payload decompression stops at `MAX_DECOMPRESSED_LEN`.
 //! Model pushes (`encode_model`, `decode_model`) follow the same discipline: the declared
 //! length is checked first and decompression never inflates past it.
+//!
+//! Batch payloads come in two encodings, told apart by their first (uncompressed) byte:
+//! - **v1**: the bincode encoding of `{ sources, entries }` with five fields per entry. It
+//!   starts with the varint length of `sources`, which is never `0xFF` (bincode's varint has
+//!   no such prefix).
+//! - **v4**: the marker `[0xFF, 4]`, then the bincode encoding of the whole `BatchPayload`
+//!   (source metadata, model version, and per entry the line's own time, class, template id
+//!   and flags).
+//!
+//! `encode_payload` writes v4; `encode_payload_v1` writes v1 for a collector older than
+//! protocol v4 (`downgrade_batch` re-encodes a buffered batch). Both decode with
+//! `decode_compressed_payload`, so the archive reads every batch ever stored.
 
 use std::io::Read;
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 
-use crate::messages::{Batch, BatchPayload, Frame, ModelPush};
+use crate::messages::{Batch, BatchPayload, Entry, Frame, Level, ModelPush};
 
 /// Length of the frame header (the body length as `u32` LE).
 pub const HEADER_LEN: usize = 4;
@@ -173,9 +185,121 @@ impl FrameDecoder {
     }
 }
 
-/// Serializes and compresses a payload; returns the compressed bytes and the raw length.
+/// First bytes of a v4 payload (see the module doc).
+const PAYLOAD_V4_MARKER: [u8; 2] = [0xFF, 4];
+
+/// The v1 payload encoding, kept for collectors older than protocol v4 and for batches
+/// archived before it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PayloadV1 {
+    sources: Vec<String>,
+    entries: Vec<EntryV1>,
+}
+
+/// An entry as the v1 payload encodes it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EntryV1 {
+    ts_ms: i64,
+    source: u32,
+    line: String,
+    level: Level,
+    score: f32,
+}
+
+impl From<PayloadV1> for BatchPayload {
+    fn from(v1: PayloadV1) -> Self {
+        BatchPayload {
+            sources: v1.sources,
+            entries: v1
+                .entries
+                .into_iter()
+                .map(|e| Entry {
+                    ts_ms: e.ts_ms,
+                    source: e.source,
+                    line: e.line,
+                    level: e.level,
+                    score: e.score,
+                    ..Entry::default()
+                })
+                .collect(),
+            ..BatchPayload::default()
+        }
+    }
+}
+
+impl From<BatchPayload> for PayloadV1 {
+    fn from(p: BatchPayload) -> Self {
+        PayloadV1 {
+            sources: p.sources,
+            entries: p
+                .entries
+                .into_iter()
+                .map(|e| EntryV1 {
+                    ts_ms: e.ts_ms,
+                    source: e.source,
+                    line: e.line,
+                    level: e.level,
+                    score: e.score,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Serializes (v4) and compresses a payload; returns the compressed bytes and the raw length.
 pub fn encode_payload(payload: &BatchPayload) -> Result<(Vec<u8>, u32), CodecError> {
     PayloadEncoder::new()?.encode(payload)
+}
+
+/// Serializes a payload in the v1 encoding (dropping every v4 field) and compresses it, for a
+/// collector older than protocol v4.
+pub fn encode_payload_v1(payload: BatchPayload) -> Result<(Vec<u8>, u32), CodecError> {
+    let raw = bincode::serde::encode_to_vec(PayloadV1::from(payload), PAYLOAD_CONFIG)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    compress_raw(
+        &mut zstd::bulk::Compressor::new(ZSTD_LEVEL)
+            .map_err(|e| CodecError::Encode(e.to_string()))?,
+        &raw,
+    )
+}
+
+/// Whether the compressed payload is in the v4 encoding; reads only its first bytes.
+pub fn is_v4_payload(compressed: &[u8]) -> bool {
+    let Ok(mut decoder) = zstd::stream::read::Decoder::new(compressed) else {
+        return false;
+    };
+    let mut head = [0u8; 2];
+    decoder.read_exact(&mut head).is_ok() && head == PAYLOAD_V4_MARKER
+}
+
+/// Re-encodes a batch's payload as v1 for a collector older than protocol v4; a batch that is
+/// already v1 comes back unchanged. Entry count and sequence number stay the same.
+pub fn downgrade_batch(mut batch: Batch) -> Result<Batch, CodecError> {
+    if !is_v4_payload(&batch.payload) {
+        return Ok(batch);
+    }
+    let payload = decode_payload(&batch)?;
+    let (compressed, raw_len) = encode_payload_v1(payload)?;
+    batch.payload = compressed;
+    batch.raw_len = raw_len;
+    Ok(batch)
+}
+
+fn compress_raw(
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    raw: &[u8],
+) -> Result<(Vec<u8>, u32), CodecError> {
+    if raw.len() > MAX_DECOMPRESSED_LEN {
+        return Err(CodecError::TooLarge {
+            len: raw.len(),
+            max: MAX_DECOMPRESSED_LEN,
+        });
+    }
+    let compressed = compressor
+        .compress(raw)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    // Cast is lossless: raw.len() <= MAX_DECOMPRESSED_LEN < u32::MAX.
+    Ok((compressed, raw.len() as u32))
 }
 
 /// Reusable payload encoder: keeps its zstd context and scratch buffer between batches,
@@ -202,23 +326,14 @@ impl PayloadEncoder {
         })
     }
 
-    /// Serializes and compresses a payload; returns the compressed bytes and the raw length.
+    /// Serializes (v4) and compresses a payload; returns the compressed bytes and the raw
+    /// length.
     pub fn encode(&mut self, payload: &BatchPayload) -> Result<(Vec<u8>, u32), CodecError> {
         self.raw.clear();
+        self.raw.extend_from_slice(&PAYLOAD_V4_MARKER);
         bincode::serde::encode_into_std_write(payload, &mut self.raw, PAYLOAD_CONFIG)
             .map_err(|e| CodecError::Encode(e.to_string()))?;
-        if self.raw.len() > MAX_DECOMPRESSED_LEN {
-            return Err(CodecError::TooLarge {
-                len: self.raw.len(),
-                max: MAX_DECOMPRESSED_LEN,
-            });
-        }
-        let compressed = self
-            .compressor
-            .compress(&self.raw)
-            .map_err(|e| CodecError::Encode(e.to_string()))?;
-        // Cast is lossless: raw.len() <= MAX_DECOMPRESSED_LEN < u32::MAX.
-        Ok((compressed, self.raw.len() as u32))
+        compress_raw(&mut self.compressor, &self.raw)
     }
 }
 
@@ -253,12 +368,26 @@ pub fn decode_compressed_payload(
     declared_len: usize,
 ) -> Result<BatchPayload, CodecError> {
     let raw = inflate(compressed, declared_len, "payload", CodecError::Payload)?;
-    let (payload, used) = bincode::serde::decode_from_slice(&raw, PAYLOAD_CONFIG)
+    match raw.split_first() {
+        Some((&0xFF, rest)) => match rest.split_first() {
+            Some((&4, body)) => decode_exact::<BatchPayload>(body),
+            Some((v, _)) => Err(CodecError::Payload(format!(
+                "payload encoding version {v} is newer than this build reads (4)"
+            ))),
+            None => Err(CodecError::Payload("payload ends after its marker".into())),
+        },
+        _ => decode_exact::<PayloadV1>(&raw).map(BatchPayload::from),
+    }
+}
+
+/// Decodes `raw` as one `T`, refusing trailing bytes.
+fn decode_exact<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, CodecError> {
+    let (value, used) = bincode::serde::decode_from_slice(raw, PAYLOAD_CONFIG)
         .map_err(|e| CodecError::Payload(e.to_string()))?;
     if used != raw.len() {
         return Err(CodecError::Payload("trailing bytes after payload".into()));
     }
-    Ok(payload)
+    Ok(value)
 }
 
 /// Compresses a serialized model for `ModelPush::model`; returns the compressed bytes and
@@ -329,7 +458,7 @@ fn inflate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Ack, Entry, Level};
+    use crate::messages::{Ack, ENTRY_MULTILINE, KubernetesRef, SourceMeta};
 
     #[test]
     fn oversized_header_is_rejected_before_reading_body() {
@@ -394,7 +523,9 @@ mod tests {
                 line: "x".repeat(1000),
                 level: Level::Info,
                 score: 0.0,
+                ..Entry::default()
             }],
+            ..BatchPayload::default()
         };
         let (compressed, raw_len) = encode_payload(&payload).unwrap();
         let err = decode_compressed_payload(&compressed, raw_len as usize - 10).unwrap_err();
@@ -403,6 +534,82 @@ mod tests {
             decode_compressed_payload(&compressed, raw_len as usize).unwrap(),
             payload
         );
+    }
+
+    fn v4_payload() -> BatchPayload {
+        BatchPayload {
+            sources: vec!["/var/log/pods/shop_pos-7_u1/pos/0.log".into()],
+            entries: vec![Entry {
+                ts_ms: 1_790_000_000_500,
+                source: 0,
+                line: "2026-09-21T10:13:20Z ERROR pool exhausted\n\tat com.x.Pool.get".into(),
+                level: Level::Error,
+                score: 0.91,
+                logged_ms: Some(1_790_000_000_000),
+                class: Some("db_pool".into()),
+                template: Some(17),
+                flags: ENTRY_MULTILINE,
+            }],
+            source_meta: vec![SourceMeta {
+                service: Some("pos".into()),
+                kubernetes: Some(KubernetesRef {
+                    namespace: "shop".into(),
+                    pod: "pos-7".into(),
+                    container: "pos".into(),
+                }),
+            }],
+            model_version: Some(0xabc),
+        }
+    }
+
+    #[test]
+    fn v4_payloads_round_trip_and_downgrade_to_v1() {
+        let payload = v4_payload();
+        let (compressed, raw_len) = encode_payload(&payload).unwrap();
+        assert!(is_v4_payload(&compressed));
+        assert_eq!(
+            decode_compressed_payload(&compressed, raw_len as usize).unwrap(),
+            payload
+        );
+        let batch = Batch {
+            agent_id: "a".into(),
+            seq: 9,
+            priority: true,
+            entry_count: 1,
+            raw_len,
+            payload: compressed,
+        };
+        let old = downgrade_batch(batch).unwrap();
+        assert!(!is_v4_payload(&old.payload));
+        assert_eq!((old.seq, old.entry_count, old.priority), (9, 1, true));
+        // The v1 encoding keeps the five v1 fields and drops the rest.
+        let back = decode_payload(&old).unwrap();
+        let e = &back.entries[0];
+        assert_eq!(
+            (e.ts_ms, e.source, e.line.as_str(), e.level, e.score),
+            (
+                1_790_000_000_500,
+                0,
+                payload.entries[0].line.as_str(),
+                Level::Error,
+                0.91
+            )
+        );
+        assert_eq!(
+            (e.logged_ms, e.class.as_deref(), e.template, e.flags),
+            (None, None, None, 0)
+        );
+        assert!(back.source_meta.is_empty() && back.model_version.is_none());
+        // Downgrading a v1 batch changes nothing.
+        assert_eq!(downgrade_batch(old.clone()).unwrap(), old);
+    }
+
+    #[test]
+    fn a_newer_payload_encoding_is_named_not_misread() {
+        let raw = [0xFF, 9, 0, 0];
+        let compressed = zstd::bulk::compress(&raw, 1).unwrap();
+        let err = decode_compressed_payload(&compressed, raw.len()).unwrap_err();
+        assert!(err.to_string().contains("version 9"), "{err}");
     }
 
     #[test]
@@ -424,7 +631,9 @@ mod tests {
                 line: "x".into(),
                 level: Level::Info,
                 score: 0.0,
+                ..Entry::default()
             }],
+            ..BatchPayload::default()
         };
         let (compressed, raw_len) = encode_payload(&payload).unwrap();
         let batch = Batch {

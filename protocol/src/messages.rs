@@ -88,15 +88,49 @@ pub struct Batch {
 }
 
 /// The entries of a batch and the sources they came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Two encodings exist (see `codec`): the v1 payload carries `sources` and, per entry, the
+/// read time, source, line, level and score; the v4 payload carries every field here. A v1
+/// payload decodes with the v4 fields empty (`None`, `0`, empty vectors).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchPayload {
     /// Source names (file paths) referenced by `Entry::source`.
     pub sources: Vec<String>,
     pub entries: Vec<Entry>,
+    /// v4: what the agent knows about each source, parallel to `sources` (or empty).
+    pub source_meta: Vec<SourceMeta>,
+    /// v4: content hash of the model (`ModelPush::version`) that `Entry::template` ids refer
+    /// to; `None` when the agent classified without a model.
+    pub model_version: Option<u64>,
+}
+
+impl BatchPayload {
+    /// The metadata of `entry`'s source, if the payload carries any.
+    pub fn meta_of(&self, entry: &Entry) -> Option<&SourceMeta> {
+        self.source_meta.get(entry.source as usize)
+    }
+}
+
+/// v4: what the agent knows about one source besides its path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceMeta {
+    /// The service the source belongs to, from the agent's config (`sources[].service`) or
+    /// the container name; `None` leaves the collector to derive it from the path.
+    pub service: Option<String>,
+    /// Kubernetes coordinates when the source is a container log.
+    pub kubernetes: Option<KubernetesRef>,
+}
+
+/// v4: the pod a container log belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesRef {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
 }
 
 /// One log line with the agent's pre-classification.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Wall-clock time the agent read the line, in milliseconds since the Unix epoch.
     pub ts_ms: i64,
@@ -106,7 +140,25 @@ pub struct Entry {
     pub level: Level,
     /// Error score in [0, 1] from the agent's classifier.
     pub score: f32,
+    /// v4: when the line says it was logged (its own timestamp), in milliseconds since the
+    /// Unix epoch; a timestamp without a zone is read as UTC. `None` when the line has none.
+    pub logged_ms: Option<i64>,
+    /// v4: the error class the agent assigned (`tls_certificate`, `disk_full`...).
+    pub class: Option<String>,
+    /// v4: the line's template id in the model named by `BatchPayload::model_version`.
+    pub template: Option<u32>,
+    /// v4: `ENTRY_*` flags.
+    pub flags: u8,
 }
+
+/// `Entry::flags`: the entry joins several physical lines (a stack trace, a multi-line
+/// message) into one event.
+pub const ENTRY_MULTILINE: u8 = 1;
+/// `Entry::flags`: the entry continues the previous one; a line over the agent's maximum
+/// length was split there.
+pub const ENTRY_CONTINUATION: u8 = 2;
+/// `Entry::flags`: the entry merges partial container-runtime lines (CRI `P` records).
+pub const ENTRY_PARTIAL_MERGED: u8 = 4;
 
 /// Severity of a line, from least to most severe.
 #[derive(

@@ -30,23 +30,47 @@ fn payload() -> impl Strategy<Value = BatchPayload> {
                         ".{0,200}",
                         level(),
                         0.0f32..=1.0,
+                        (
+                            proptest::option::of(any::<i64>()),
+                            proptest::option::of("[a-z_]{1,16}"),
+                            proptest::option::of(any::<u32>()),
+                            any::<u8>(),
+                        ),
                     ),
                     0..20,
                 ),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of("[a-z-]{1,12}"),
             )
         })
-        .prop_map(|(sources, entries)| BatchPayload {
+        .prop_map(|(sources, entries, model_version, service)| BatchPayload {
+            source_meta: sources
+                .iter()
+                .map(|_| SourceMeta {
+                    service: service.clone(),
+                    kubernetes: None,
+                })
+                .collect(),
             sources,
             entries: entries
                 .into_iter()
-                .map(|(ts_ms, source, line, level, score)| Entry {
-                    ts_ms,
-                    source,
-                    line,
-                    level,
-                    score,
-                })
+                .map(
+                    |(ts_ms, source, line, level, score, (logged_ms, class, template, flags))| {
+                        Entry {
+                            ts_ms,
+                            source,
+                            line,
+                            level,
+                            score,
+                            logged_ms,
+                            class,
+                            template,
+                            flags,
+                        }
+                    },
+                )
                 .collect(),
+            model_version,
         })
 }
 
@@ -165,6 +189,23 @@ proptest! {
     fn payload_round_trips(p in payload()) {
         let (compressed, raw_len) = codec::encode_payload(&p).unwrap();
         prop_assert_eq!(codec::decode_compressed_payload(&compressed, raw_len as usize).unwrap(), p);
+    }
+
+    #[test]
+    fn v1_encoding_keeps_exactly_the_v1_fields(p in payload()) {
+        let (compressed, raw_len) = codec::encode_payload_v1(p.clone()).unwrap();
+        prop_assert!(!codec::is_v4_payload(&compressed));
+        let back = codec::decode_compressed_payload(&compressed, raw_len as usize).unwrap();
+        let v1_only = BatchPayload {
+            sources: p.sources,
+            entries: p
+                .entries
+                .into_iter()
+                .map(|e| Entry { ts_ms: e.ts_ms, source: e.source, line: e.line, level: e.level, score: e.score, ..Entry::default() })
+                .collect(),
+            ..BatchPayload::default()
+        };
+        prop_assert_eq!(back, v1_only);
     }
 
     #[test]

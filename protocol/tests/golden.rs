@@ -6,6 +6,8 @@
 //! only when no agent in the field speaks the old encoding.
 //! A frame kind appended to `Frame` (which leaves every earlier encoding unchanged) gets its
 //! file with `FLEETLOG_BLESS=new`, which writes only files that do not exist yet.
+//! Batch payloads have their own versions (see `codec`): `tests/data/v1/batch-payload.*` is a
+//! v1 payload, `tests/data/v4/` a v4 one; both must keep decoding.
 
 use std::path::PathBuf;
 
@@ -29,6 +31,7 @@ fn payload() -> BatchPayload {
                 line: "2026-09-21T10:13:20Z INFO txn=88121 lane=3 total=12.50 EUR approved".into(),
                 level: Level::Info,
                 score: 0.0,
+                ..Entry::default()
             },
             Entry {
                 ts_ms: 1_790_000_000_456,
@@ -36,8 +39,10 @@ fn payload() -> BatchPayload {
                 line: "2026-09-21T10:13:21Z ERROR payment terminal TIMEOUT after 30s".into(),
                 level: Level::Error,
                 score: 0.9,
+                ..Entry::default()
             },
         ],
+        ..BatchPayload::default()
     }
 }
 
@@ -157,7 +162,7 @@ fn golden_frames_are_frozen() {
     let model_path = dir.join("model.zst");
     if bless != Bless::Off {
         std::fs::create_dir_all(&dir).unwrap();
-        let (bytes, raw_len) = codec::encode_payload(&payload()).unwrap();
+        let (bytes, raw_len) = codec::encode_payload_v1(payload()).unwrap();
         write_if_blessed(bless, &payload_path, &bytes);
         write_if_blessed(
             bless,
@@ -322,4 +327,85 @@ fn v3_golden_frames_are_frozen() {
         let (decoded, _) = codec::decode(&frozen).unwrap().unwrap();
         assert_eq!(decoded, frame);
     }
+}
+
+/// A v4 payload: every field protocol v4 added to `BatchPayload` and `Entry` set.
+fn v4_payload() -> BatchPayload {
+    let mut p = payload();
+    p.sources
+        .push("/var/log/pods/shop_pos-7_0c1d/pos/0.log".into());
+    p.source_meta = vec![
+        SourceMeta {
+            service: Some("register".into()),
+            kubernetes: None,
+        },
+        SourceMeta::default(),
+        SourceMeta {
+            service: Some("pos".into()),
+            kubernetes: Some(KubernetesRef {
+                namespace: "shop".into(),
+                pod: "pos-7".into(),
+                container: "pos".into(),
+            }),
+        },
+    ];
+    p.model_version = Some(0x0fed_cba9_8765_4321);
+    p.entries[0].logged_ms = Some(1_790_000_000_000);
+    p.entries[1].logged_ms = Some(1_790_000_001_000);
+    p.entries[1].class = Some("payment".into());
+    p.entries[1].template = Some(42);
+    p.entries.push(Entry {
+        ts_ms: 1_790_000_000_789,
+        source: 2,
+        line: "java.sql.SQLException: pool exhausted\n\tat com.store.Db.get(Db.java:42)".into(),
+        level: Level::Error,
+        score: 0.95,
+        logged_ms: None,
+        class: Some("db_pool".into()),
+        template: None,
+        flags: ENTRY_MULTILINE | ENTRY_CONTINUATION,
+    });
+    p
+}
+
+/// The v4 payload's uncompressed bytes are frozen (the compressed ones depend on zstd's
+/// version), and a v4 batch frame around them.
+#[test]
+fn v4_golden_payload_is_frozen() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v4");
+    let bless = bless();
+    let (compressed, raw_len) = codec::encode_payload(&v4_payload()).unwrap();
+    let raw = zstd::bulk::decompress(&compressed, raw_len as usize).unwrap();
+    let path = dir.join("batch-payload.raw");
+    if bless != Bless::Off {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    write_if_blessed(bless, &path, &raw);
+    let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(raw, frozen, "the v4 payload encoding changed");
+    let again = zstd::bulk::compress(&frozen, 1).unwrap();
+    assert!(codec::is_v4_payload(&again));
+    assert_eq!(
+        codec::decode_compressed_payload(&again, frozen.len()).unwrap(),
+        v4_payload()
+    );
+    // A v4 agent's batch, re-encoded for a collector older than v4, decodes there as the v1
+    // fields of the same entries.
+    let batch = Batch {
+        agent_id: "0f6c7d2e-agent".into(),
+        seq: 43,
+        priority: false,
+        entry_count: 3,
+        raw_len,
+        payload: compressed,
+    };
+    let old = codec::downgrade_batch(batch).unwrap();
+    let v1 = codec::decode_payload(&old).unwrap();
+    assert_eq!(v1.entries.len(), 3);
+    assert_eq!(v1.sources, v4_payload().sources);
+    assert!(
+        v1.entries
+            .iter()
+            .all(|e| e.logged_ms.is_none() && e.class.is_none())
+    );
 }

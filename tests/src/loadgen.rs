@@ -158,6 +158,7 @@ impl LineMaker {
                 line,
                 level,
                 score,
+                ..Entry::default()
             },
             critical: level == Level::Critical,
         }

@@ -311,11 +311,7 @@ impl Link<'_> {
             .await
             .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
             for p in next {
-                let frame = if p.seq < self.restamp_below {
-                    restamp(p.frame, &self.agent_id)?
-                } else {
-                    p.frame
-                };
+                let frame = self.outgoing(p.seq, p.frame, sess.version())?;
                 if sess.admit(frame.len()) == Admit::Split {
                     self.split(p.seq, lane, frame, sess).await?;
                     continue;
@@ -330,6 +326,16 @@ impl Link<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The bytes to send for buffered batch `seq` on a connection speaking `version`.
+    fn outgoing(&self, seq: u64, frame: Vec<u8>, version: u16) -> Result<Vec<u8>, ShipError> {
+        reencode(
+            frame,
+            &self.agent_id,
+            seq < self.restamp_below,
+            version < fleetlog_protocol::version::V4,
+        )
     }
 
     /// Does what the session decided about a batch's answer.
@@ -365,11 +371,7 @@ impl Link<'_> {
                         bytes = p.frame.len(),
                         "Collector refused a batch as too large; splitting it."
                     );
-                    let frame = if p.seq < self.restamp_below {
-                        restamp(p.frame, &self.agent_id)?
-                    } else {
-                        p.frame
-                    };
+                    let frame = self.outgoing(p.seq, p.frame, sess.version())?;
                     self.split(seq, lane, frame, sess).await?;
                 }
             }
@@ -446,13 +448,34 @@ impl Link<'_> {
     }
 }
 
-/// Re-encodes a buffered batch frame with `agent_id` when it carries another (made
-/// before a re-key).
-fn restamp(frame: Vec<u8>, agent_id: &str) -> Result<Vec<u8>, ShipError> {
+/// Re-encodes a buffered batch frame for the connection: with `agent_id` when it carries
+/// another (made before a re-key, `restamp`), and with a v1 payload for a collector older
+/// than protocol v4 (`downgrade`). Most frames need neither and are returned as they are.
+fn reencode(
+    frame: Vec<u8>,
+    agent_id: &str,
+    restamp: bool,
+    downgrade: bool,
+) -> Result<Vec<u8>, ShipError> {
+    if !restamp && !downgrade {
+        return Ok(frame);
+    }
     match codec::decode(&frame)? {
-        Some((Frame::Batch(mut batch), _)) if batch.agent_id != agent_id => {
-            batch.agent_id = agent_id.to_owned();
-            Ok(codec::encode(&Frame::Batch(batch))?)
+        Some((Frame::Batch(mut batch), _)) => {
+            let mut changed = false;
+            if restamp && batch.agent_id != agent_id {
+                batch.agent_id = agent_id.to_owned();
+                changed = true;
+            }
+            if downgrade && codec::is_v4_payload(&batch.payload) {
+                batch = codec::downgrade_batch(batch)?;
+                changed = true;
+            }
+            if changed {
+                Ok(codec::encode(&Frame::Batch(batch))?)
+            } else {
+                Ok(frame)
+            }
         }
         _ => Ok(frame),
     }
@@ -560,6 +583,55 @@ mod tests {
     use super::*;
     use crate::buffer::FullPolicy;
     use fleetlog_lines::baseline::Baseline;
+
+    /// A buffered v4 batch frame goes out unchanged to a v4 collector and with a v1 payload
+    /// (same seq, same lines) to an older one; a re-keyed agent's old batch gets its id.
+    #[test]
+    fn buffered_frames_are_reencoded_only_when_the_connection_needs_it() {
+        use fleetlog_protocol::messages::{BatchPayload, Entry};
+        let payload = BatchPayload {
+            sources: vec!["/var/log/a.log".into()],
+            entries: vec![Entry {
+                ts_ms: 5,
+                line: "2026-11-28T10:00:00Z ERROR x".into(),
+                logged_ms: Some(4),
+                template: Some(3),
+                ..Entry::default()
+            }],
+            model_version: Some(9),
+            ..BatchPayload::default()
+        };
+        let (bytes, raw_len) = codec::encode_payload(&payload).unwrap();
+        let frame = codec::encode(&Frame::Batch(fleetlog_protocol::Batch {
+            agent_id: "old-id".into(),
+            seq: 7,
+            priority: false,
+            entry_count: 1,
+            raw_len,
+            payload: bytes,
+        }))
+        .unwrap();
+        let batch_of = |f: &[u8]| match codec::decode(f).unwrap() {
+            Some((Frame::Batch(b), _)) => b,
+            other => panic!("{other:?}"),
+        };
+        // (restamp, downgrade) → (same bytes, agent id, v4 payload)
+        for (restamp, downgrade, same, id, v4) in [
+            (false, false, true, "old-id", true),
+            (true, false, false, "new-id", true),
+            (false, true, false, "old-id", false),
+            (true, true, false, "new-id", false),
+        ] {
+            let out = reencode(frame.clone(), "new-id", restamp, downgrade).unwrap();
+            assert_eq!(out == frame, same, "{restamp} {downgrade}");
+            let b = batch_of(&out);
+            assert_eq!((b.agent_id.as_str(), b.seq), (id, 7));
+            assert_eq!(codec::is_v4_payload(&b.payload), v4);
+            let back = codec::decode_payload(&b).unwrap();
+            assert_eq!(back.entries[0].line, payload.entries[0].line);
+            assert_eq!(back.entries[0].logged_ms, v4.then_some(4));
+        }
+    }
 
     fn push(version: u64, raw: &[u8]) -> ModelPush {
         let (model, raw_len) = codec::encode_model(raw).unwrap();

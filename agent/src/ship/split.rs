@@ -70,13 +70,14 @@ pub(super) fn split_batch(
             )));
         }
     };
-    let payload = codec::decode_payload(&batch)?;
-    let sources = payload.sources;
+    let mut payload = codec::decode_payload(&batch)?;
+    let entries = std::mem::take(&mut payload.entries);
     let mut encoder = PayloadEncoder::new()?;
-    let (pieces, dropped_lines) = cut(payload.entries, max, |entries| {
+    let (pieces, dropped_lines) = cut(entries, max, |entries| {
+        // Each piece keeps the batch's sources, their metadata and its model version.
         let piece = BatchPayload {
-            sources: sources.clone(),
             entries,
+            ..payload.clone()
         };
         let seq = buffer.reserve_seqs(1);
         Ok(crate::reader::encode_batch(
@@ -111,6 +112,7 @@ mod tests {
             line: format!("{i:06} {}", "x".repeat(len)),
             level: Level::Info,
             score: 0.0,
+            ..Entry::default()
         }
     }
 
@@ -157,6 +159,7 @@ mod tests {
         let payload = BatchPayload {
             sources: vec!["/var/log/a.log".into()],
             entries: (0..2000).map(|i| entry(i, 100)).collect(),
+            ..BatchPayload::default()
         };
         let mut enc = PayloadEncoder::new().unwrap();
         let seq = buf.reserve_seqs(1);

@@ -390,32 +390,5 @@ impl Visit for TrainRun {
 
 /// The current UTC year (for syslog timestamps without one).
 pub(crate) fn current_year() -> i32 {
-    year_of_days(crate::now_ms().div_euclid(86_400_000))
-}
-
-/// The proleptic Gregorian year of a day counted from 1970-01-01 (Hinnant's `civil_from_days`).
-fn year_of_days(days: i64) -> i32 {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    i32::try_from(year).unwrap_or(i32::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn years_from_days() {
-        assert_eq!(year_of_days(0), 1970);
-        assert_eq!(year_of_days(-1), 1969);
-        assert_eq!(year_of_days(19_723), 2024); // 2024-01-01
-        assert_eq!(year_of_days(19_722), 2023); // 2023-12-31
-        assert_eq!(year_of_days(20_088), 2024); // 2024-12-31
-    }
+    fleetlog_lines::detect::time::year_of_ms(crate::now_ms())
 }

@@ -67,14 +67,18 @@ pub struct EventDto {
     pub service: Option<String>,
     /// The file it was read from.
     pub source: String,
-    /// The line's time (epoch ms).
+    /// When the agent read the line (epoch ms); windows, health and incidents use this time.
     pub ts_ms: i64,
+    /// When the line says it was logged (its own timestamp, epoch ms; UTC when the line names
+    /// no zone); absent when the line has none or its agent predates protocol v4.
+    pub logged_ms: Option<i64>,
     pub severity: Severity,
     /// Confidence that the line reports trouble, 0 to 1.
     pub score: f64,
     /// Error class (e.g. `disk_full`), if one matched.
     pub class: Option<String>,
-    /// Template id, once the analysis pipeline assigns one.
+    /// The line's template id in the model its agent applied (see the host's model), when
+    /// the model knew the line.
     pub template_id: Option<i64>,
     pub line: String,
     /// Lines this event stands for (1 or more).
@@ -91,6 +95,7 @@ impl From<EventRecord> for EventDto {
             service: e.service,
             source: e.source,
             ts_ms: e.ts_ms,
+            logged_ms: e.logged_ms,
             severity: e.level.into(),
             score: e.score,
             class: e.class,

@@ -167,6 +167,7 @@ impl LineJudge {
             line,
             level,
             score,
+            ..Entry::default()
         }
     }
 }
@@ -243,6 +244,7 @@ fn payload(source: &str, entries: Vec<Entry>) -> BatchPayload {
     BatchPayload {
         sources: vec![source.to_owned()],
         entries,
+        ..BatchPayload::default()
     }
 }
 

@@ -30,6 +30,9 @@ pub struct EventRecord {
     pub occurrences: i64,
     /// The time of the last of them.
     pub last_ts_ms: i64,
+    /// When the line says it was logged (its own timestamp, from a v4 agent); `ts_ms` is
+    /// when the agent read it.
+    pub logged_ms: Option<i64>,
 }
 
 /// Filters for [`Store::events`]; all optional, combined with AND.
@@ -60,7 +63,7 @@ pub struct EventContext {
 }
 
 const EVENT_COLUMNS: &str = "id, host, service, source, ts_ms, level, score, class, template_id, line, segment_id, line_no, \
-     occurrences, last_ts_ms";
+     occurrences, last_ts_ms, logged_ms";
 
 fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
     let level: String = row.try_get(5)?;
@@ -80,6 +83,7 @@ fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
         line_no: row.try_get(11)?,
         occurrences: row.try_get(12)?,
         last_ts_ms: row.try_get::<Option<i64>, _>(13)?.unwrap_or(ts_ms),
+        logged_ms: row.try_get(14)?,
     })
 }
 

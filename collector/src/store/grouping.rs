@@ -98,6 +98,7 @@ mod tests {
             line: line.to_owned(),
             level,
             score,
+            ..Entry::default()
         }
     }
 

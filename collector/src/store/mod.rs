@@ -483,7 +483,7 @@ impl Store {
         }
 
         let groups = grouping::group_events(&payload.entries, is_event, |entry| {
-            let service = events::service_of(source_of(payload, entry));
+            let service = service_of_entry(payload, entry);
             self.event_class_and_fingerprint(&service, &entry.line)
         });
         for chunk in groups.chunks(sql::EVENTS_PER_INSERT) {
@@ -492,7 +492,7 @@ impl Store {
             for group in chunk {
                 let entry = group.entry;
                 let source = source_of(payload, entry);
-                let service = events::service_of(source);
+                let service = service_of_entry(payload, entry);
                 query = query
                     .bind(host.as_ref())
                     .bind(clean(source).into_owned())
@@ -506,15 +506,15 @@ impl Store {
                     .bind(clean(&service).into_owned())
                     .bind(group.fingerprint.clone())
                     .bind(i64::from(group.occurrences))
-                    .bind(group.last_ts_ms);
+                    .bind(group.last_ts_ms)
+                    .bind(entry.logged_ms)
+                    .bind(entry.template.map(i64::from));
             }
             query.execute(&mut *tx).await?;
         }
 
-        let services: Vec<String> = payload
-            .sources
-            .iter()
-            .map(|s| clean(&events::service_of(s)).into_owned())
+        let services: Vec<String> = (0..payload.sources.len())
+            .map(|i| clean(&service_of_source(payload, i)).into_owned())
             .collect();
         stats::upsert(
             &mut tx,
@@ -912,6 +912,25 @@ fn source_of<'p>(payload: &'p BatchPayload, entry: &Entry) -> &'p str {
 }
 
 /// Whether a line gets an event row: warn or worse, or scored unhealthy by the agent.
+/// The service of source `index` of a payload: the agent's (v4 source metadata) when it
+/// names one, else derived from the path (`events::service_of`).
+fn service_of_source(payload: &BatchPayload, index: usize) -> String {
+    payload
+        .source_meta
+        .get(index)
+        .and_then(|m| m.service.as_deref())
+        .filter(|s| !s.trim().is_empty())
+        .map_or_else(
+            || events::service_of(payload.sources.get(index).map_or("", String::as_str)),
+            str::to_owned,
+        )
+}
+
+/// The service of an entry's source (see `service_of_source`).
+fn service_of_entry(payload: &BatchPayload, entry: &Entry) -> String {
+    service_of_source(payload, entry.source as usize)
+}
+
 fn is_event(entry: &Entry) -> bool {
     entry.level >= Level::Warn || entry.score >= Severity::UNHEALTHY_AT
 }

@@ -85,7 +85,7 @@ pub(super) const UPSERT_AGENT: &str = "INSERT INTO agents \
         THEN excluded.last_seen_ms ELSE agents.last_seen_ms END";
 
 /// Columns of one event row, in `insert_events` order.
-pub(super) const EVENT_COLUMNS: usize = 13;
+pub(super) const EVENT_COLUMNS: usize = 15;
 /// Event rows per INSERT. Binding a numbered parameter costs time linear in the
 /// statement's parameter count in sqlx-sqlite (a name lookup per bind), so a statement's
 /// cost grows with the square of its size: at 400 rows (3,600 parameters) the lookups
@@ -97,7 +97,7 @@ pub(super) const EVENTS_PER_INSERT: usize = 32;
 pub(super) fn insert_events(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no, class, \
-         service, fingerprint, occurrences, last_ts_ms) VALUES ",
+         service, fingerprint, occurrences, last_ts_ms, logged_ms, template_id) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
@@ -150,9 +150,9 @@ mod tests {
         assert_eq!(
             insert_events(2),
             "INSERT INTO events (host, source, ts_ms, level, score, line, segment_id, line_no, class, \
-             service, fingerprint, occurrences, last_ts_ms) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), \
-             ($14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+             service, fingerprint, occurrences, last_ts_ms, logged_ms, template_id) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15), \
+             ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
         );
     }
 

@@ -106,6 +106,7 @@ mod tests {
                 Level::Warn => 0.4,
                 _ => 0.0,
             },
+            ..Entry::default()
         };
         let payload = BatchPayload {
             sources: vec!["a".into(), "b".into()],
@@ -115,6 +116,7 @@ mod tests {
                 e(120_000, 0, Level::Warn),
                 e(60_500, 1, Level::Critical),
             ],
+            ..BatchPayload::default()
         };
         let c = count(&payload, 200_000);
         assert_eq!(c.len(), 3);

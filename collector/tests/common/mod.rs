@@ -159,6 +159,7 @@ pub fn entry(ts_ms: i64, source: u32, line: &str, level: Level) -> Entry {
         line: line.to_owned(),
         level,
         score: 0.25,
+        ..Entry::default()
     }
 }
 
@@ -167,6 +168,7 @@ pub fn make_batch(agent: &str, seq: u64, entries: Vec<Entry>) -> (Batch, BatchPa
     let payload = BatchPayload {
         sources: vec!["/var/log/app.log".to_owned(), "/var/log/sys.log".to_owned()],
         entries,
+        ..BatchPayload::default()
     };
     let (compressed, raw_len) = encode_payload(&payload).unwrap();
     let batch = Batch {

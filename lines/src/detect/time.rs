@@ -36,6 +36,20 @@ pub(crate) fn to_ms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -
     )
 }
 
+/// The proleptic Gregorian (UTC) year of an instant in milliseconds since the Unix epoch
+/// (Howard Hinnant's `civil_from_days`): the year to give formats that carry none.
+pub fn year_of_ms(ms: i64) -> i32 {
+    let z = ms.div_euclid(MS_DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    i32::try_from(year).unwrap_or(i32::MAX)
+}
+
 /// Three-letter English month abbreviation (any case) to 1..=12.
 pub(crate) fn month(b: &[u8]) -> Option<u32> {
     let m = [
@@ -360,6 +374,20 @@ fn ctime(b: &[u8]) -> Option<(i64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn years_of_instants() {
+        let day = MS_DAY;
+        for (ms, year) in [
+            (0, 1970),
+            (-1, 1969),
+            (19_723 * day, 2024),           // 2024-01-01T00:00
+            (19_723 * day - 1, 2023),       // 2023-12-31T23:59:59.999
+            (20_088 * day + day / 2, 2024), // 2024-12-31T12:00
+        ] {
+            assert_eq!(year_of_ms(ms), year, "{ms}");
+        }
+    }
 
     fn p(s: &str) -> Option<(i64, usize)> {
         parse_prefix(s, 2024)

@@ -635,6 +635,7 @@ fn encode(
     let payload = BatchPayload {
         sources: SOURCES.iter().map(|s| (*s).to_owned()).collect(),
         entries: std::mem::take(entries),
+        ..BatchPayload::default()
     };
     let (compressed, raw_len) = encoder.encode(&payload)?;
     let frame = codec::encode(&Frame::Batch(Batch {
