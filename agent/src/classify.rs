@@ -213,6 +213,9 @@ impl Classifier {
             .detectors
             .entry(source.to_owned())
             .or_insert_with(|| Detector::new(DetectorConfig::with_year(self.year)));
+        // A joined multi-line entry (a stack trace) is judged by its first line; the rest
+        // only helps to name its class.
+        let (line, details) = line.split_once('\n').unwrap_or((line, ""));
         let parsed = detector.parse(line);
         let cx = Context {
             baseline: self.model.as_deref().map(|m| &m.baseline),
@@ -228,6 +231,11 @@ impl Classifier {
         let classes = self.judge.classes().classes();
         let class = v
             .class
+            .or_else(|| {
+                (v.evidence && !details.is_empty())
+                    .then(|| self.judge.class_of(&parsed, details))
+                    .flatten()
+            })
             .and_then(|c| classes.iter().position(|x| std::ptr::eq(x, c)));
         Classified {
             level,

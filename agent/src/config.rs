@@ -36,6 +36,8 @@ pub const KEYS: &[&str] = &[
     "exclude",
     "start_at_end",
     "max_line_bytes",
+    "multiline",
+    "max_event_bytes",
     "metrics_listen",
     "heartbeat_secs",
     "buffer.max_bytes",
@@ -85,6 +87,8 @@ struct RawConfig {
     #[serde(default)]
     start_at_end: bool,
     max_line_bytes: Option<u64>,
+    multiline: Option<bool>,
+    max_event_bytes: Option<u64>,
     metrics_listen: Option<String>,
     heartbeat_secs: Option<u64>,
     #[serde(default)]
@@ -126,6 +130,8 @@ pub struct AgentConfig {
     pub exclude: Vec<String>,
     pub start_at_end: bool,
     pub max_line_bytes: usize,
+    /// How read lines become entries (keys `multiline`, `max_event_bytes`).
+    pub assemble: crate::assemble::AssembleConfig,
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub heartbeat: Duration,
     pub buffer_max_bytes: u64,
@@ -346,6 +352,15 @@ impl TryFrom<RawConfig> for AgentConfig {
             start_at_end: raw.start_at_end,
             max_line_bytes: nonzero("max_line_bytes", raw.max_line_bytes, DEFAULT_MAX_LINE_BYTES)?
                 as usize,
+            assemble: crate::assemble::AssembleConfig {
+                multiline: raw.multiline.unwrap_or(true),
+                max_event_bytes: usize::try_from(nonzero(
+                    "max_event_bytes",
+                    raw.max_event_bytes,
+                    crate::assemble::DEFAULT_MAX_EVENT_BYTES as u64,
+                )?)
+                .unwrap_or(usize::MAX),
+            },
             metrics_listen,
             heartbeat: Duration::from_secs(nonzero(
                 "heartbeat_secs",

@@ -6,6 +6,7 @@
 //! the metrics endpoint. The shipper hands models pushed by the collector to the reader's
 //! classifier through `Signals::model`; the latest one is kept in the buffer across restarts.
 
+pub mod assemble;
 pub mod buffer;
 pub mod check;
 pub mod classify;
@@ -146,6 +147,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         metrics,
         batch_max_bytes: config.batch_max_bytes,
         batch_max_wait: config.batch_max_wait,
+        assemble: config.assemble,
     };
     let result = reader.run(shutdown).await;
     let _ = shipper.await;

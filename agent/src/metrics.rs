@@ -27,6 +27,8 @@ pub struct Metrics {
     pub batch_retries: Counter,
     /// New agent ids taken after an identity conflict.
     pub rekeys: Counter,
+    /// Entries that join several physical lines (a stack trace, merged CRI partials).
+    pub joined_entries: Counter,
     /// Lines dropped, by reason (`policy`, `too_large`).
     pub dropped: Family<Vec<(String, String)>, Counter>,
 }
@@ -63,8 +65,13 @@ impl Metrics {
         );
         r.register(
             "buffer_lines",
-            "Lines committed to the durable buffer",
+            "Entries committed to the durable buffer (a joined stack trace is one)",
             self.lines_buffered.clone(),
+        );
+        r.register(
+            "joined_entries",
+            "Entries that join several physical lines (stack traces, merged CRI partials)",
+            self.joined_entries.clone(),
         );
         r.register(
             "buffer_batches",

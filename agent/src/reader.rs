@@ -77,6 +77,7 @@ pub(crate) struct Reader {
     pub metrics: Arc<Metrics>,
     pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
+    pub assemble: crate::assemble::AssembleConfig,
 }
 
 fn key_bytes(key: &FileKey) -> Vec<u8> {
@@ -133,22 +134,25 @@ impl Reader {
             let slice_spent = chunk.budget_spent && !budget_spent;
             let now = crate::now_ms();
             self.classifier.set_now(now);
-            for line in chunk.lines {
-                let c = self.classifier.classify(&line.source, &line.text);
-                let source = pending.source_index(&line.source);
-                pending.bytes += line.text.len() + 1;
-                self.metrics.bytes_read.inc_by(line.text.len() as u64 + 1);
-                self.metrics.lines_read.inc();
+            for event in crate::assemble::assemble(chunk.lines, self.assemble) {
+                let c = self.classifier.classify(&event.source, &event.text);
+                let source = pending.source_index(&event.source);
+                pending.bytes += event.text.len() + 1;
+                self.metrics.bytes_read.inc_by(event.text.len() as u64 + 1);
+                self.metrics.lines_read.inc_by(event.lines as u64);
+                if event.lines > 1 {
+                    self.metrics.joined_entries.inc();
+                }
                 let entry = Entry {
                     ts_ms: now,
                     source,
-                    line: line.text,
+                    line: event.text,
                     level: c.level,
                     score: c.score,
                     logged_ms: c.logged_ms,
                     class: self.classifier.class_id(&c).map(str::to_owned),
                     template: c.template,
-                    flags: 0,
+                    flags: event.flags,
                 };
                 if c.critical {
                     pending.priority.push(entry);
@@ -226,6 +230,14 @@ impl Reader {
         let mut payloads = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
         let model_version = self.classifier.model_version();
+        let source_meta: Vec<_> = if sources.iter().any(|s| crate::assemble::is_cri_path(s)) {
+            sources
+                .iter()
+                .map(|s| crate::assemble::source_meta(s))
+                .collect()
+        } else {
+            Vec::new()
+        };
         for (priority, entries) in [(true, &mut pending.priority), (false, &mut pending.normal)] {
             let mut entries = std::mem::take(entries);
             // One wire batch per `batch_max_bytes` of lines; all of them share this commit.
@@ -242,7 +254,7 @@ impl Reader {
                 let payload = BatchPayload {
                     sources: sources.clone(),
                     entries: std::mem::replace(&mut entries, rest),
-                    source_meta: Vec::new(),
+                    source_meta: source_meta.clone(),
                     model_version,
                 };
                 payloads.push((priority, payload));

@@ -8,6 +8,8 @@
 //! - starts with a space or tab (Java `\tat ...`, Python `  File ...`, indented details);
 //! - starts with `at `, `Caused by:`, `Suppressed:`, `... N more`, `Traceback (most recent call
 //!   last):` or `goroutine N [`;
+//! - is inside a Go crash report: after a `panic:` or `fatal error:` line, blank lines and
+//!   `goroutine N [...]:` stacks (their function lines and indented file lines);
 //! - is a Java exception line (`java.lang.IllegalStateException: boom`) right after a log line;
 //! - is inside a Python traceback (its closing `ValueError: boom` line, and the
 //!   `During handling of the above exception...` chaining).
@@ -59,6 +61,20 @@ pub struct Multiline {
     in_python_traceback: bool,
     // Just after a traceback's closing line: a blank line or chaining text may still follow.
     after_python_traceback: bool,
+    // Go: after a `panic:` / `fatal error:` line, or inside a `goroutine N [...]:` stack.
+    go: GoState,
+}
+
+/// Where a Go crash report is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum GoState {
+    #[default]
+    None,
+    /// The event began with `panic: ` or `fatal error: `: blank lines and the stacks follow.
+    AfterPanic,
+    /// Inside a goroutine's stack: function lines (`main.main()`, `created by ...`) and
+    /// indented file lines.
+    InStack,
 }
 
 impl Multiline {
@@ -75,6 +91,11 @@ impl Multiline {
         self.pending.is_some()
     }
 
+    /// Bytes of text the pending event holds (0 when none is pending).
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.as_ref().map_or(0, |p| p.text.len())
+    }
+
     /// Feeds one physical line (without its newline); returns the previous event when `line`
     /// starts a new one.
     pub fn push(&mut self, line: &str) -> Option<Joined> {
@@ -86,6 +107,13 @@ impl Multiline {
         let done = self.pending.take();
         self.after_python_traceback = false;
         self.in_python_traceback = line.starts_with("Traceback (most recent call last):");
+        self.go = if line.starts_with("panic: ") || line.starts_with("fatal error: ") {
+            GoState::AfterPanic
+        } else if is_goroutine_header(line) {
+            GoState::InStack
+        } else {
+            GoState::None
+        };
         self.kept_lines = 0;
         self.pending = Some(Joined {
             text: String::new(),
@@ -100,6 +128,7 @@ impl Multiline {
     pub fn flush(&mut self) -> Option<Joined> {
         self.in_python_traceback = false;
         self.after_python_traceback = false;
+        self.go = GoState::None;
         self.pending.take()
     }
 
@@ -160,6 +189,26 @@ impl Multiline {
                 return true;
             }
         }
+        if self.go != GoState::None {
+            if line.trim().is_empty() {
+                return true;
+            }
+            if is_goroutine_header(line) {
+                self.go = GoState::InStack;
+                return true;
+            }
+            if self.go == GoState::AfterPanic && line.starts_with("[signal ") {
+                return true;
+            }
+            if self.go == GoState::InStack
+                && (matches!(first, Some(b' ' | b'\t'))
+                    || line.starts_with("created by ")
+                    || is_go_function_line(line))
+            {
+                return true;
+            }
+            self.go = GoState::None;
+        }
         match first {
             None => false,
             Some(b' ' | b'\t') => !line.trim().is_empty(),
@@ -168,15 +217,35 @@ impl Multiline {
                     self.in_python_traceback = true;
                     return true;
                 }
+                if is_goroutine_header(line) {
+                    self.go = GoState::InStack;
+                    return true;
+                }
                 line.starts_with("at ")
                     || line.starts_with("Caused by:")
                     || line.starts_with("Suppressed:")
                     || line.starts_with("... ")
-                    || line.starts_with("goroutine ")
                     || is_java_exception_line(line)
             }
         }
     }
+}
+
+/// `main.main()`, `net/http.(*conn).serve(0xc000, {0x1, 0x2})`: a function in a Go stack (a
+/// name without spaces, then its arguments in parentheses).
+fn is_go_function_line(line: &str) -> bool {
+    line.ends_with(')')
+        && line
+            .find('(')
+            .is_some_and(|i| i > 0 && !line[..i].contains(' ') && !line[..i].contains(':'))
+}
+
+/// `goroutine 1 [running]:`, the header of one goroutine's stack in a Go crash report.
+fn is_goroutine_header(line: &str) -> bool {
+    line.strip_prefix("goroutine ").is_some_and(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with(" [")
+    })
 }
 
 /// `java.lang.IllegalStateException: boom`, `com.x.FooError`: a dotted class name ending in
@@ -207,6 +276,25 @@ mod tests {
             .into_iter()
             .map(|j| j.text)
             .collect()
+    }
+
+    #[test]
+    fn go_panics_are_one_event() {
+        let input = "panic: runtime error: invalid memory address or nil pointer dereference\n\
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x47f2a5]\n\
+\n\
+goroutine 1 [running]:\n\
+main.(*Register).Total(0x0)\n\
+\t/app/register.go:42 +0x25\n\
+net/http.(*conn).serve(0xc000, {0x1, 0x2})\n\
+\t/usr/local/go/src/net/http/server.go:3285 +0x4b4\n\
+created by main.main in goroutine 1\n\
+\t/app/main.go:12 +0x1d\n\
+2026-11-28T10:00:03Z INFO restarted";
+        let out = texts(input);
+        assert_eq!(out.len(), 2, "{out:#?}");
+        assert_eq!(out[0].lines().count(), 10);
+        assert_eq!(out[1], "2026-11-28T10:00:03Z INFO restarted");
     }
 
     #[test]

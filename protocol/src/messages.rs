@@ -151,6 +151,18 @@ pub struct Entry {
     pub flags: u8,
 }
 
+impl Entry {
+    /// Physical lines the entry holds: a joined multi-line entry holds one per `'\n'` plus
+    /// one (the agent joins with `'\n'` and drops nothing); any other entry is one line.
+    pub fn physical_lines(&self) -> u64 {
+        if self.flags & ENTRY_MULTILINE != 0 {
+            1 + self.line.bytes().filter(|&b| b == b'\n').count() as u64
+        } else {
+            1
+        }
+    }
+}
+
 /// `Entry::flags`: the entry joins several physical lines (a stack trace, a multi-line
 /// message) into one event.
 pub const ENTRY_MULTILINE: u8 = 1;

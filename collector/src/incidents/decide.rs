@@ -235,6 +235,8 @@ const TITLE_CHARS: usize = 300;
 /// (a JSON line's `msg`, a header line without its timestamp and level), else the line.
 pub fn title_of(line: &str) -> String {
     use fleetlog_lines::detect::{Detector, DetectorConfig};
+    // A joined stack trace is titled by its first line.
+    let line = line.split_once('\n').map_or(line, |(first, _)| first);
     let parsed = Detector::new(DetectorConfig::default()).parse(line).content;
     let text = match parsed.trim() {
         "" => line.trim(),
@@ -709,6 +711,10 @@ mod tests {
             ),
             ("disk full on /var", "disk full on /var"),
             ("   ", ""),
+            (
+                "2026-11-28 10:00:00,001 ERROR [pool-1] Db - Cannot get a connection\n\tat com.x.Pool.get(Pool.java:9)",
+                "[pool-1] Db - Cannot get a connection",
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(title_of(line), want, "{line}");

@@ -437,6 +437,10 @@ impl Store {
         let min_ts = payload.entries.iter().map(|e| e.ts_ms).min();
         let max_ts = payload.entries.iter().map(|e| e.ts_ms).max();
         let lines = i64::from(batch.entry_count);
+        // What `lines_received` counts: the lines the source wrote, so a joined stack trace
+        // counts as its lines (`wc -l`), not as one; merged CRI partials are the one line the
+        // container wrote.
+        let physical_lines: u64 = payload.entries.iter().map(Entry::physical_lines).sum();
         let bytes = i64::try_from(batch.payload.len()).unwrap_or(i64::MAX);
 
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
@@ -528,7 +532,7 @@ impl Store {
         sqlx::query(sql::UPSERT_HOST)
             .bind(host.as_ref())
             .bind(now_ms)
-            .bind(lines)
+            .bind(i64::try_from(physical_lines).unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -945,9 +949,12 @@ impl Store {
         service: &str,
         line: &str,
     ) -> (Option<String>, Option<String>) {
+        // A joined multi-line entry (a stack trace) is fingerprinted by its first line; the
+        // rest helps to name its class.
+        let (line, details) = line.split_once('\n').unwrap_or((line, ""));
         // The year only matters for RFC 3164 timestamps, which neither uses.
         let parsed = parse_line(line, 1970);
-        let class = self.judge.class_of(&parsed, "").map(|c| c.id.clone());
+        let class = self.judge.class_of(&parsed, details).map(|c| c.id.clone());
         let fingerprint = crate::incidents::fingerprint::fingerprint(
             service,
             class.as_deref(),

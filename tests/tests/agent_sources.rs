@@ -1,0 +1,251 @@
+//! What the agent makes of the layouts it meets (issue 17 items 4, 5 and 7), with the real
+//! binaries: Java, Python and Go stack traces each arrive as one entry; a fake
+//! `/var/log/pods` tree with real CRI records has its `P` partials merged into whole lines and
+//! its pod, namespace and container attached (the container as service); every entry carries
+//! the line's own time. Nothing is lost: `lines_received` counts every physical line written.
+//!
+//! Run with `-- --nocapture` to see the counts.
+
+#![allow(clippy::print_stdout)] // A test reports its figures by printing.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use fleetlog_tests::{Agent, AgentOpts, Collector, TestEnv};
+use serde_json::Value;
+
+const TRACES_PER_LANGUAGE: usize = 40;
+const CRI_RECORDS: usize = 60;
+
+/// One write per event, as loggers do.
+fn append(path: &Path, text: &str) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn java_trace(i: usize) -> String {
+    format!(
+        "2026-11-28 10:{m:02}:{s:02},{i:03} ERROR [pool-{i}] com.store.Db - Cannot get a connection, trace {i}\n\
+         java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available\n\
+         \tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)\n\
+         \tat com.store.Db.get(Db.java:{i})\n\
+         Caused by: java.net.SocketTimeoutException: connect timed out\n\
+         \t... 12 more\n\
+         2026-11-28 10:{m:02}:{s:02},{i:03} INFO [main] com.store.App - request {i} served\n",
+        m = i / 60,
+        s = i % 60
+    )
+}
+
+fn python_trace(i: usize) -> String {
+    format!(
+        "2026-11-28 11:00:{s:02},000 ERROR payment failed for order {i}\n\
+         Traceback (most recent call last):\n\
+         \x20 File \"/app/pay.py\", line {i}, in charge\n\
+         \x20   raise TimeoutError(\"terminal\")\n\
+         TimeoutError: terminal timeout {i}\n\
+         2026-11-28 11:00:{s:02},500 INFO order {i} retried\n",
+        s = i % 60
+    )
+}
+
+fn go_trace(i: usize) -> String {
+    format!(
+        "panic: runtime error: index out of range [{i}] with length 3\n\
+         \n\
+         goroutine 1 [running]:\n\
+         main.(*Register).Total(0x0)\n\
+         \t/app/register.go:{i} +0x25\n\
+         created by main.main in goroutine 1\n\
+         \t/app/main.go:12 +0x1d\n\
+         2026-11-28T12:00:{s:02}Z INFO register restarted {i}\n",
+        s = i % 60
+    )
+}
+
+/// CRI records of one container: every third message is written as two `P` fragments and an
+/// `F`, with a stderr record between them, the others as one `F`. Returns the lines the
+/// container wrote (what `lines_received` counts: merged partials are one line) and the
+/// messages.
+fn cri_records(path: &Path) -> Result<(usize, Vec<String>)> {
+    let mut physical = 0;
+    let mut messages = Vec::new();
+    for i in 0..CRI_RECORDS {
+        let ts = format!("2026-11-28T13:00:{:02}.{:09}Z", i % 60, i);
+        let msg = format!(
+            "{{\"level\":\"error\",\"msg\":\"pricing: missing price for product {i} in store 042\"}}"
+        );
+        let mut text = String::new();
+        if i % 3 == 0 {
+            let (a, rest) = msg.split_at(10);
+            let (b, c) = rest.split_at(20);
+            for part in [a, b] {
+                text.push_str(&format!("{ts} stdout P {part}\n"));
+            }
+            text.push_str(&format!("{ts} stderr F stderr note {i}\n"));
+            text.push_str(&format!("{ts} stdout F {c}\n"));
+            // The container wrote two lines (the runtime split one into three records).
+            physical += 2;
+        } else {
+            text.push_str(&format!("{ts} stdout F {msg}\n"));
+            physical += 1;
+        }
+        append(path, &text)?;
+        messages.push(msg);
+    }
+    Ok((physical, messages))
+}
+
+#[test]
+fn traces_are_one_entry_and_pods_are_known() -> Result<()> {
+    let mut env = TestEnv::new("agent_sources")?;
+    let collector = Collector::start(&env, &env.subdir("collector")?)?;
+    let root = env.subdir("host")?;
+    let app = root.join("app");
+    let pod_dir = root.join("var/log/pods/shop_pos-7d9f_0c1d2e3f/pos");
+    fs::create_dir_all(&app)?;
+    fs::create_dir_all(&pod_dir)?;
+
+    let mut physical = 0usize;
+    for (name, make) in [
+        ("java.log", java_trace as fn(usize) -> String),
+        ("python.log", python_trace),
+        ("go.log", go_trace),
+    ] {
+        for i in 0..TRACES_PER_LANGUAGE {
+            let text = make(i);
+            physical += text.lines().count();
+            append(&app.join(name), &text)?;
+        }
+    }
+    let (cri_physical, cri_messages) = cri_records(&pod_dir.join("0.log"))?;
+    physical += cri_physical;
+
+    let globs = vec![
+        format!("{}/*.log", app.display()),
+        format!("{}/var/log/pods/*/*/*.log", root.display()),
+    ];
+    let agent = Agent::start(&env, AgentOpts::new(&collector, "node-1", &globs))?;
+    let got = collector.wait_for_lines("node-1", physical as u64, Duration::from_secs(90))?;
+    ensure!(
+        got == physical as u64,
+        "lines_received {got}, physical lines written {physical}"
+    );
+    let stored = collector.fetch_all_lines("node-1")?;
+
+    // Traces: one entry each, holding every line of the trace.
+    for (name, first_words, lines_per_trace) in [
+        ("java.log", "Cannot get a connection", 6),
+        ("python.log", "payment failed for order", 5),
+        ("go.log", "panic: runtime error", 7),
+    ] {
+        let traces: Vec<&str> = stored
+            .iter()
+            .filter(|l| l.source.ends_with(name) && l.line.contains(first_words))
+            .map(|l| l.line.as_str())
+            .collect();
+        let whole = traces
+            .iter()
+            .filter(|t| t.lines().count() == lines_per_trace)
+            .count();
+        println!(
+            "{name}: {} trace entries, {whole} of {TRACES_PER_LANGUAGE} with all {lines_per_trace} lines",
+            traces.len()
+        );
+        ensure!(
+            traces.len() == TRACES_PER_LANGUAGE && whole == TRACES_PER_LANGUAGE,
+            "{name}: {} entries, {whole} whole; first: {:?}",
+            traces.len(),
+            traces.first()
+        );
+    }
+
+    // CRI: partials merged, every message whole exactly once, nothing of a fragment left over.
+    let cri: Vec<&str> = stored
+        .iter()
+        .filter(|l| l.source.ends_with("pos/0.log"))
+        .map(|l| l.line.as_str())
+        .collect();
+    let partial_left = cri.iter().filter(|l| l.contains(" stdout P ")).count();
+    let whole: HashSet<&str> = cri
+        .iter()
+        .filter_map(|l| l.split_once(" stdout F ").map(|(_, m)| m))
+        .collect();
+    let missing = cri_messages
+        .iter()
+        .filter(|m| !whole.contains(m.as_str()))
+        .count();
+    println!(
+        "cri: {} entries for {cri_physical} container lines, {} messages whole, {missing} missing, {partial_left} fragments left unmerged",
+        cri.len(),
+        whole.len()
+    );
+    ensure!(
+        missing == 0 && partial_left == 0,
+        "cri: {missing} missing, {partial_left} unmerged"
+    );
+
+    // Events: the pod's container is the service, the line's own time rides along, and a
+    // stack trace is one event whose class the trace names.
+    let events = collector
+        .api_json("/api/v1/events?host=node-1&limit=500")?
+        .context("events")?;
+    let events = events["events"].as_array().context("events array")?;
+    let pod_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["source"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("pos/0.log"))
+        })
+        .collect();
+    ensure!(!pod_events.is_empty(), "no event from the pod: {events:?}");
+    for e in &pod_events {
+        ensure!(e["service"] == "pos", "pod event service: {e}");
+        ensure!(
+            e["logged_ms"].as_i64().is_some(),
+            "pod event without logged_ms: {e}"
+        );
+    }
+    let java: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["source"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("java.log"))
+        })
+        .collect();
+    ensure!(!java.is_empty(), "no java event");
+    let with_trace = java
+        .iter()
+        .filter(|e| {
+            e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("\n\tat com.store.Db.get"))
+        })
+        .count();
+    let logged = events
+        .iter()
+        .filter(|e| e["logged_ms"].as_i64().is_some())
+        .count();
+    println!(
+        "events: {} in all, {} from the pod (service pos), java events with their trace {with_trace} of {}, with logged_ms {logged}",
+        events.len(),
+        pod_events.len(),
+        java.len()
+    );
+    ensure!(with_trace == java.len(), "java events without their trace");
+    agent.ensure_no_panic()?;
+    collector.ensure_no_panic()?;
+    env.finish();
+    Ok(())
+}
