@@ -33,6 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod jira_double;
 pub mod loadgen;
+pub mod relay;
 pub mod scenario;
 pub mod slack_double;
 
@@ -1114,6 +1115,9 @@ pub struct LineWriter {
     first_seq: u64,
     next_seq: u64,
     rotations: u32,
+    /// Random hex characters added to each line ([`LineWriter::padded`]).
+    padding: usize,
+    rng: u64,
 }
 
 impl LineWriter {
@@ -1130,7 +1134,17 @@ impl LineWriter {
             first_seq,
             next_seq: first_seq,
             rotations: 0,
+            padding: 0,
+            rng: 0x9e37_79b9_7f4a_7c15 ^ first_seq,
         })
+    }
+
+    /// Adds `chars` random hex characters to each line (`... pad=<hex> id=<n>`), so the lines
+    /// compress about as badly as real ones with ids and hashes do; `parse_seq` still reads
+    /// them.
+    pub fn padded(mut self, chars: usize) -> LineWriter {
+        self.padding = chars;
+        self
     }
 
     /// The text of line `seq` (without newline), for a given time.
@@ -1153,7 +1167,23 @@ impl LineWriter {
         let now = SystemTime::now();
         let mut buf = String::new();
         for seq in self.next_seq..self.next_seq + n {
-            buf.push_str(&LineWriter::format_line(seq, now));
+            let line = LineWriter::format_line(seq, now);
+            if self.padding == 0 {
+                buf.push_str(&line);
+            } else {
+                // Before the closing `id=<n>`.
+                let (head, id) = line.rsplit_once(' ').unwrap_or((&line, ""));
+                buf.push_str(head);
+                buf.push_str(" pad=");
+                for _ in 0..self.padding {
+                    self.rng ^= self.rng << 13;
+                    self.rng ^= self.rng >> 7;
+                    self.rng ^= self.rng << 17;
+                    buf.push(char::from(b"0123456789abcdef"[(self.rng & 15) as usize]));
+                }
+                buf.push(' ');
+                buf.push_str(id);
+            }
             buf.push('\n');
         }
         self.file

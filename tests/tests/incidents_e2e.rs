@@ -276,9 +276,16 @@ fn incidents_from_a_replayed_fleet_match_the_ground_truth() -> Result<()> {
     let mut matched: BTreeMap<usize, Vec<&Value>> = BTreeMap::new();
     let mut false_incidents: Vec<String> = Vec::new();
     for inc in &api {
+        // A sample is an entry: a stack trace arrives joined to its log line, so the entry's
+        // first line is the line the scenario wrote.
         let samples: Vec<&str> = inc["samples"]
             .as_array()
-            .map(|a| a.iter().filter_map(|s| s["line"].as_str()).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s["line"].as_str())
+                    .map(|l| l.split('\n').next().unwrap_or(l))
+                    .collect()
+            })
             .unwrap_or_default();
         let hits: BTreeSet<usize> = (0..fleet.incidents.len())
             .filter(|&i| samples.iter().any(|l| truth_lines[i].contains(l)))
