@@ -798,12 +798,8 @@ impl Store {
                 let (doomed, stopped) = retention::plan(&sizes, total, now_ms, policy);
                 let doomed: Vec<&(i64, i64, i64, String)> =
                     rows.iter().filter(|r| doomed.contains(&r.0)).collect();
-                total = total.saturating_sub(
-                    doomed
-                        .iter()
-                        .map(|r| u64::try_from(r.2).unwrap_or(0))
-                        .sum(),
-                );
+                total = total
+                    .saturating_sub(doomed.iter().map(|r| u64::try_from(r.2).unwrap_or(0)).sum());
                 if !doomed.is_empty() {
                     let (segments, bytes) = self.delete_segments(&doomed).await?;
                     report.segments_deleted += segments;

@@ -158,9 +158,8 @@ impl RowPolicy {
 
     /// Rows of `table` older than the returned time (ms) may go; `None` keeps them all.
     pub(super) fn cutoff(&self, table: RowTable, now_ms: i64) -> Option<i64> {
-        self.max_age(table).map(|age| {
-            now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
-        })
+        self.max_age(table)
+            .map(|age| now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)))
     }
 }
 

@@ -139,7 +139,6 @@ pub(super) const TOTAL_BYTES: &str = "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIG
 pub(super) const OLDEST_SEGMENTS: &str =
     "SELECT id, created_ms, bytes, path FROM segments WHERE id > $1 ORDER BY id LIMIT $2";
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
