@@ -296,4 +296,159 @@ mod tests {
         };
         assert_eq!(plan(&segs(), 500, 10_000, policy), (vec![], true));
     }
+
+    /// One row of a candidate table: `(id, ts_ms, pinned)`.
+    type Row = (i64, i64, bool);
+
+    /// Runs [`doomed`] over `rows` with the cutoff `now - max_age` and an event guard,
+    /// and renders what goes and what stays.
+    fn check(
+        rows: &[Row],
+        now_ms: i64,
+        max_age_ms: Option<u64>,
+        guard: EventGuard,
+        expect: expect_test::Expect,
+    ) {
+        let mut policy = RowPolicy::keep_all(std::num::NonZeroU32::MIN);
+        policy.events = max_age_ms.map(Duration::from_millis);
+        let candidates: Vec<Candidate<i64>> = rows
+            .iter()
+            .map(|&(id, ts_ms, pinned)| Candidate {
+                key: id,
+                ts_ms,
+                pinned,
+            })
+            .collect();
+        let actual = match policy.cutoff(RowTable::Events, now_ms) {
+            None => "keep all".to_owned(),
+            Some(cutoff) => {
+                let gone = doomed(&candidates, cutoff, |id| guard.keeps(*id));
+                format!("cutoff {cutoff}: delete {gone:?}")
+            }
+        };
+        expect.assert_eq(&actual);
+    }
+
+    #[test]
+    fn row_plans() {
+        use expect_test::expect;
+        let rows: &[Row] = &[
+            (1, 100, false),
+            (2, 200, false),
+            (3, 300, false),
+            (4, 900, false),
+        ];
+        let none = EventGuard::default;
+        // 0 hours: nothing goes, whatever the age.
+        check(rows, 1_000, None, none(), expect!["keep all"]);
+        // Strictly older than the cutoff goes; a row at the cutoff stays.
+        check(
+            rows,
+            1_000,
+            Some(800),
+            none(),
+            expect!["cutoff 200: delete [1]"],
+        );
+        check(
+            rows,
+            1_000,
+            Some(500),
+            none(),
+            expect!["cutoff 500: delete [1, 2, 3]"],
+        );
+        // Pinned rows (an agent's newest batch or heartbeat, a pending message) stay.
+        let pinned: &[Row] = &[(1, 100, true), (2, 100, false), (3, 100, true)];
+        check(
+            pinned,
+            1_000,
+            Some(500),
+            none(),
+            expect!["cutoff 500: delete [2]"],
+        );
+        // A sample of an incident that is not resolved stays.
+        let samples = EventGuard {
+            samples: [2].into_iter().collect(),
+            unread_after: None,
+        };
+        check(
+            rows,
+            1_000,
+            Some(500),
+            samples,
+            expect!["cutoff 500: delete [1, 3]"],
+        );
+        // Events the incident worker has not read yet (above its position) stay.
+        let unread = EventGuard {
+            samples: Default::default(),
+            unread_after: Some(1),
+        };
+        check(
+            rows,
+            1_000,
+            Some(500),
+            unread,
+            expect!["cutoff 500: delete [1]"],
+        );
+        // Clock far behind: no overflow, nothing goes.
+        check(
+            rows,
+            i64::MIN + 5,
+            Some(10),
+            none(),
+            expect!["cutoff -9223372036854775808: delete []"],
+        );
+        // A huge age saturates instead of overflowing.
+        check(
+            rows,
+            1_000,
+            Some(u64::MAX),
+            none(),
+            expect!["cutoff -9223372036854774807: delete []"],
+        );
+    }
+
+    #[test]
+    fn minute_spans_fill_a_batch_with_whole_minutes() {
+        let minutes = [(60_000, 3), (120_000, 4), (180_000, 5)];
+        assert_eq!(minute_span(&[], 10), None);
+        assert_eq!(minute_span(&minutes, 10), Some((60_000, 120_000)));
+        assert_eq!(minute_span(&minutes, 12), Some((60_000, 180_000)));
+        // A minute larger than a batch still goes, alone.
+        assert_eq!(
+            minute_span(&[(60_000, 50), (120_000, 1)], 10),
+            Some((60_000, 60_000))
+        );
+    }
+
+    #[test]
+    fn cutoffs_per_table() {
+        let mut policy = RowPolicy::keep_all(std::num::NonZeroU32::MIN);
+        policy.batches = Some(Duration::from_secs(7 * 24 * 3600));
+        policy.outbox = Some(Duration::from_secs(10));
+        let now = 1_000_000_000_000;
+        assert_eq!(policy.cutoff(RowTable::Events, now), None);
+        assert_eq!(
+            policy.cutoff(RowTable::Batches, now),
+            Some(now - 7 * 24 * 3_600_000)
+        );
+        // One key covers the outbox and its attempts.
+        assert_eq!(policy.cutoff(RowTable::Outbox, now), Some(now - 10_000));
+        assert_eq!(
+            policy.cutoff(RowTable::OutboxAttempts, now),
+            Some(now - 10_000)
+        );
+        let names: Vec<&str> = RowTable::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "events",
+                "minute_stats",
+                "batches",
+                "outbox",
+                "outbox_attempts",
+                "heartbeats",
+                "audit"
+            ]
+        );
+    }
 }
