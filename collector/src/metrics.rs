@@ -214,3 +214,30 @@ impl Metrics {
         self.batches.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_counters_are_per_table() {
+        let m = Metrics::default();
+        m.retention_rows("events", 8);
+        m.retention_rows("events", 2);
+        m.retention_rows("batches", 3);
+        m.retention_transactions.inc_by(4);
+        let text = m.render();
+        assert!(
+            text.contains("fleetlog_collector_retention_deleted_rows_total{table=\"events\"} 10"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fleetlog_collector_retention_deleted_rows_total{table=\"batches\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fleetlog_collector_retention_transactions_total 4"),
+            "{text}"
+        );
+    }
+}
