@@ -1,7 +1,8 @@
 //! The collector's store: raw lines in a segment archive, everything else in SQL.
 //!
 //! [`Store`] is the driver; the pure parts are `cursor` (page positions),
-//! `retention` (which segments to delete) and `sql` (statement text and dialects).
+//! `retention` (which segments and rows to delete; `expire` deletes the rows) and `sql`
+//! (statement text and dialects).
 //!
 //! Exactly-once ingest ([`Store::ingest`]):
 //! 1. `(agent_id, seq)` already in `batches` → `Duplicate`, nothing written.
@@ -19,7 +20,9 @@
 //! Arrival order: a host's lines are read in segment-id order. Ingest transactions of
 //! one host are serialised (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a per-host advisory
 //! transaction lock taken first), so a host's segment ids are allocated in commit order
-//! and a reader's cursor never passes a segment that commits later.
+//! and a reader's cursor never passes a segment that commits later. The lock is held to
+//! commit on purpose: released right after the id is allocated, a later id of the same
+//! host could commit first, and a reader would pass the earlier one for good.
 //!
 //! Orphans: a crash (or an error whose commit outcome is unknown) between steps 2 and 3
 //! leaves a segment file no row names. It is never indexed: a re-send writes a new file
