@@ -483,6 +483,14 @@ impl Store {
         let physical_lines: u64 = payload.entries.iter().map(Entry::physical_lines).sum();
         let bytes = i64::try_from(batch.payload.len()).unwrap_or(i64::MAX);
 
+        // Parsing, classifying and grouping the event lines is CPU work that needs no
+        // database: done before the transaction, so the host lock (and SQLite's write
+        // lock) is held only for the SQL.
+        let groups = grouping::group_events(&payload.entries, is_event, |entry| {
+            let service = service_of_entry(payload, entry);
+            self.event_class_and_fingerprint(&service, &entry.line)
+        });
+
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
         if let Some(lock) = self.dialect.host_lock() {
             sqlx::query(lock)
@@ -526,10 +534,6 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
 
-        let groups = grouping::group_events(&payload.entries, is_event, |entry| {
-            let service = service_of_entry(payload, entry);
-            self.event_class_and_fingerprint(&service, &entry.line)
-        });
         for chunk in groups.chunks(sql::EVENTS_PER_INSERT) {
             let statement = sql::insert_events(chunk.len());
             let mut query = sqlx::query(&statement);
