@@ -767,7 +767,7 @@ impl Store {
 
     /// Deletes whole segments, oldest first, older than `max_age` or while the archive
     /// exceeds `max_bytes`, then sweeps orphan files older than [`ORPHAN_GRACE`].
-    /// The expired segments of each chunk of [`RETENTION_CHUNK`] rows go in one
+    /// The expired segments of each chunk of `RETENTION_CHUNK` (256) rows go in one
     /// transaction (rows first), then their files; a crash in between leaves orphan
     /// files for the next sweep. Event rows stay (with a NULL `segment_id`), and
     /// `batches` rows stay so late re-sends remain duplicates (both have their own
