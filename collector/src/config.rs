@@ -17,6 +17,27 @@ pub const DEFAULT_MAX_BATCH_BYTES: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_RETENTION_MAX_AGE_HOURS: u64 = 30 * 24;
 pub const DEFAULT_RETENTION_MAX_BYTES: u64 = 20 * 1024 * 1024 * 1024;
 pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 60;
+/// Event rows live as long as segments by default.
+pub const DEFAULT_RETENTION_EVENTS_MAX_AGE_HOURS: u64 = 30 * 24;
+/// Per-minute counts: as long as events, well past the 7-day charts.
+pub const DEFAULT_RETENTION_STATS_MAX_AGE_HOURS: u64 = 30 * 24;
+/// The dedupe window: how long an agent may be away and still re-send a stored batch.
+pub const DEFAULT_RETENTION_BATCHES_MAX_AGE_HOURS: u64 = 7 * 24;
+/// A dedupe window shorter than this would turn a weekend outage into duplicates.
+pub const MIN_RETENTION_BATCHES_MAX_AGE_HOURS: u64 = 24;
+/// Done or dead outbox messages and delivery attempts.
+pub const DEFAULT_RETENTION_OUTBOX_MAX_AGE_HOURS: u64 = 30 * 24;
+/// Heartbeat history: the host page's longest range is 7 days.
+pub const DEFAULT_RETENTION_HEARTBEATS_MAX_AGE_HOURS: u64 = 7 * 24;
+/// The audit trail: a year.
+pub const DEFAULT_RETENTION_AUDIT_MAX_AGE_HOURS: u64 = 365 * 24;
+/// Rows deleted per retention transaction.
+pub const DEFAULT_RETENTION_DELETE_BATCH_ROWS: u64 = 5_000;
+/// Most rows per retention transaction: beyond this one transaction holds SQLite's
+/// write lock (and ingest) too long.
+pub const MAX_RETENTION_DELETE_BATCH_ROWS: u64 = 100_000;
+/// Most PostgreSQL connections per replica.
+pub const MAX_STORE_MAX_CONNECTIONS: u64 = 1_000;
 /// Largest request body the API accepts.
 pub const DEFAULT_API_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// Longest an API request may take before it gets 503.
@@ -57,6 +78,14 @@ pub const KEYS: &[&str] = &[
     "retention.max_age_hours",
     "retention.max_bytes",
     "retention.interval_secs",
+    "retention.events_max_age_hours",
+    "retention.stats_max_age_hours",
+    "retention.batches_max_age_hours",
+    "retention.outbox_max_age_hours",
+    "retention.heartbeats_max_age_hours",
+    "retention.audit_max_age_hours",
+    "retention.delete_batch_rows",
+    "store.max_connections",
     "api.max_body_bytes",
     "api.request_timeout_secs",
     "api.max_concurrent_requests",
@@ -135,6 +164,8 @@ struct RawConfig {
     tls: RawTls,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    store: RawStore,
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
@@ -721,6 +752,87 @@ struct RawRetention {
     max_age_hours: Option<u64>,
     max_bytes: Option<u64>,
     interval_secs: Option<u64>,
+    events_max_age_hours: Option<u64>,
+    stats_max_age_hours: Option<u64>,
+    batches_max_age_hours: Option<u64>,
+    outbox_max_age_hours: Option<u64>,
+    heartbeats_max_age_hours: Option<u64>,
+    audit_max_age_hours: Option<u64>,
+    delete_batch_rows: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    max_connections: Option<u64>,
+}
+
+/// An age in hours from `key`; 0 keeps forever (`None`).
+fn hours(key: &str, value: Option<u64>, default: u64) -> Result<Option<Duration>, ConfigError> {
+    let h = value.unwrap_or(default);
+    if h == 0 {
+        return Ok(None);
+    }
+    h.checked_mul(3600)
+        .map(|secs| Some(Duration::from_secs(secs)))
+        .ok_or_else(|| ConfigError::invalid(key, format!("{h} hours is too long")))
+}
+
+/// The `[retention]` ages of SQL rows and the delete batch size.
+fn row_retention(raw: &RawRetention) -> Result<crate::store::RowPolicy, ConfigError> {
+    let batches = hours(
+        "retention.batches_max_age_hours",
+        raw.batches_max_age_hours,
+        DEFAULT_RETENTION_BATCHES_MAX_AGE_HOURS,
+    )?;
+    if batches.is_some_and(|b| b < Duration::from_secs(MIN_RETENTION_BATCHES_MAX_AGE_HOURS * 3600))
+    {
+        return Err(ConfigError::invalid(
+            "retention.batches_max_age_hours",
+            format!(
+                "must be 0 (keep forever) or at least {MIN_RETENTION_BATCHES_MAX_AGE_HOURS}: \
+                 a re-sent batch older than this would be stored twice"
+            ),
+        ));
+    }
+    let batch_rows = bounded(
+        "retention.delete_batch_rows",
+        raw.delete_batch_rows,
+        DEFAULT_RETENTION_DELETE_BATCH_ROWS,
+        1,
+        MAX_RETENTION_DELETE_BATCH_ROWS,
+    )?;
+    Ok(crate::store::RowPolicy {
+        events: hours(
+            "retention.events_max_age_hours",
+            raw.events_max_age_hours,
+            DEFAULT_RETENTION_EVENTS_MAX_AGE_HOURS,
+        )?,
+        minute_stats: hours(
+            "retention.stats_max_age_hours",
+            raw.stats_max_age_hours,
+            DEFAULT_RETENTION_STATS_MAX_AGE_HOURS,
+        )?,
+        batches,
+        outbox: hours(
+            "retention.outbox_max_age_hours",
+            raw.outbox_max_age_hours,
+            DEFAULT_RETENTION_OUTBOX_MAX_AGE_HOURS,
+        )?,
+        heartbeats: hours(
+            "retention.heartbeats_max_age_hours",
+            raw.heartbeats_max_age_hours,
+            DEFAULT_RETENTION_HEARTBEATS_MAX_AGE_HOURS,
+        )?,
+        audit: hours(
+            "retention.audit_max_age_hours",
+            raw.audit_max_age_hours,
+            DEFAULT_RETENTION_AUDIT_MAX_AGE_HOURS,
+        )?,
+        // Bounded to 1..=MAX_RETENTION_DELETE_BATCH_ROWS, which fits u32.
+        batch_rows: std::num::NonZeroU32::new(u32::try_from(batch_rows).unwrap_or(u32::MAX))
+            .unwrap_or(std::num::NonZeroU32::MIN),
+    })
 }
 
 /// Where the QUIC server's certificate comes from.
@@ -754,6 +866,10 @@ pub struct CollectorConfig {
     pub retention_max_age: Option<Duration>,
     pub retention_max_bytes: Option<u64>,
     pub retention_interval: Duration,
+    /// `[retention]` ages of SQL rows (`*_max_age_hours`) and `delete_batch_rows`.
+    pub retention_rows: crate::store::RowPolicy,
+    /// `[store]`: the PostgreSQL pool size.
+    pub store: crate::store::StoreOptions,
     pub api: ApiConfig,
     pub health: crate::health::Thresholds,
     pub incidents: crate::incidents::decide::Policy,
@@ -935,6 +1051,17 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 "must be greater than 0",
             ));
         }
+        let retention_rows = row_retention(&raw.retention)?;
+        let store = crate::store::StoreOptions {
+            // Bounded to 1..=MAX_STORE_MAX_CONNECTIONS, which fits u32.
+            max_connections: bounded(
+                "store.max_connections",
+                raw.store.max_connections,
+                u64::from(crate::store::DEFAULT_POSTGRES_MAX_CONNECTIONS),
+                1,
+                MAX_STORE_MAX_CONNECTIONS,
+            )? as u32,
+        };
         let (health, health_interval) = health_config(raw.health)?;
         let (incidents, incident_interval) = incident_config(raw.incidents)?;
         Ok(CollectorConfig {
@@ -949,6 +1076,8 @@ impl TryFrom<RawConfig> for CollectorConfig {
             retention_max_age: (hours > 0).then(|| Duration::from_secs(hours * 3600)),
             retention_max_bytes: (bytes > 0).then_some(bytes),
             retention_interval: Duration::from_secs(interval),
+            retention_rows,
+            store,
             api: ApiConfig::try_from(raw.api)?,
             health,
             incidents,
@@ -1057,6 +1186,68 @@ mod tests {
         let env = |k: &str| (k == "FLEETLOG_API_MAX_LINE_SEARCH_SCAN").then(|| "2000".to_owned());
         let c = load(None, env, toml::Table::new()).unwrap();
         assert_eq!(c.api.max_line_search_scan, 2000);
+    }
+
+    #[test]
+    fn row_retention_has_defaults_zero_keeps_forever_and_errors_name_the_key() {
+        let cfg = load(None, |_| None, toml::Table::new()).unwrap();
+        let h = |hours: u64| Some(Duration::from_secs(hours * 3600));
+        let rows = cfg.retention_rows;
+        assert_eq!(rows.events, h(720));
+        assert_eq!(rows.minute_stats, h(720));
+        assert_eq!(rows.batches, h(168));
+        assert_eq!(rows.outbox, h(720));
+        assert_eq!(rows.heartbeats, h(168));
+        assert_eq!(rows.audit, h(8760));
+        assert_eq!(rows.batch_rows.get(), 5_000);
+        assert_eq!(cfg.store.max_connections, 8);
+        for key in [
+            "retention.events_max_age_hours",
+            "retention.stats_max_age_hours",
+            "retention.batches_max_age_hours",
+            "retention.outbox_max_age_hours",
+            "retention.heartbeats_max_age_hours",
+            "retention.audit_max_age_hours",
+        ] {
+            assert!(KEYS.contains(&key), "{key}");
+            let mut t = toml::Table::new();
+            set_key(&mut t, key, toml::Value::Integer(0));
+            let cfg = load(None, |_| None, t).unwrap();
+            let table = match key {
+                "retention.events_max_age_hours" => crate::store::RowTable::Events,
+                "retention.stats_max_age_hours" => crate::store::RowTable::MinuteStats,
+                "retention.batches_max_age_hours" => crate::store::RowTable::Batches,
+                "retention.outbox_max_age_hours" => crate::store::RowTable::Outbox,
+                "retention.heartbeats_max_age_hours" => crate::store::RowTable::Heartbeats,
+                _ => crate::store::RowTable::Audit,
+            };
+            assert_eq!(cfg.retention_rows.max_age(table), None, "{key}");
+            let mut t = toml::Table::new();
+            set_key(&mut t, key, toml::Value::Integer(i64::MAX));
+            let err = load(None, |_| None, t).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        for (key, bad) in [
+            ("retention.batches_max_age_hours", 23),
+            ("retention.delete_batch_rows", 0),
+            ("store.max_connections", 0),
+        ] {
+            assert!(KEYS.contains(&key), "{key}");
+            let mut t = toml::Table::new();
+            set_key(&mut t, key, toml::Value::Integer(bad));
+            let err = load(None, |_| None, t).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let env = |k: &str| match k {
+            "FLEETLOG_RETENTION_DELETE_BATCH_ROWS" => Some("250".to_owned()),
+            "FLEETLOG_RETENTION_AUDIT_MAX_AGE_HOURS" => Some("48".to_owned()),
+            "FLEETLOG_STORE_MAX_CONNECTIONS" => Some("20".to_owned()),
+            _ => None,
+        };
+        let cfg = load(None, env, toml::Table::new()).unwrap();
+        assert_eq!(cfg.retention_rows.batch_rows.get(), 250);
+        assert_eq!(cfg.retention_rows.audit, h(48));
+        assert_eq!(cfg.store.max_connections, 20);
     }
 
     #[test]

@@ -67,9 +67,13 @@ pub async fn prepare(config: &CollectorConfig) -> anyhow::Result<Startup> {
         None => None,
     };
     let creds = tls::load_or_create(&config.data_dir, &config.tls)?;
-    let store = Store::open(&config.store_url, config.data_dir.join("archive"))
-        .await
-        .with_context(|| "opening the store".to_string())?;
+    let store = Store::open_with(
+        &config.store_url,
+        config.data_dir.join("archive"),
+        config.store,
+    )
+    .await
+    .with_context(|| "opening the store".to_string())?;
     // The configured file becomes a registry version (source `file`) unless its content is
     // there; it is activated only when no model is active yet.
     if let Some((path, m)) = &configured {
@@ -310,24 +314,39 @@ async fn retention_loop(
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
+        let now = now_ms();
         match store
-            .apply_retention(
-                now_ms(),
-                config.retention_max_age,
-                config.retention_max_bytes,
-            )
+            .apply_retention(now, config.retention_max_age, config.retention_max_bytes)
             .await
         {
             Ok(report) => {
                 metrics
                     .retention_segments_deleted
                     .inc_by(report.segments_deleted);
+                metrics.retention_transactions.inc_by(report.transactions);
+                metrics.retention_missing_files.inc_by(report.missing_files);
                 if report.segments_deleted > 0 || report.orphans_deleted > 0 {
                     info!(
                         segments = report.segments_deleted,
                         bytes = report.bytes_freed,
                         orphans = report.orphans_deleted,
                         "Retention deleted segments."
+                    );
+                }
+            }
+            Err(err) => warn!(error = %err, "Retention pass failed; will retry."),
+        }
+        match store.apply_row_retention(now, &config.retention_rows).await {
+            Ok(report) => {
+                for (table, rows) in &report.deleted {
+                    metrics.retention_rows(table.name(), *rows);
+                }
+                metrics.retention_transactions.inc_by(report.transactions);
+                if report.total() > 0 {
+                    info!(
+                        rows = report.total(),
+                        transactions = report.transactions,
+                        "Retention deleted rows."
                     );
                 }
             }

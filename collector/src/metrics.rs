@@ -23,6 +23,12 @@ pub struct LimitLabel {
     pub limit: &'static str,
 }
 
+/// A SQL table retention deletes from (a fixed set, `store::RowTable::name`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: &'static str,
+}
+
 /// An MCP tool call: the tool (a registry name, so bounded) and how it ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ToolLabel {
@@ -49,6 +55,13 @@ pub struct Metrics {
     pub connections: Gauge,
     pub heartbeats: Counter,
     pub retention_segments_deleted: Counter,
+    /// SQL rows deleted by retention, by table: events, minute_stats, batches, outbox,
+    /// outbox_attempts, heartbeats, audit.
+    pub retention_rows_deleted: Family<TableLabel, Counter>,
+    /// Retention delete transactions committed (segments and rows).
+    pub retention_transactions: Counter,
+    /// Indexed segments whose file is missing, found by the orphan sweep (lost lines).
+    pub retention_missing_files: Counter,
     /// API requests refused before a handler ran, by reason (unauthorized, forbidden,
     /// csrf, rate_limited, login_failed, login_locked, timeout).
     pub api_rejects: Family<ReasonLabel, Counter>,
@@ -115,6 +128,21 @@ impl Metrics {
             self.retention_segments_deleted.clone(),
         );
         r.register(
+            "retention_deleted_rows",
+            "SQL rows deleted by retention, by table",
+            self.retention_rows_deleted.clone(),
+        );
+        r.register(
+            "retention_transactions",
+            "Retention delete transactions committed",
+            self.retention_transactions.clone(),
+        );
+        r.register(
+            "retention_missing_segment_files",
+            "Indexed segments found without their file by the orphan sweep",
+            self.retention_missing_files.clone(),
+        );
+        r.register(
             "api_rejects",
             "API requests refused, by reason",
             self.api_rejects.clone(),
@@ -175,7 +203,41 @@ impl Metrics {
         self.limited.get_or_create(&LimitLabel { limit }).inc();
     }
 
+    /// Counts `rows` deleted from `table` by retention.
+    pub fn retention_rows(&self, table: &'static str, rows: u64) {
+        self.retention_rows_deleted
+            .get_or_create(&TableLabel { table })
+            .inc_by(rows);
+    }
+
     pub fn batch(&self, outcome: &'static str) {
         self.batches.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_counters_are_per_table() {
+        let m = Metrics::default();
+        m.retention_rows("events", 8);
+        m.retention_rows("events", 2);
+        m.retention_rows("batches", 3);
+        m.retention_transactions.inc_by(4);
+        let text = m.render();
+        assert!(
+            text.contains("fleetlog_collector_retention_deleted_rows_total{table=\"events\"} 10"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fleetlog_collector_retention_deleted_rows_total{table=\"batches\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fleetlog_collector_retention_transactions_total 4"),
+            "{text}"
+        );
     }
 }

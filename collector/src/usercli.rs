@@ -101,7 +101,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-        let store = Store::open(&cfg.store_url, cfg.data_dir.join("archive"))
+        let store = Store::open_with(&cfg.store_url, cfg.data_dir.join("archive"), cfg.store)
             .await
             .with_context(|| format!("opening the store {}", config::redact_url(&cfg.store_url)))?;
         let result = command(&store, args.command).await;

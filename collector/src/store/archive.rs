@@ -128,6 +128,19 @@ impl Archive {
         .await
     }
 
+    /// Whether a segment file exists (a path that would leave the root does not).
+    pub async fn exists(&self, rel_path: &str) -> Result<bool, StoreError> {
+        let Some(path) = self.resolve(rel_path) else {
+            return Ok(false);
+        };
+        blocking(move || match fs::metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&path, e)),
+        })
+        .await
+    }
+
     /// Lists every segment and temporary file under the root (two levels deep).
     /// Unknown files are left out, so the sweep never deletes what it did not write.
     pub async fn list(&self) -> Result<Vec<ArchiveFile>, StoreError> {

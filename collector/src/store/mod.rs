@@ -1,7 +1,8 @@
 //! The collector's store: raw lines in a segment archive, everything else in SQL.
 //!
 //! [`Store`] is the driver; the pure parts are `cursor` (page positions),
-//! `retention` (which segments to delete) and `sql` (statement text and dialects).
+//! `retention` (which segments and rows to delete; `expire` deletes the rows) and `sql`
+//! (statement text and dialects).
 //!
 //! Exactly-once ingest ([`Store::ingest`]):
 //! 1. `(agent_id, seq)` already in `batches` → `Duplicate`, nothing written.
@@ -19,7 +20,9 @@
 //! Arrival order: a host's lines are read in segment-id order. Ingest transactions of
 //! one host are serialised (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a per-host advisory
 //! transaction lock taken first), so a host's segment ids are allocated in commit order
-//! and a reader's cursor never passes a segment that commits later.
+//! and a reader's cursor never passes a segment that commits later. The lock is held to
+//! commit on purpose: released right after the id is allocated, a later id of the same
+//! host could commit first, and a reader would pass the earlier one for good.
 //!
 //! Orphans: a crash (or an error whose commit outcome is unknown) between steps 2 and 3
 //! leaves a segment file no row names. It is never indexed: a re-send writes a new file
@@ -56,6 +59,7 @@ pub mod classes;
 mod cursor;
 pub mod dashboard;
 pub mod events;
+mod expire;
 mod grouping;
 pub mod health;
 pub mod incidents;
@@ -72,6 +76,7 @@ pub mod tickets;
 pub mod training_jobs;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,9 +89,11 @@ use fleetlog_protocol::codec::decode_compressed_payload;
 use fleetlog_protocol::{Batch, BatchPayload, Entry, Level};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use archive::{Archive, ArchiveFile};
+pub use expire::RowRetentionReport;
+pub use retention::{RowPolicy, RowTable};
 pub use sql::Dialect;
 
 use cursor::Cursor;
@@ -107,11 +114,31 @@ pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// How long a SQLite connection waits for the write lock.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
-const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+/// PostgreSQL pool size unless [`StoreOptions::max_connections`] says otherwise.
+pub const DEFAULT_POSTGRES_MAX_CONNECTIONS: u32 = 8;
 /// Segment rows fetched per index query while paging lines.
 const SEGMENTS_PER_QUERY: i64 = 32;
-/// Segment rows fetched per index query while planning retention.
+/// Segment rows fetched per index query while planning retention; the expired ones of a
+/// chunk are deleted in one transaction.
 const RETENTION_CHUNK: i64 = 256;
+/// Segment rows read per index query by the orphan sweep.
+const SWEEP_CHUNK: i64 = 10_000;
+
+/// How [`Store::open_with`] sizes the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL pool size (`store.max_connections`). SQLite keeps its own small pool:
+    /// it has one writer, and readers share the WAL.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: DEFAULT_POSTGRES_MAX_CONNECTIONS,
+        }
+    }
+}
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +251,10 @@ pub struct RetentionReport {
     pub bytes_freed: u64,
     /// Unindexed segment files (and stale temp files) removed by the sweep.
     pub orphans_deleted: u64,
+    /// Segment rows whose file is missing (lost lines; logged at ERROR, rows kept).
+    pub missing_files: u64,
+    /// Delete transactions committed for segments.
+    pub transactions: u64,
 }
 
 /// A segment's index row, as the line reader needs it.
@@ -266,6 +297,15 @@ impl Store {
     /// `sqlite:` URLs get `mode=rwc` unless they name a mode; `postgres://` URLs
     /// select PostgreSQL.
     pub async fn open(url: &str, archive_dir: PathBuf) -> Result<Store, StoreError> {
+        Store::open_with(url, archive_dir, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub async fn open_with(
+        url: &str,
+        archive_dir: PathBuf,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url).ok_or_else(|| {
             StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned())
@@ -276,7 +316,7 @@ impl Store {
             Dialect::Sqlite => open_sqlite(url).await?,
             Dialect::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .max_connections(options.max_connections.max(1))
                     .connect(url)
                     .await?
             }
@@ -443,6 +483,14 @@ impl Store {
         let physical_lines: u64 = payload.entries.iter().map(Entry::physical_lines).sum();
         let bytes = i64::try_from(batch.payload.len()).unwrap_or(i64::MAX);
 
+        // Parsing, classifying and grouping the event lines is CPU work that needs no
+        // database: done before the transaction, so the host lock (and SQLite's write
+        // lock) is held only for the SQL.
+        let groups = grouping::group_events(&payload.entries, is_event, |entry| {
+            let service = service_of_entry(payload, entry);
+            self.event_class_and_fingerprint(&service, &entry.line)
+        });
+
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
         if let Some(lock) = self.dialect.host_lock() {
             sqlx::query(lock)
@@ -486,10 +534,6 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
 
-        let groups = grouping::group_events(&payload.entries, is_event, |entry| {
-            let service = service_of_entry(payload, entry);
-            self.event_class_and_fingerprint(&service, &entry.line)
-        });
         for chunk in groups.chunks(sql::EVENTS_PER_INSERT) {
             let statement = sql::insert_events(chunk.len());
             let mut query = sqlx::query(&statement);
@@ -723,9 +767,11 @@ impl Store {
 
     /// Deletes whole segments, oldest first, older than `max_age` or while the archive
     /// exceeds `max_bytes`, then sweeps orphan files older than [`ORPHAN_GRACE`].
-    /// Each segment's index row goes first, then its file; a crash in between leaves an
-    /// orphan file for the next sweep. Event rows stay (with a NULL `segment_id`), and
-    /// `batches` rows stay so late re-sends remain duplicates.
+    /// The expired segments of each chunk of `RETENTION_CHUNK` (256) rows go in one
+    /// transaction (rows first), then their files; a crash in between leaves orphan
+    /// files for the next sweep. Event rows stay (with a NULL `segment_id`), and
+    /// `batches` rows stay so late re-sends remain duplicates (both have their own
+    /// retention, [`Store::apply_row_retention`]).
     pub async fn apply_retention(
         &self,
         now_ms: i64,
@@ -757,51 +803,70 @@ impl Store {
                     })
                     .collect();
                 let (doomed, stopped) = retention::plan(&sizes, total, now_ms, policy);
-                for (id, _, bytes, path) in rows.iter().filter(|r| doomed.contains(&r.0)) {
-                    let bytes = u64::try_from(*bytes).unwrap_or(0);
-                    total = total.saturating_sub(bytes);
-                    if self.delete_segment(*id, path).await? {
-                        report.segments_deleted += 1;
-                        report.bytes_freed += bytes;
-                    }
+                let doomed: Vec<&(i64, i64, i64, String)> =
+                    rows.iter().filter(|r| doomed.contains(&r.0)).collect();
+                total = total
+                    .saturating_sub(doomed.iter().map(|r| u64::try_from(r.2).unwrap_or(0)).sum());
+                if !doomed.is_empty() {
+                    let (segments, bytes) = self.delete_segments(&doomed).await?;
+                    report.segments_deleted += segments;
+                    report.bytes_freed += bytes;
+                    report.transactions += 1;
                 }
                 if stopped {
                     break;
                 }
             }
         }
-        report.orphans_deleted = self.sweep_orphans(now_ms, ORPHAN_GRACE).await?;
+        let sweep = self.sweep(now_ms, ORPHAN_GRACE).await?;
+        report.orphans_deleted = sweep.orphans;
+        report.missing_files = sweep.missing;
         if report != RetentionReport::default() {
             info!(
                 segments_deleted = report.segments_deleted,
                 bytes_freed = report.bytes_freed,
                 orphans_deleted = report.orphans_deleted,
+                missing_files = report.missing_files,
                 "Retention applied."
             );
         }
         Ok(report)
     }
 
-    /// Deletes one segment's row (detaching its events), then its file.
-    /// `Ok(false)` if another replica deleted it first.
-    async fn delete_segment(&self, id: i64, rel_path: &str) -> Result<bool, StoreError> {
+    /// Deletes `doomed` segments' rows (detaching their events) in one transaction,
+    /// then their files. Returns the segments and bytes this call deleted; a row another
+    /// replica deleted first is not counted, and its file is that replica's to remove.
+    async fn delete_segments(
+        &self,
+        doomed: &[&(i64, i64, i64, String)],
+    ) -> Result<(u64, u64), StoreError> {
+        let list = (1..=doomed.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
-        sqlx::query(sql::DETACH_EVENTS)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query(sql::DELETE_SEGMENT)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let detach = format!("UPDATE events SET segment_id = NULL WHERE segment_id IN ({list})");
+        let mut query = sqlx::query(&detach);
+        for row in doomed {
+            query = query.bind(row.0);
+        }
+        query.execute(&mut *tx).await?;
+        let delete = format!("DELETE FROM segments WHERE id IN ({list}) RETURNING id");
+        let mut query = sqlx::query_scalar::<_, i64>(&delete);
+        for row in doomed {
+            query = query.bind(row.0);
+        }
+        let deleted: Vec<i64> = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        if deleted.rows_affected() == 0 {
-            return Ok(false);
+        let (mut segments, mut bytes) = (0, 0);
+        for (id, _, size, rel_path) in doomed.iter().filter(|r| deleted.contains(&r.0)) {
+            segments += 1;
+            bytes += u64::try_from(*size).unwrap_or(0);
+            if let Err(err) = self.archive.remove(rel_path).await {
+                warn!(segment = id, path = %rel_path, error = %err, "Removing an expired segment file failed; the sweep will.");
+            }
         }
-        if let Err(err) = self.archive.remove(rel_path).await {
-            warn!(segment = id, path = %rel_path, error = %err, "Removing an expired segment file failed; the sweep will.");
-        }
-        Ok(true)
+        Ok((segments, bytes))
     }
 
     /// Deletes archive files that no segment row names (and stale temp files), if
@@ -809,28 +874,71 @@ impl Store {
     /// Safe to run while ingesting, and on several replicas sharing one archive, as long
     /// as `grace` exceeds [`INDEX_TIMEOUT`].
     pub async fn sweep_orphans(&self, now_ms: i64, grace: Duration) -> Result<u64, StoreError> {
+        Ok(self.sweep(now_ms, grace).await?.orphans)
+    }
+
+    /// The sweep: one listing of the archive, then one pass over the index in chunks of
+    /// [`SWEEP_CHUNK`] rows compared in memory (not one query per file).
+    /// A file listed before its row commits is younger than `grace`, so never a
+    /// candidate; a row older than `grace` whose file was not listed has lost its lines.
+    async fn sweep(&self, now_ms: i64, grace: Duration) -> Result<Sweep, StoreError> {
         let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
-        let mut deleted = 0;
-        for file in self.archive.list().await? {
-            if now_ms.saturating_sub(file.modified_ms) < grace_ms {
-                continue;
-            }
-            if !file.temporary {
-                let indexed: Option<i64> = sqlx::query_scalar(sql::PATH_INDEXED)
-                    .bind(&file.rel_path)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                if indexed.is_some() {
-                    continue;
+        let files = self.archive.list().await?;
+        let listed: HashSet<&str> = files
+            .iter()
+            .filter(|f| !f.temporary)
+            .map(|f| f.rel_path.as_str())
+            .collect();
+        let old = |f: &&ArchiveFile| now_ms.saturating_sub(f.modified_ms) >= grace_ms;
+        let mut candidates: HashSet<&str> = files
+            .iter()
+            .filter(old)
+            .filter(|f| !f.temporary)
+            .map(|f| f.rel_path.as_str())
+            .collect();
+        let mut sweep = Sweep::default();
+        let mut after_id = 0i64;
+        loop {
+            let rows: Vec<(i64, String, i64)> = sqlx::query_as(sql::SEGMENT_PATHS)
+                .bind(after_id)
+                .bind(SWEEP_CHUNK)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after_id = last.0;
+            for (id, path, created_ms) in &rows {
+                candidates.remove(path.as_str());
+                if !listed.contains(path.as_str())
+                    && now_ms.saturating_sub(*created_ms) >= grace_ms
+                    && !self.archive.exists(path).await?
+                {
+                    sweep.missing += 1;
+                    error!(segment = id, %path, "Indexed segment file is missing: its lines are lost.");
                 }
             }
-            if self.archive.remove(&file.rel_path).await? {
-                debug!(path = %file.rel_path, "Orphan segment file removed.");
-                deleted += 1;
+            if rows.len() < usize::try_from(SWEEP_CHUNK).unwrap_or(usize::MAX) {
+                break;
             }
         }
-        Ok(deleted)
+        let doomed = files
+            .iter()
+            .filter(old)
+            .filter(|f| f.temporary || candidates.contains(f.rel_path.as_str()));
+        for file in doomed {
+            if self.archive.remove(&file.rel_path).await? {
+                debug!(path = %file.rel_path, "Orphan segment file removed.");
+                sweep.orphans += 1;
+            }
+        }
+        Ok(sweep)
     }
+}
+
+/// What one sweep found.
+#[derive(Debug, Default)]
+struct Sweep {
+    orphans: u64,
+    missing: u64,
 }
 
 /// Opens a SQLite pool: file created if missing, WAL, `synchronous = FULL`, busy timeout.

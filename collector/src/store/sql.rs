@@ -130,16 +130,14 @@ pub(super) const HOST_SEGMENTS_BACKWARDS: &str = "SELECT id, seq, path, raw_len,
 
 pub(super) const SEGMENT_EXISTS: &str = "SELECT id FROM segments WHERE id = $1";
 
-pub(super) const PATH_INDEXED: &str = "SELECT id FROM segments WHERE path = $1";
+/// Segment rows in id order for the orphan sweep: `$1` the id to read after, `$2` how many.
+pub(super) const SEGMENT_PATHS: &str =
+    "SELECT id, path, created_ms FROM segments WHERE id > $1 ORDER BY id LIMIT $2";
 
 pub(super) const TOTAL_BYTES: &str = "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM segments";
 
 pub(super) const OLDEST_SEGMENTS: &str =
     "SELECT id, created_ms, bytes, path FROM segments WHERE id > $1 ORDER BY id LIMIT $2";
-
-pub(super) const DETACH_EVENTS: &str = "UPDATE events SET segment_id = NULL WHERE segment_id = $1";
-
-pub(super) const DELETE_SEGMENT: &str = "DELETE FROM segments WHERE id = $1";
 
 #[cfg(test)]
 mod tests {
