@@ -151,6 +151,8 @@ fn join_multiline(source: &Arc<str>, run: Vec<TailLine>, cap: usize, out: &mut V
     let mut joiner = Multiline::new(MultilineConfig {
         max_bytes: usize::MAX,
         max_lines: usize::MAX,
+        // The tailer removed the line ending; a `'\r'` left is the line's own.
+        strip_cr: false,
     });
     // Flags of the event the joiner holds.
     let mut pending_flags = 0u8;
@@ -355,6 +357,17 @@ mod tests {
             assert_ne!(piece.flags & ENTRY_CONTINUATION, 0, "{piece:?}");
         }
         assert_eq!(out[trace_pieces].flags, 0);
+    }
+
+    #[test]
+    fn a_lines_own_carriage_return_is_kept() {
+        // The tailer already removed the line ending; what is left belongs to the line
+        // (found by fuzzing: `\r\r\n` lost a byte).
+        let out = assemble(
+            lines("/var/log/app.log", &["\r", "a\r", "\tb\r"]),
+            AssembleConfig::default(),
+        );
+        assert_eq!(texts(&out), [("\r", 0), ("a\r\n\tb\r", ENTRY_MULTILINE)]);
     }
 
     #[test]

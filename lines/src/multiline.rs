@@ -30,6 +30,10 @@ pub struct MultilineConfig {
     pub max_bytes: usize,
     /// Most physical lines kept per event.
     pub max_lines: usize,
+    /// Strip one trailing `'\r'` from each line (CRLF files read by `str::lines`); a caller
+    /// that already removed it (the agent's tailer) turns this off so a line's own `'\r'` is
+    /// kept.
+    pub strip_cr: bool,
 }
 
 impl Default for MultilineConfig {
@@ -37,6 +41,7 @@ impl Default for MultilineConfig {
         MultilineConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             max_lines: DEFAULT_MAX_LINES,
+            strip_cr: true,
         }
     }
 }
@@ -99,7 +104,11 @@ impl Multiline {
     /// Feeds one physical line (without its newline); returns the previous event when `line`
     /// starts a new one.
     pub fn push(&mut self, line: &str) -> Option<Joined> {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+        let line = if self.config.strip_cr {
+            line.strip_suffix('\r').unwrap_or(line)
+        } else {
+            line
+        };
         if self.pending.is_some() && self.continues(line) {
             self.append(line);
             return None;
@@ -346,6 +355,7 @@ INFO:root:next";
             MultilineConfig {
                 max_bytes: 20,
                 max_lines: 100,
+                ..MultilineConfig::default()
             },
         );
         assert_eq!(out[0].text, "head\n  1234567890\n  ");
@@ -356,6 +366,7 @@ INFO:root:next";
             MultilineConfig {
                 max_bytes: 1000,
                 max_lines: 2,
+                ..MultilineConfig::default()
             },
         );
         assert_eq!(out[0].text, "head\n  1234567890");

@@ -125,7 +125,7 @@ proptest! {
         let scorer = &*SCORER;
         let classes = &*CLASSES;
         let mut det = Detector::new(DetectorConfig { sample_lines: 3, ..DetectorConfig::with_year(year) });
-        let mut ml = Multiline::new(MultilineConfig { max_bytes: 64, max_lines: 3 });
+        let mut ml = Multiline::new(MultilineConfig { max_bytes: 64, max_lines: 3, ..MultilineConfig::default() });
         let mut cri = CriJoiner::new(16);
         for l in &lines {
             for f in Format::ALL {

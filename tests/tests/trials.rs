@@ -70,6 +70,15 @@ fn trial(seed: u64) -> Result<String> {
     thread::sleep(Duration::from_millis(300));
     let mut writer = LineWriter::new(&logs.join("app.log"))?;
     let mut rng = Rng::new(seed);
+    // One rotation scheme per host, as one logrotate config: mixing them would let one
+    // scheme's rename overwrite another's `app.log.1` before the agent drained it (seed 2 of
+    // the first 50-trial run did exactly that: the lines were gone from the disk).
+    let how = [
+        Rotation::Rename,
+        Rotation::DateExt,
+        Rotation::OldDir,
+        Rotation::Gzip,
+    ][rng.below(4) as usize];
     let mut tally = Tally::default();
     let mut actions = Vec::new();
     for _ in 0..STEPS {
@@ -81,12 +90,6 @@ fn trial(seed: u64) -> Result<String> {
                 format!("write {n}")
             }
             4 | 5 => {
-                let how = [
-                    Rotation::Rename,
-                    Rotation::DateExt,
-                    Rotation::OldDir,
-                    Rotation::Gzip,
-                ][rng.below(4) as usize];
                 writer.rotate(how)?;
                 tally.rotations += 1;
                 format!("rotate {how:?}")
