@@ -86,6 +86,7 @@ pub const KEYS: &[&str] = &[
     "retention.audit_max_age_hours",
     "retention.delete_batch_rows",
     "store.max_connections",
+    "store.min_free_bytes",
     "api.max_body_bytes",
     "api.request_timeout_secs",
     "api.max_concurrent_requests",
@@ -765,6 +766,7 @@ struct RawRetention {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     max_connections: Option<u64>,
+    min_free_bytes: Option<u64>,
 }
 
 /// An age in hours from `key`; 0 keeps forever (`None`).
@@ -1061,6 +1063,11 @@ impl TryFrom<RawConfig> for CollectorConfig {
                 1,
                 MAX_STORE_MAX_CONNECTIONS,
             )? as u32,
+            // 0 turns the check off (writes still fail cleanly on a full disk).
+            min_free_bytes: raw
+                .store
+                .min_free_bytes
+                .unwrap_or(crate::store::space::DEFAULT_MIN_FREE_BYTES),
         };
         let (health, health_interval) = health_config(raw.health)?;
         let (incidents, incident_interval) = incident_config(raw.incidents)?;

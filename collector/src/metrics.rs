@@ -29,6 +29,12 @@ pub struct TableLabel {
     pub table: &'static str,
 }
 
+/// A volume the store writes to (`archive`, `database`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VolumeLabel {
+    pub volume: &'static str,
+}
+
 /// An MCP tool call: the tool (a registry name, so bounded) and how it ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ToolLabel {
@@ -45,7 +51,8 @@ pub struct Metrics {
     /// Connections or streams refused, by reason. Besides the `RejectReason`s and
     /// `handshake`, the `[ingest]` limits add: `hello_too_large`, `handshake_timeout`,
     /// `first_frame_timeout`, `max_connections`, `max_connections_per_address`,
-    /// `decompressed_budget` (a batch larger than the whole per-connection budget).
+    /// `decompressed_budget` (a batch larger than the whole per-connection budget), and
+    /// `disk_full` (a batch refused for want of space, see `store::space`).
     pub rejects: Family<ReasonLabel, Counter>,
     /// Times an `[ingest]` limit made work wait instead of refusing it, by limit:
     /// `max_streams_per_connection` (an agent reached its stream cap),
@@ -53,6 +60,8 @@ pub struct Metrics {
     /// `max_concurrent_stores` (a batch waited for a store slot).
     pub limited: Family<LimitLabel, Counter>,
     pub connections: Gauge,
+    /// Free bytes on each volume the store writes to, as of the last batch or `/readyz`.
+    pub disk_free_bytes: Family<VolumeLabel, Gauge>,
     pub heartbeats: Counter,
     pub retention_segments_deleted: Counter,
     /// SQL rows deleted by retention, by table: events, minute_stats, batches, outbox,
@@ -128,6 +137,11 @@ impl Metrics {
             self.retention_segments_deleted.clone(),
         );
         r.register(
+            "disk_free_bytes",
+            "Free bytes on each volume the store writes to (archive, database)",
+            self.disk_free_bytes.clone(),
+        );
+        r.register(
             "retention_deleted_rows",
             "SQL rows deleted by retention, by table",
             self.retention_rows_deleted.clone(),
@@ -193,6 +207,15 @@ impl Metrics {
         self.mcp_tool_calls
             .get_or_create(&ToolLabel { tool, outcome })
             .inc();
+    }
+
+    /// Records the free space the store found.
+    pub fn disk_free(&self, found: &[crate::store::space::Free]) {
+        for f in found {
+            self.disk_free_bytes
+                .get_or_create(&VolumeLabel { volume: f.role })
+                .set(i64::try_from(f.bytes).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn reject(&self, reason: &'static str) {

@@ -19,6 +19,8 @@ use fleetlog_tests::{Agent, AgentOpts, Collector, LineWriter, Rotation, TestEnv,
 
 /// Actions per trial.
 const STEPS: usize = 14;
+/// The youngest a file may be when it is rotated.
+const MIN_FILE_AGE: Duration = Duration::from_secs(2);
 /// How long the last line may take to be stored after the last action.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -80,6 +82,7 @@ fn trial(seed: u64) -> Result<String> {
         Rotation::Gzip,
     ][rng.below(4) as usize];
     let mut tally = Tally::default();
+    let mut last_rotation = Instant::now();
     let mut actions = Vec::new();
     for _ in 0..STEPS {
         let action = match rng.below(10) {
@@ -90,7 +93,16 @@ fn trial(seed: u64) -> Result<String> {
                 format!("write {n}")
             }
             4 | 5 => {
+                // A file lives a while before logrotate moves it (hourly at the most): long
+                // enough for the agent, which rescans every 250 ms, to have found it. Seed 12
+                // of the first run rotated a file 0.2 s after creating it, twice, under a
+                // load average of 8: the agent never saw it, as no tailer could.
+                let age = last_rotation.elapsed();
+                if age < MIN_FILE_AGE {
+                    thread::sleep(MIN_FILE_AGE - age);
+                }
                 writer.rotate(how)?;
+                last_rotation = Instant::now();
                 tally.rotations += 1;
                 format!("rotate {how:?}")
             }

@@ -13,8 +13,18 @@ use crate::store::{LineRecord, MAX_PAGE_LINES};
 
 const DEFAULT_LIMIT: u32 = 1_000;
 
+/// Ready when the database answers and the store's volumes have `store.min_free_bytes` free
+/// (503 with the reason otherwise: agents' batches wait in their buffers meanwhile).
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.store.hosts().await?;
+    let store = state.store.clone();
+    let (found, short) = tokio::task::spawn_blocking(move || store.space())
+        .await
+        .unwrap_or_default();
+    state.metrics.disk_free(&found);
+    if let Some(full) = short {
+        return Err(ApiError::Unavailable(full.to_string()));
+    }
     Ok("ready")
 }
 

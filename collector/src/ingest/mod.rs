@@ -28,7 +28,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::{INGEST_DECOMPRESS_WINDOW, IngestConfig};
 use crate::metrics::Metrics;
-use crate::store::{IngestOutcome, Store};
+use crate::store::{IngestOutcome, Store, StoreError};
 use limits::{ConnectionSlot, ConnectionTable, DecompressBudget, Take};
 
 /// Application close codes.
@@ -500,6 +500,27 @@ impl Ingest {
         }
     }
 
+    /// Stores a batch unless the store's volumes are short of `store.min_free_bytes` (then
+    /// nothing is written and the agent keeps the batch); records the free space found.
+    async fn store_unless_full(
+        &self,
+        host: &str,
+        batch: &Batch,
+        payload: &BatchPayload,
+    ) -> Result<IngestOutcome, StoreError> {
+        let store = self.store.clone();
+        let (found, short) = tokio::task::spawn_blocking(move || store.space())
+            .await
+            .unwrap_or_default();
+        self.metrics.disk_free(&found);
+        if let Some(full) = short {
+            return Err(full.into());
+        }
+        self.store
+            .ingest(host, batch, payload, crate::now_ms())
+            .await
+    }
+
     /// Reads one batch, charges its declared size to the connection's decompression
     /// budget, waits for a store slot, decodes it off the async workers, stores it, acks.
     #[allow(clippy::too_many_arguments)]
@@ -615,11 +636,7 @@ impl Ingest {
                 refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
                 return;
             }
-            Ok((batch, payload)) => match self
-                .store
-                .ingest(host, &batch, &payload, crate::now_ms())
-                .await
-            {
+            Ok((batch, payload)) => match self.store_unless_full(host, &batch, &payload).await {
                 Ok(IngestOutcome::Stored { lines, .. }) => {
                     self.metrics.batch("stored");
                     self.metrics.lines.inc_by(u64::from(lines));
@@ -669,6 +686,15 @@ impl Ingest {
                         })
                     }
                 }
+                Err(err) if disk_full(&err) => {
+                    self.metrics.batch("failed");
+                    self.metrics.reject("disk_full");
+                    warn!(seq = batch.seq, error = %err, "Disk full: batch refused; the agent keeps it and retries.");
+                    Frame::Reject(Reject {
+                        reason: RejectReason::Unavailable,
+                        message: "collector disk full; retry later".into(),
+                    })
+                }
                 Err(err) => {
                     self.metrics.batch("failed");
                     warn!(seq = batch.seq, error = %err, "Storing batch failed; agent will retry.");
@@ -683,5 +709,15 @@ impl Ingest {
         if write_frame(&mut send, &answer).await.is_ok() {
             let _ = send.finish();
         }
+    }
+}
+
+/// Whether a store error means a full disk: the check before writing, or `ENOSPC` from the
+/// write itself.
+fn disk_full(err: &StoreError) -> bool {
+    match err {
+        StoreError::DiskFull(_) => true,
+        StoreError::Io { source, .. } => crate::store::space::is_full(source),
+        _ => false,
     }
 }

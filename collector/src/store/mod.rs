@@ -70,6 +70,7 @@ pub mod nudge;
 pub mod outbox;
 mod retention;
 pub mod s3;
+pub mod space;
 mod sql;
 mod stats;
 pub mod tickets;
@@ -130,12 +131,16 @@ pub struct StoreOptions {
     /// PostgreSQL pool size (`store.max_connections`). SQLite keeps its own small pool:
     /// it has one writer, and readers share the WAL.
     pub max_connections: u32,
+    /// Below this many free bytes on the archive's (or SQLite's) volume, batches are refused
+    /// before anything is written (`store.min_free_bytes`; 0 turns the check off).
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             max_connections: DEFAULT_POSTGRES_MAX_CONNECTIONS,
+            min_free_bytes: space::DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -155,6 +160,8 @@ pub enum StoreError {
     },
     #[error("bad cursor: {0}")]
     BadCursor(String),
+    #[error(transparent)]
+    DiskFull(#[from] space::DiskFull),
     #[error("segment {segment} is corrupt: {reason}")]
     Corrupt { segment: i64, reason: String },
     #[error("unsupported database URL scheme `{0}` (expected sqlite: or postgres://)")]
@@ -289,6 +296,9 @@ pub struct Store {
     judge: Arc<Judge>,
     /// Wake-ups between the stages that read what this store writes.
     nudges: nudge::Nudges,
+    /// The volumes it writes to, and the free space it keeps (see [`space`]).
+    volumes: Vec<space::Volume>,
+    min_free_bytes: u64,
 }
 
 impl Store {
@@ -324,13 +334,35 @@ impl Store {
         // On PostgreSQL the migrator holds an advisory lock, so replicas may start together.
         dialect.migrator().run(&pool).await?;
         info!(dialect = ?dialect, archive = %archive.root().display(), "Store opened.");
+        let mut volumes = vec![space::Volume {
+            role: "archive",
+            path: archive.root().to_path_buf(),
+        }];
+        if let Some(dir) = space::sqlite_dir(url) {
+            volumes.push(space::Volume {
+                role: "database",
+                path: dir,
+            });
+        }
         Ok(Store {
             pool,
             archive,
             dialect,
             judge: Arc::new(Judge::default()),
             nudges: nudge::Nudges::default(),
+            volumes,
+            min_free_bytes: options.min_free_bytes,
         })
+    }
+
+    /// Free space on each volume the store writes to, and whether it is too little to take a
+    /// batch (`store.min_free_bytes`).
+    pub fn space(&self) -> (Vec<space::Free>, Option<space::DiskFull>) {
+        let found = space::measure(&self.volumes);
+        let short = (self.min_free_bytes > 0)
+            .then(|| space::short_of(&found, self.min_free_bytes))
+            .flatten();
+        (found, short)
     }
 
     /// Wake-ups for the stages that poll this store (see [`nudge`]).
