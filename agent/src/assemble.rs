@@ -135,9 +135,9 @@ pub fn assemble(lines: Vec<TailLine>, config: AssembleConfig) -> Vec<Assembled> 
             join_multiline(&source, run, config.max_event_bytes, &mut out);
         } else {
             out.extend(run.into_iter().map(|l| Assembled {
+                flags: if l.continued { ENTRY_CONTINUATION } else { 0 },
                 source: l.source,
                 text: l.text,
-                flags: 0,
                 lines: 1,
             }));
         }
@@ -166,6 +166,23 @@ fn join_multiline(source: &Arc<str>, run: Vec<TailLine>, cap: usize, out: &mut V
         });
     };
     for line in run {
+        if line.continued {
+            // A piece of an over-long line: never joined, it says it continues the one
+            // before.
+            if let Some(done) = joiner.flush() {
+                emit(done, pending_flags);
+            }
+            pending_flags = 0;
+            emit(
+                fleetlog_lines::multiline::Joined {
+                    text: line.text,
+                    lines: 1,
+                    truncated: false,
+                },
+                ENTRY_CONTINUATION,
+            );
+            continue;
+        }
         let mut forced = false;
         if joiner.has_pending() && joiner.pending_bytes() + 1 + line.text.len() > cap {
             if let Some(done) = joiner.flush() {
@@ -228,6 +245,10 @@ fn merge_cri(source: &Arc<str>, run: Vec<TailLine>, cap: usize, out: &mut Vec<As
         f.header.clear();
     };
     for line in run {
+        if line.continued {
+            push(out, line.text, ENTRY_CONTINUATION, 1);
+            continue;
+        }
         let Some(cri) = parse_cri(&line.text) else {
             push(out, line.text, 0, 1);
             continue;
@@ -287,6 +308,7 @@ mod tests {
             .map(|t| TailLine {
                 source: source.clone(),
                 text: (*t).to_owned(),
+                continued: false,
             })
             .collect()
     }
@@ -368,6 +390,35 @@ mod tests {
             AssembleConfig::default(),
         );
         assert_eq!(texts(&out), [("\r", 0), ("a\r\n\tb\r", ENTRY_MULTILINE)]);
+    }
+
+    #[test]
+    fn pieces_of_an_over_long_line_say_they_continue_it() {
+        let mut input = lines("/var/log/app.log", &["head", "\tat x", "aaaa"]);
+        let source = input[0].source.clone();
+        input.extend(["bbbb", "cc"].iter().map(|t| TailLine {
+            source: source.clone(),
+            text: (*t).to_owned(),
+            continued: true,
+        }));
+        input.extend(lines("/var/log/app.log", &["\tindented after"]));
+        let out = assemble(input.clone(), AssembleConfig::default());
+        assert_eq!(
+            texts(&out),
+            [
+                ("head\n\tat x", ENTRY_MULTILINE),
+                ("aaaa", 0),
+                ("bbbb", ENTRY_CONTINUATION),
+                ("cc", ENTRY_CONTINUATION),
+                ("\tindented after", 0),
+            ]
+        );
+        let off = AssembleConfig {
+            multiline: false,
+            ..AssembleConfig::default()
+        };
+        let flags: Vec<u8> = assemble(input, off).iter().map(|a| a.flags).collect();
+        assert_eq!(flags, [0, 0, 0, ENTRY_CONTINUATION, ENTRY_CONTINUATION, 0]);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub rekeys: Counter,
     /// Entries that join several physical lines (a stack trace, merged CRI partials).
     pub joined_entries: Counter,
+    /// Entries marked as continuing the one before: a piece of a line over `max_line_bytes`,
+    /// or the rest of a joined event over `max_event_bytes`.
+    pub continued_entries: Counter,
     /// Lines dropped, by reason (`policy`, `too_large`).
     pub dropped: Family<Vec<(String, String)>, Counter>,
 }
@@ -67,6 +70,11 @@ impl Metrics {
             "buffer_lines",
             "Entries committed to the durable buffer (a joined stack trace is one)",
             self.lines_buffered.clone(),
+        );
+        r.register(
+            "continued_entries",
+            "Entries continuing the one before (a line over max_line_bytes cut, or an event over max_event_bytes)",
+            self.continued_entries.clone(),
         );
         r.register(
             "joined_entries",

@@ -143,6 +143,9 @@ impl Reader {
                 if event.lines > 1 {
                     self.metrics.joined_entries.inc();
                 }
+                if event.flags & fleetlog_protocol::messages::ENTRY_CONTINUATION != 0 {
+                    self.metrics.continued_entries.inc();
+                }
                 let entry = Entry {
                     ts_ms: now,
                     source,

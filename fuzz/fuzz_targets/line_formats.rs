@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|l| TailLine {
             source: source.clone(),
             text: (*l).to_owned(),
+            continued: false,
         })
         .collect();
     let entries = assemble(
@@ -55,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|l| TailLine {
             source: pod.clone(),
             text: (*l).to_owned(),
+            continued: false,
         })
         .collect();
     let _ = assemble(tail, AssembleConfig::default());

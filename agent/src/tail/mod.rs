@@ -94,7 +94,8 @@
 //! A line longer than `max_line_bytes` is cut greedily into pieces of at most
 //! `max_line_bytes` (a cut backs off up to 3 bytes to a UTF-8 boundary); a fragment
 //! without `'\n'` is cut the same way once it exceeds `max_line_bytes + 1` bytes, so
-//! the pieces do not depend on how the writes were timed.
+//! the pieces do not depend on how the writes were timed. Every piece after the first is
+//! returned with `TailLine::continued` (shipped as `ENTRY_CONTINUATION`), across reads too.
 
 mod checkpoint;
 mod fingerprint;
@@ -157,6 +158,8 @@ pub struct TailLine {
     pub source: Arc<str>,
     /// The line without its `'\n'` (and trailing `'\r'`), lossily decoded.
     pub text: String,
+    /// This piece continues the previous one: a line over `max_line_bytes` was cut there.
+    pub continued: bool,
 }
 
 /// The result of one [`Tailer::poll`].
@@ -237,10 +240,16 @@ pub enum TailError {
 // ---------------------------------------------------------------------------------------
 // Lines
 
-/// Splits `data` into lines and pieces, calling `emit` for each; returns the bytes consumed.
+/// Splits `data` into lines and pieces, calling `emit` for each with whether it ends its line
+/// (`false` for a piece cut from an over-long line: the next piece continues it); returns the
+/// bytes consumed.
 ///
 /// The unconsumed rest is a fragment without `'\n'` of at most `max_line + 1` bytes.
-pub(crate) fn split_lines(data: &[u8], max_line: usize, mut emit: impl FnMut(&[u8])) -> usize {
+pub(crate) fn split_lines(
+    data: &[u8],
+    max_line: usize,
+    mut emit: impl FnMut(&[u8], bool),
+) -> usize {
     let max_line = max_line.max(1);
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {
@@ -250,15 +259,15 @@ pub(crate) fn split_lines(data: &[u8], max_line: usize, mut emit: impl FnMut(&[u
         }
         while line.len() > max_line {
             let cut = cut_point(line, max_line);
-            emit(&line[..cut]);
+            emit(&line[..cut], false);
             line = &line[cut..];
         }
-        emit(line);
+        emit(line, true);
         start = nl + 1;
     }
     while data.len() - start > max_line + 1 {
         let cut = cut_point(&data[start..], max_line);
-        emit(&data[start..start + cut]);
+        emit(&data[start..start + cut], false);
         start += cut;
     }
     start
@@ -586,7 +595,7 @@ mod tests {
 
     fn lines(data: &[u8], max: usize) -> (Vec<String>, usize) {
         let mut out = Vec::new();
-        let consumed = split_lines(data, max, |l| out.push(line_text(l)));
+        let consumed = split_lines(data, max, |l, _| out.push(line_text(l)));
         (out, consumed)
     }
 
@@ -635,9 +644,9 @@ mod tests {
         for split in 0..data.len() {
             // Feed the first `split` bytes, keep the fragment, then feed the rest.
             let mut out = Vec::new();
-            let consumed = split_lines(&data[..split], 5, |l| out.push(line_text(l)));
+            let consumed = split_lines(&data[..split], 5, |l, _| out.push(line_text(l)));
             let rest = &data[consumed..];
-            split_lines(rest, 5, |l| out.push(line_text(l)));
+            split_lines(rest, 5, |l, _| out.push(line_text(l)));
             assert_eq!(out, whole, "split at {split}");
         }
     }

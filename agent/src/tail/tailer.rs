@@ -76,6 +76,8 @@ struct Tracked {
     dirty: bool,
     /// Rescans since the last byte read.
     idle: u32,
+    /// The last piece returned was cut from an over-long line: the next continues it.
+    cut: bool,
 }
 
 impl Tracked {
@@ -764,6 +766,7 @@ impl Tailer {
             readable: size > offset,
             dirty: !exact || migrate,
             idle: 0,
+            cut: false,
         });
         true
     }
@@ -782,6 +785,7 @@ impl Tailer {
             self.flushed.push(TailLine {
                 source: t.source.clone(),
                 text: line_text(last),
+                continued: std::mem::take(&mut t.cut),
             });
             t.advance(&pending);
         }
@@ -881,10 +885,11 @@ impl Tailer {
             *budget = budget.saturating_sub(n);
             t.idle = 0;
             let data = &scratch[..plen + n];
-            let consumed = split_lines(data, max_line, |piece| {
+            let consumed = split_lines(data, max_line, |piece, ends| {
                 out.push(TailLine {
                     source: source.clone(),
                     text: line_text(piece),
+                    continued: std::mem::replace(&mut t.cut, !ends),
                 });
             });
             if consumed > 0 {
@@ -1100,6 +1105,7 @@ fn read_compressed(
                 out.push(TailLine {
                     source: source.clone(),
                     text: line_text(last),
+                    continued: std::mem::take(&mut t.cut),
                 });
                 t.advance(&pending);
             }
@@ -1111,10 +1117,11 @@ fn read_compressed(
         *budget = budget.saturating_sub(n);
         t.idle = 0;
         let data = &scratch[..plen + n];
-        let consumed = split_lines(data, max_line, |piece| {
+        let consumed = split_lines(data, max_line, |piece, ends| {
             out.push(TailLine {
                 source: source.clone(),
                 text: line_text(piece),
+                continued: std::mem::replace(&mut t.cut, !ends),
             });
         });
         if consumed > 0 {
@@ -1354,6 +1361,44 @@ mod tests {
             .into_iter()
             .map(|l| l.text)
             .collect()
+    }
+
+    #[test]
+    fn pieces_of_an_over_long_line_are_marked_across_reads() {
+        let (dir, mut config) = setup("*.log");
+        config.max_line_bytes = 4;
+        let log = dir.path().join("pos.log");
+        // A 10-byte line, then a short one; then a line whose end arrives in a later read.
+        append(&log, "aaaabbbbcc\nok\nddddeeee");
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        let read = |tailer: &mut Tailer| -> Vec<(String, bool)> {
+            tailer.rescan().unwrap();
+            let chunk = tailer.poll(1 << 20).unwrap();
+            chunk
+                .lines
+                .into_iter()
+                .map(|l| (l.text, l.continued))
+                .collect()
+        };
+        let first = read(&mut tailer);
+        let want: Vec<(String, bool)> = [
+            ("aaaa", false),
+            ("bbbb", true),
+            ("cc", true),
+            ("ok", false),
+            ("dddd", false),
+        ]
+        .iter()
+        .map(|(t, c)| ((*t).to_owned(), *c))
+        .collect();
+        assert_eq!(first, want);
+        append(&log, "f\nnext\n");
+        let second = read(&mut tailer);
+        let want: Vec<(String, bool)> = [("eeee", true), ("f", true), ("next", false)]
+            .iter()
+            .map(|(t, c)| ((*t).to_owned(), *c))
+            .collect();
+        assert_eq!(second, want);
     }
 
     #[test]
