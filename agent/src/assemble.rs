@@ -190,18 +190,15 @@ fn join_multiline(source: &Arc<str>, run: Vec<TailLine>, cap: usize, out: &mut V
             }
             forced = true;
         }
-        let started = joiner.push(&line.text);
+        let continues = forced && continues_anything(&line.text);
+        let started = joiner.push_owned(line.text);
         if let Some(done) = started {
             emit(done, pending_flags);
             pending_flags = 0;
         }
         if forced {
             // The line may have continued the event just shipped: say so when it did.
-            pending_flags = if continues_anything(&line.text) {
-                ENTRY_CONTINUATION
-            } else {
-                0
-            };
+            pending_flags = if continues { ENTRY_CONTINUATION } else { 0 };
         }
     }
     if let Some(done) = joiner.flush() {

@@ -113,6 +113,37 @@ impl Multiline {
             self.append(line);
             return None;
         }
+        let done = self.start(line);
+        self.append(line);
+        done
+    }
+
+    /// [`Multiline::push`] for an owned line: a line that starts an event becomes the event's
+    /// text without a copy (most lines do, so joining costs a shipper almost nothing).
+    pub fn push_owned(&mut self, mut line: String) -> Option<Joined> {
+        if self.config.strip_cr && line.ends_with('\r') {
+            line.pop();
+        }
+        if self.pending.is_some() && self.continues(&line) {
+            self.append(&line);
+            return None;
+        }
+        let done = self.start(&line);
+        if line.len() <= self.config.max_bytes && self.config.max_lines > 0 {
+            if let Some(p) = self.pending.as_mut() {
+                p.text = line;
+                p.lines = 1;
+                self.kept_lines = 1;
+            }
+        } else {
+            self.append(&line);
+        }
+        done
+    }
+
+    /// Takes the pending event and resets the state for an event starting with `line`
+    /// (whose text the caller then adds).
+    fn start(&mut self, line: &str) -> Option<Joined> {
         let done = self.pending.take();
         self.after_python_traceback = false;
         self.in_python_traceback = line.starts_with("Traceback (most recent call last):");
@@ -129,7 +160,6 @@ impl Multiline {
             lines: 0,
             truncated: false,
         });
-        self.append(line);
         done
     }
 
@@ -285,6 +315,30 @@ mod tests {
             .into_iter()
             .map(|j| j.text)
             .collect()
+    }
+
+    #[test]
+    fn owned_and_borrowed_lines_join_alike() {
+        let input = "2024-01-01 ERROR boom\r\n\tat a.B(B.java:1)\nnext\nTraceback (most recent call last):\n  File \"x\"\nValueError: v\n\nlast";
+        for config in [
+            MultilineConfig::default(),
+            MultilineConfig {
+                max_bytes: 8,
+                max_lines: 2,
+                ..MultilineConfig::default()
+            },
+        ] {
+            let mut a = Multiline::new(config);
+            let mut b = Multiline::new(config);
+            let mut got_a: Vec<Joined> = input.split('\n').filter_map(|l| a.push(l)).collect();
+            let mut got_b: Vec<Joined> = input
+                .split('\n')
+                .filter_map(|l| b.push_owned(l.to_owned()))
+                .collect();
+            got_a.extend(a.flush());
+            got_b.extend(b.flush());
+            assert_eq!(got_a, got_b, "{config:?}");
+        }
     }
 
     #[test]
