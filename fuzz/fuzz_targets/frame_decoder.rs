@@ -1,6 +1,6 @@
 //! Frames from an untrusted peer: the streaming decoder fed the bytes in arbitrary pieces, and
 //! the small-limit first-frame decoder. Neither may panic or allocate past its limits; every
-//! frame decoded must encode again and decode to itself.
+//! frame decoded must encode again and decode to the same encoding.
 #![no_main]
 
 use fleetlog_protocol::codec::{self, FrameDecoder};
@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
                         .expect("its encoding decodes")
                         .expect("whole");
                     assert_eq!(used, again.len());
-                    assert_eq!(back, frame);
+                    // Compared as encodings: a NaN (a heartbeat's load) is not equal to itself.
+                    assert_eq!(
+                        codec::encode(&back).expect("encodes again"),
+                        again,
+                        "decode ∘ encode changed the frame"
+                    );
                 }
                 Ok(None) => break,
                 // A malformed stream ends the connection: stop here as the collector does.
