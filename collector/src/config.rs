@@ -128,6 +128,8 @@ pub const KEYS: &[&str] = &[
     "ingest.max_decompressed_bytes_per_connection",
     "ingest.max_concurrent_stores",
     "ingest.max_concurrent_priority_stores",
+    "ingest.enrollment",
+    "ingest.credential_refresh_ms",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -602,6 +604,9 @@ pub const DEFAULT_INGEST_MAX_DECOMPRESSED_BYTES_PER_CONNECTION: u64 = 2 * 1024 *
 pub const INGEST_DECOMPRESS_WINDOW: Duration = Duration::from_secs(10);
 /// Batches decoded and stored at once across all connections; more wait.
 pub const DEFAULT_INGEST_MAX_CONCURRENT_STORES: u64 = 8;
+/// How often enrollments and revocations are re-read from the store: the longest a
+/// revocation made through another replica takes to close an agent's connection here.
+pub const DEFAULT_INGEST_CREDENTIAL_REFRESH_MS: u64 = 5_000;
 /// Store slots for priority-lane batches, besides `ingest.max_concurrent_stores`.
 pub const DEFAULT_INGEST_MAX_CONCURRENT_PRIORITY_STORES: u64 = 2;
 
@@ -617,6 +622,8 @@ struct RawIngest {
     max_decompressed_bytes_per_connection: Option<u64>,
     max_concurrent_stores: Option<u64>,
     max_concurrent_priority_stores: Option<u64>,
+    enrollment: Option<String>,
+    credential_refresh_ms: Option<u64>,
 }
 
 /// Limits of the QUIC ingest (`[ingest]`); each refusal or wait is counted in metrics.
@@ -633,6 +640,11 @@ pub struct IngestConfig {
     /// Store slots only priority-lane batches (critical lines) use, so a queue of bulk
     /// batches never holds one back.
     pub max_concurrent_priority_stores: usize,
+    /// Whether the fleet token admits (and issues a credential to) an agent without one.
+    pub enrollment: crate::ingest::credentials::Enrollment,
+    /// How often each replica re-reads agent enrollments and revocations from the store
+    /// (the API's own replica applies a revocation at once).
+    pub credential_refresh: Duration,
 }
 
 impl Default for IngestConfig {
@@ -713,6 +725,18 @@ impl TryFrom<RawIngest> for IngestConfig {
                 1,
                 1024,
             )? as usize,
+            enrollment: match raw.enrollment.as_deref() {
+                None => crate::ingest::credentials::Enrollment::default(),
+                Some(text) => text.parse().map_err(|message| ConfigError::Invalid {
+                    key: "ingest.enrollment".into(),
+                    message,
+                })?,
+            },
+            credential_refresh: ms(
+                "ingest.credential_refresh_ms",
+                raw.credential_refresh_ms,
+                DEFAULT_INGEST_CREDENTIAL_REFRESH_MS,
+            )?,
         })
     }
 }
@@ -1272,6 +1296,7 @@ mod tests {
             "ingest.max_decompressed_bytes_per_connection",
             "ingest.max_concurrent_stores",
             "ingest.max_concurrent_priority_stores",
+            "ingest.credential_refresh_ms",
         ] {
             assert!(KEYS.contains(&key), "{key}");
             let mut t = toml::Table::new();

@@ -174,10 +174,38 @@ impl Bound {
         let metrics = Arc::new(Metrics::default());
         info!(quic = ?endpoint.local_addr().ok(), http = ?listener.local_addr().ok(), "Collector listening.");
         let model = ingest::model::ModelSlot::new(model);
+        // Agent credentials: the key every replica derives them from, and the enrollments
+        // as of now (read before the first agent is admitted), then followed.
+        let credential_key = ingest::credentials::CredentialKey::new(
+            &store
+                .shared_secret(ingest::credentials::KEY_NAME, now_ms())
+                .await
+                .context("reading the agent credential key")?,
+        );
+        let agents = ingest::credentials::AgentBook::default();
+        agents.replace(
+            store
+                .agent_enrollments()
+                .await
+                .context("reading agent enrollments")?
+                .into_iter()
+                .map(|r| {
+                    let auth = r.auth();
+                    (r.agent_id, auth)
+                })
+                .collect(),
+        );
+        let agents_task = tokio::spawn(agents.clone().follow(
+            store.clone(),
+            config.ingest.credential_refresh,
+            shutdown.clone(),
+        ));
         let ingest = ingest::Ingest {
             store: store.clone(),
             metrics: metrics.clone(),
             agent_token: auth::secret::SecretStr::new(creds.agent_token.as_str()),
+            credential_key,
+            agents: agents.clone(),
             max_batch_bytes: config.max_batch_bytes,
             model: model.clone(),
             limits: config.ingest.clone(),
@@ -261,13 +289,16 @@ impl Bound {
             config.clone(),
             shutdown.clone(),
         ));
-        let app = api::router(api::AppState::new(
-            store.clone(),
-            metrics,
-            auth::secret::SecretStr::new(creds.admin_token.as_str()),
-            Arc::new(config.clone()),
-            model,
-        ));
+        let app = api::router(
+            api::AppState::new(
+                store.clone(),
+                metrics,
+                auth::secret::SecretStr::new(creds.admin_token.as_str()),
+                Arc::new(config.clone()),
+                model,
+            )
+            .with_agents(agents),
+        );
         let mut sd = shutdown.clone();
         axum::serve(
             listener,
@@ -280,6 +311,7 @@ impl Bound {
         .context("HTTP server")?;
         let _ = ingest_task.await;
         let _ = retention_task.await;
+        let _ = agents_task.await;
         let _ = health_task.await;
         let _ = incidents_task.await;
         let _ = alerts_task.await;

@@ -51,8 +51,9 @@ pub struct Metrics {
     /// Connections or streams refused, by reason. Besides the `RejectReason`s and
     /// `handshake`, the `[ingest]` limits add: `hello_too_large`, `handshake_timeout`,
     /// `first_frame_timeout`, `max_connections`, `max_connections_per_address`,
-    /// `decompressed_budget` (a batch larger than the whole per-connection budget), and
-    /// `disk_full` (a batch refused for want of space, see `store::space`).
+    /// `decompressed_budget` (a batch larger than the whole per-connection budget),
+    /// `disk_full` (a batch refused for want of space, see `store::space`); `revoked` also
+    /// counts a live connection closed because its agent was revoked.
     pub rejects: Family<ReasonLabel, Counter>,
     /// Times an `[ingest]` limit made work wait instead of refusing it, by limit:
     /// `max_streams_per_connection` (an agent reached its stream cap),
@@ -63,6 +64,8 @@ pub struct Metrics {
     /// Free bytes on each volume the store writes to, as of the last batch or `/readyz`.
     pub disk_free_bytes: Family<VolumeLabel, Gauge>,
     pub heartbeats: Counter,
+    /// Per-agent credentials issued at enrollment (`ingest::credentials`).
+    pub credentials_issued: Counter,
     pub retention_segments_deleted: Counter,
     /// SQL rows deleted by retention, by table: events, minute_stats, batches, outbox,
     /// outbox_attempts, heartbeats, audit.
@@ -130,6 +133,11 @@ impl Metrics {
             "ingest_heartbeats",
             "Agent heartbeats received",
             self.heartbeats.clone(),
+        );
+        r.register(
+            "ingest_credentials_issued",
+            "Per-agent credentials issued to agents enrolling with the fleet token",
+            self.credentials_issued.clone(),
         );
         r.register(
             "retention_deleted_segments",

@@ -48,6 +48,26 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/tokens", Access::Min(Role::Admin)),
     ("POST", "/api/v1/tokens", Access::Min(Role::Admin)),
     ("DELETE", "/api/v1/tokens/{id}", Access::Min(Role::Admin)),
+    (
+        "GET",
+        "/api/v1/agents/enrollments",
+        Access::Min(Role::Admin),
+    ),
+    (
+        "PUT",
+        "/api/v1/agents/{agent_id}/revocation",
+        Access::Min(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/agents/{agent_id}/revocation",
+        Access::Min(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/agents/{agent_id}/enrollment",
+        Access::Min(Role::Admin),
+    ),
     ("GET", "/api/v1/audit", Access::Min(Role::Admin)),
     ("GET", "/api/v1/classes", Access::Min(Role::Viewer)),
     ("PUT", "/api/v1/classes/{id}/fix", Access::Min(Role::Admin)),
@@ -426,6 +446,7 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "987654")
         .replace("{name}", "no-such-host")
         .replace("{service}", "no-such-service")
+        .replace("{agent_id}", "no-such-agent")
 }
 
 #[tokio::test]

@@ -1019,6 +1019,12 @@ async fn migrations_have_identical_tables_and_columns() {
              raw_len created_ms",
         ),
         ("batches", "agent_id seq segment_id stored_ms content_hash"),
+        // 0014_agent_enrollments.sql
+        (
+            "agent_enrollments",
+            "agent_id host issued enrolled_ms revoked_ms revoked_by revoked_reason",
+        ),
+        ("collector_secrets", "name secret_hex created_ms"),
         ("hosts", "host last_seen_ms lines_received"),
         (
             "events",

@@ -13,7 +13,7 @@ pub mod version;
 
 pub use codec::{CodecError, FrameDecoder, MAX_DECOMPRESSED_LEN, MAX_FRAME_LEN};
 pub use messages::{
-    Ack, Batch, BatchPayload, Entry, Frame, Heartbeat, Hello, KubernetesRef, Level, ModelPush,
-    Reject, RejectReason, SourceMeta, Welcome,
+    Ack, AgentCredential, Batch, BatchPayload, Entry, Frame, Heartbeat, Hello, KubernetesRef,
+    Level, ModelPush, Reject, RejectReason, SourceMeta, Welcome,
 };
 pub use version::{ALPN, PROTOCOL_VERSION};

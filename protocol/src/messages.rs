@@ -1,7 +1,8 @@
 //! Messages that cross the wire.
 //!
 //! The control stream carries `Hello`, `Welcome`, `Heartbeat` and `Reject`, and, after
-//! `Welcome`, the collector's `Model` push (a trained healthy baseline for the agent).
+//! `Welcome`, the collector's `Model` push (a trained healthy baseline for the agent) and
+//! (protocol v5) the agent's own `Credential`.
 //! Each batch travels on its own bidirectional stream: the agent writes one
 //! `Frame::Batch` and the collector answers with one `Frame::Ack` (or `Reject`).
 //! A batch's entries travel zstd-compressed in `Batch::payload`, so the collector
@@ -26,6 +27,30 @@ pub enum Frame {
     /// Protocol v3: the v2 status and the model the agent classifies with. Sent in place of
     /// `Status` to a collector whose `Welcome` names version 3 or later.
     StatusV3(StatusV3),
+    /// Protocol v5: the agent's own credential, sent by the collector on the control stream
+    /// after `Welcome` to an agent that presented the fleet enrollment token. The agent keeps
+    /// it and presents it in place of the fleet token from then on.
+    Credential(AgentCredential),
+}
+
+/// Protocol v5: a per-agent credential, bound to one agent id. Its `Debug` leaves the
+/// token out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCredential {
+    /// The agent id the credential was issued to; an agent that has taken another id since
+    /// (a re-key) ignores it.
+    pub agent_id: String,
+    /// The secret the agent presents as `Hello::token`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for AgentCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCredential")
+            .field("agent_id", &self.agent_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// First frame an agent sends on its control stream.
@@ -37,7 +62,8 @@ pub struct Hello {
     pub agent_id: String,
     /// Host name shown in the fleet view.
     pub host: String,
-    /// Enrollment token; compared in constant time by the collector.
+    /// The fleet enrollment token, or (protocol v5) the agent's own credential
+    /// (`Frame::Credential`); checked by the collector before anything else.
     pub token: String,
     /// Static labels from the agent's config (store, site, ...).
     pub labels: Vec<(String, String)>,
@@ -340,6 +366,9 @@ pub enum RejectReason {
     /// Protocol v2: a batch with this (agent id, seq) and different content is stored: two
     /// installations share one agent id (a cloned data directory). The agent re-keys itself.
     IdentityConflict,
+    /// Protocol v5: the agent's credential was revoked by an operator; the message says why.
+    /// A peer below v5 is told `Unauthorized` with the same message.
+    Revoked,
 }
 
 impl std::fmt::Display for RejectReason {
@@ -352,6 +381,7 @@ impl std::fmt::Display for RejectReason {
             RejectReason::Unavailable => "collector unavailable",
             RejectReason::TooLarge => "batch too large",
             RejectReason::IdentityConflict => "agent identity conflict",
+            RejectReason::Revoked => "agent credential revoked",
         };
         f.write_str(s)
     }

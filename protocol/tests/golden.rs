@@ -329,6 +329,45 @@ fn v3_golden_frames_are_frozen() {
     }
 }
 
+/// Frames protocol v5 added (`Frame::Credential` and `RejectReason::Revoked`, appended last).
+fn v5_frames() -> Vec<(&'static str, Frame)> {
+    vec![
+        (
+            "credential",
+            Frame::Credential(AgentCredential {
+                agent_id: "0f6c7d2e-agent".into(),
+                token: "fla_3b1d9c0e7a5f4e2d8c6b0a9f1e3d5c7b9a0f2e4d6c8b0a1f3e5d7c9b1a3f5e7d"
+                    .into(),
+            }),
+        ),
+        (
+            "reject-revoked",
+            Frame::Reject(Reject {
+                reason: RejectReason::Revoked,
+                message: "agent 0f6c7d2e-agent was revoked: terminal stolen".into(),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn v5_golden_frames_are_frozen() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v5");
+    let bless = bless();
+    if bless != Bless::Off {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    for (name, frame) in v5_frames() {
+        let path = dir.join(format!("{name}.bin"));
+        let encoded = codec::encode(&frame).unwrap();
+        write_if_blessed(bless, &path, &encoded);
+        let frozen = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(encoded, frozen, "encoding of v5 `{name}` changed");
+        let (decoded, _) = codec::decode(&frozen).unwrap().unwrap();
+        assert_eq!(decoded, frame);
+    }
+}
+
 /// A v4 payload: every field protocol v4 added to `BatchPayload` and `Entry` set.
 fn v4_payload() -> BatchPayload {
     let mut p = payload();

@@ -39,6 +39,9 @@ const META_REKEYED_BELOW: &str = "rekeyed_below";
 const MODEL: TableDefinition<u64, &[u8]> = TableDefinition::new("model");
 /// Stable agent identity, generated on first open.
 const IDENTITY: TableDefinition<&str, &str> = TableDefinition::new("identity");
+/// `IDENTITY` keys of the collector-issued credential and the agent id it was issued to.
+const CREDENTIAL_KEY: &str = "credential";
+const CREDENTIAL_AGENT_KEY: &str = "credential_agent_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
@@ -324,6 +327,9 @@ impl Buffer {
         {
             let mut identity = txn.open_table(IDENTITY)?;
             identity.insert("agent_id", new_id.as_str())?;
+            // A credential names the old id: the new one enrolls afresh.
+            identity.remove(CREDENTIAL_KEY)?;
+            identity.remove(CREDENTIAL_AGENT_KEY)?;
             let mut meta = txn.open_table(META)?;
             meta.insert(META_REKEYED_BELOW, below)?;
             meta.insert(META_NEXT_SEQ, below)?;
@@ -331,6 +337,45 @@ impl Buffer {
         txn.commit()?;
         *self.agent_id.lock().unwrap_or_else(|e| e.into_inner()) = new_id.clone();
         Ok((new_id, below))
+    }
+
+    /// Keeps the collector-issued credential of `agent_id`, durably (protocol v5).
+    pub fn save_credential(&self, agent_id: &str, token: &str) -> Result<(), BufferError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut identity = txn.open_table(IDENTITY)?;
+            identity.insert(CREDENTIAL_KEY, token)?;
+            identity.insert(CREDENTIAL_AGENT_KEY, agent_id)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The saved credential, if it was issued to the current agent id.
+    pub fn credential(&self) -> Result<Option<String>, BufferError> {
+        let txn = self.db.begin_read()?;
+        let identity = txn.open_table(IDENTITY)?;
+        let issued_to = identity
+            .get(CREDENTIAL_AGENT_KEY)?
+            .map(|v| v.value().to_owned());
+        if issued_to.as_deref() != Some(self.agent_id().as_str()) {
+            return Ok(None);
+        }
+        Ok(identity.get(CREDENTIAL_KEY)?.map(|v| v.value().to_owned()))
+    }
+
+    /// Forgets the saved credential (the collector no longer accepts it).
+    pub fn clear_credential(&self) -> Result<(), BufferError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut identity = txn.open_table(IDENTITY)?;
+            identity.remove(CREDENTIAL_KEY)?;
+            identity.remove(CREDENTIAL_AGENT_KEY)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Batches with a seq below this were made before the last `rekey` (0: never re-keyed).

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleetlog_protocol::messages::{Frame, Hello, ModelPush};
+use fleetlog_protocol::messages::{AgentCredential, Frame, Hello, ModelPush};
 use fleetlog_protocol::session::agent::{ControlAction, on_control_frame};
 use fleetlog_protocol::{CodecError, PROTOCOL_VERSION, RejectReason, codec};
 use tokio::sync::{Notify, watch};
@@ -104,6 +104,13 @@ pub async fn run(
         metrics.connected.set(0);
         match result {
             Ok(()) => {}
+            Err(ShipError::Rejected {
+                reason: RejectReason::Revoked,
+                message,
+            }) => {
+                // Operator action needed: lines stay buffered until the agent is reinstated.
+                error!(%message, collector = %cfg.collector, "This agent was revoked; it keeps buffering and retries until an operator reinstates it.");
+            }
             Err(ShipError::Rejected { reason, message }) => {
                 // Operator action needed: the token or version is wrong.
                 error!(%reason, %message, collector = %cfg.collector, "Collector rejected this agent.");
@@ -176,11 +183,21 @@ async fn session(
         .await?;
     let (mut ctl_send, mut ctl_recv) = conn.open_bi().await?;
     let agent_id = buffer.agent_id();
+    // The agent's own credential once the collector issued one (protocol v5), else the
+    // fleet enrollment token.
+    let credential = match buffer.credential() {
+        Ok(credential) => credential,
+        Err(err) => {
+            warn!(error = %err, "Reading the saved credential failed; presenting the fleet token.");
+            None
+        }
+    };
+    let with_credential = credential.is_some();
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
         agent_id: agent_id.clone(),
         host: cfg.host_name.clone(),
-        token: cfg.token.clone(),
+        token: credential.unwrap_or_else(|| cfg.token.clone()),
         labels: cfg.labels.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
@@ -188,6 +205,14 @@ async fn session(
     let welcome = match read_frame(&mut ctl_recv).await? {
         Frame::Welcome(w) => w,
         Frame::Reject(r) => {
+            if with_credential && r.reason == RejectReason::Unauthorized {
+                // Issued by a collector whose database is gone, say: enroll again.
+                warn!(message = %r.message, "The collector does not accept this agent's credential; enrolling again with the fleet token.");
+                let buf = buffer.clone();
+                tokio::task::spawn_blocking(move || buf.clear_credential())
+                    .await
+                    .map_err(|e| ShipError::Protocol(format!("buffer task: {e}")))??;
+            }
             return Err(ShipError::Rejected {
                 reason: r.reason,
                 message: r.message,
@@ -401,6 +426,7 @@ impl Link<'_> {
             }
             Decision::Fatal(reason, message) => {
                 if reason == RejectReason::Unauthorized
+                    || reason == RejectReason::Revoked
                     || reason == RejectReason::UnsupportedVersion
                 {
                     return Err(ShipError::Rejected { reason, message });
@@ -502,6 +528,7 @@ async fn read_control(mut recv: quinn::RecvStream, buffer: Arc<Buffer>, signals:
         };
         match on_control_frame(frame) {
             ControlAction::ApplyModel(push) => apply_model(push, &buffer, &signals).await,
+            ControlAction::SaveCredential(credential) => save_credential(credential, &buffer).await,
             ControlAction::Closing(reason, message) => {
                 info!(%reason, %message, "Collector is closing the connection.");
                 return;
@@ -509,6 +536,31 @@ async fn read_control(mut recv: quinn::RecvStream, buffer: Arc<Buffer>, signals:
             ControlAction::Ignore(frame) => {
                 warn!(frame, "Unexpected frame on the control stream; ignored.");
             }
+        }
+    }
+}
+
+/// Keeps a credential the collector issued to this agent id; one for another id (the agent
+/// re-keyed since) is ignored.
+async fn save_credential(credential: AgentCredential, buffer: &Arc<Buffer>) {
+    if credential.agent_id != buffer.agent_id() {
+        warn!(issued_to = %credential.agent_id, "Ignored a credential issued to another agent id.");
+        return;
+    }
+    let buf = buffer.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        buf.save_credential(&credential.agent_id, &credential.token)
+    })
+    .await;
+    match saved {
+        Ok(Ok(())) => info!(
+            "The collector issued this agent its own credential; it is presented from the next connection on."
+        ),
+        Ok(Err(err)) => {
+            warn!(error = %err, "Saving the issued credential failed; the fleet token stays in use.")
+        }
+        Err(err) => {
+            warn!(error = %err, "Saving the issued credential failed; the fleet token stays in use.")
         }
     }
 }

@@ -12,6 +12,7 @@
 //!   time bounds are RFC 3339 or epoch ms ([`paging`]);
 //! - every request is bounded: body size, time, global concurrency, and a rate per token.
 
+pub mod agents;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub model: ModelSlot,
     /// This replica's training jobs (`[training]`).
     pub training: crate::training::runner::Runner,
+    /// Agent enrollments as ingest sees them: a revocation refreshes it at once.
+    pub agents: crate::ingest::credentials::AgentBook,
 }
 
 impl AppState {
@@ -92,7 +95,14 @@ impl AppState {
             config,
             api,
             model,
+            agents: Default::default(),
         }
+    }
+
+    /// Shares ingest's book of agent enrollments (the collector does; tests may not).
+    pub fn with_agents(mut self, agents: crate::ingest::credentials::AgentBook) -> AppState {
+        self.agents = agents;
+        self
     }
 }
 
@@ -106,6 +116,9 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::update))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::revoke, agents::reinstate))
+        .routes(routes!(agents::forget))
         .routes(routes!(audit::list))
         .routes(routes!(classes::list))
         .routes(routes!(classes::set_fix, classes::reset_fix))

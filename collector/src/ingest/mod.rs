@@ -1,5 +1,6 @@
-//! QUIC ingest: accepts agent connections, admits them by enrollment token, and stores
-//! each batch exactly once before acknowledging it.
+//! QUIC ingest: accepts agent connections, admits them by their own credential or the fleet
+//! enrollment token (`credentials`), and stores each batch exactly once before acknowledging
+//! it.
 //!
 //! The per-frame decisions live in `fleetlog_protocol::session::collector`; this module
 //! does the I/O. A malformed or oversized frame closes that one connection; nothing
@@ -11,6 +12,7 @@
 //! never reads the control stream (flow control) cannot hold up its batches.
 
 pub mod connections;
+pub mod credentials;
 pub mod limits;
 pub mod model;
 
@@ -18,9 +20,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use fleetlog_protocol::messages::{Ack, Batch, BatchPayload, Frame, Reject, RejectReason};
+use fleetlog_protocol::messages::{
+    Ack, AgentCredential, Batch, BatchPayload, Frame, Reject, RejectReason,
+};
 use fleetlog_protocol::session::collector::{
-    BatchStreamAction, check_hello, on_batch_frame, welcome,
+    BatchStreamAction, check_hello_fields, on_batch_frame, reject_for_peer, welcome,
 };
 use fleetlog_protocol::{CodecError, MAX_FRAME_LEN, codec};
 use tokio::sync::{Semaphore, watch};
@@ -35,6 +39,7 @@ use limits::{ConnectionSlot, ConnectionTable, DecompressBudget, Take};
 const CLOSE_REJECTED: u32 = 1;
 const CLOSE_MALFORMED: u32 = 2;
 const CLOSE_TIMEOUT: u32 = 3;
+const CLOSE_REVOKED: u32 = 4;
 /// Frame bodies up to this size are decoded on the async worker; larger ones (batches, up
 /// to `MAX_FRAME_LEN`) on the blocking pool.
 const INLINE_DECODE_MAX: usize = 64 * 1024;
@@ -58,7 +63,12 @@ enum StreamError {
 pub struct Ingest {
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// The fleet enrollment token.
     pub agent_token: crate::auth::secret::SecretStr,
+    /// The key agent credentials are derived from (`credentials`).
+    pub credential_key: credentials::CredentialKey,
+    /// Enrollments and revocations, followed from the store.
+    pub agents: credentials::AgentBook,
     pub max_batch_bytes: u32,
     /// The model pushed after `Welcome` and on every activation, and the live connections.
     pub model: model::ModelSlot,
@@ -126,6 +136,29 @@ async fn decode_payload(batch: Batch) -> Result<(Batch, BatchPayload), (u64, Str
     .unwrap_or_else(|err| Err((seq, format!("decoder task failed: {err}"))))
 }
 
+/// Closes `conn` as soon as the book says its agent is revoked (through the API on any
+/// replica); the agent's next `Hello` is then refused with the reason.
+async fn close_when_revoked(
+    conn: quinn::Connection,
+    agent_id: String,
+    mut book: watch::Receiver<Arc<std::collections::HashMap<String, credentials::AgentAuth>>>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let revoked = credentials::revoked_reason(&book.borrow_and_update(), &agent_id);
+        if let Some(reason) = revoked {
+            metrics.reject("revoked");
+            warn!(%agent_id, %reason, "Agent revoked; closing its connection.");
+            conn.close(CLOSE_REVOKED.into(), b"agent credential revoked");
+            return;
+        }
+        tokio::select! {
+            changed = book.changed() => if changed.is_err() { return },
+            _ = conn.closed() => return,
+        }
+    }
+}
+
 /// Sends `reject` on `send`, waits (bounded) until the peer has it, then closes `conn`
 /// with `code`. Closing at once would discard the unsent reject.
 async fn refuse(conn: &quinn::Connection, send: &mut quinn::SendStream, reject: Reject, code: u32) {
@@ -145,6 +178,7 @@ fn reason_label(r: RejectReason) -> &'static str {
         RejectReason::Unavailable => "unavailable",
         RejectReason::TooLarge => "too_large",
         RejectReason::IdentityConflict => "identity_conflict",
+        RejectReason::Revoked => "revoked",
     }
 }
 
@@ -307,6 +341,12 @@ impl Ingest {
             Ok((agent_id, host, version, ctl_send, ctl_recv)) => {
                 let span = info_span!("agent", %agent_id, %host);
                 let live = self.model.register(&agent_id, &host);
+                tokio::spawn(close_when_revoked(
+                    conn.clone(),
+                    agent_id.clone(),
+                    self.agents.subscribe(),
+                    self.metrics.clone(),
+                ));
                 tokio::spawn(
                     push_models(conn.clone(), ctl_send, self.model.subscribe(), live)
                         .instrument(span.clone()),
@@ -374,18 +414,32 @@ impl Ingest {
             conn.close(CLOSE_MALFORMED.into(), b"expected hello");
             return Err("first frame was not a hello".into());
         };
-        // The token is checked before any query runs for this peer.
-        if let Err(reject) = check_hello(&hello, self.agent_token.expose()) {
-            self.metrics.reject(reason_label(reject.reason));
-            let msg = format!(
-                "{}: {} (host {})",
-                reject.reason, reject.message, hello.host
-            );
-            warn!(remote = %conn.remote_address(), reason = %msg, "Agent connection refused.");
-            let mut send = send;
-            refuse(conn, &mut send, reject, CLOSE_REJECTED).await;
-            return Err(msg);
-        }
+        // The token is checked before any query runs for this peer: a credential against the
+        // key, the fleet token against the config, the agent id against the book in memory.
+        let known = self.agents.get(&hello.agent_id);
+        let admitted = credentials::authenticate(
+            &hello,
+            self.agent_token.expose(),
+            &self.credential_key,
+            known.as_ref(),
+            self.limits.enrollment,
+        )
+        .and_then(|admission| check_hello_fields(&hello).map(|()| admission));
+        let admission = match admitted {
+            Ok(admission) => admission,
+            Err(reject) => {
+                let reject = reject_for_peer(reject, hello.protocol_version);
+                self.metrics.reject(reason_label(reject.reason));
+                let msg = format!(
+                    "{}: {} (host {})",
+                    reject.reason, reject.message, hello.host
+                );
+                warn!(remote = %conn.remote_address(), reason = %msg, "Agent connection refused.");
+                let mut send = send;
+                refuse(conn, &mut send, reject, CLOSE_REJECTED).await;
+                return Err(msg);
+            }
+        };
         let last = self.store.last_seq(&hello.agent_id).await.ok().flatten();
         // Trusted now: batch streams and a larger receive window. Raised before `Welcome`
         // so that the credit travels with it.
@@ -395,6 +449,8 @@ impl Ingest {
         write_frame(&mut send, &Frame::Welcome(welcome))
             .await
             .map_err(|e| e.to_string())?;
+        self.enroll(&hello, admission, known.is_some(), &mut send)
+            .await?;
         if let Err(err) = self
             .store
             .upsert_agent(&hello.agent_id, &hello.host, &hello.labels, crate::now_ms())
@@ -410,6 +466,49 @@ impl Ingest {
             send,
             recv,
         ))
+    }
+
+    /// Records an admission the store does not know yet and, for `Admission::Enroll`, sends
+    /// the agent its credential, recorded first so that it can be revoked. A failed record
+    /// leaves the agent on the fleet token until it reconnects.
+    async fn enroll(
+        &self,
+        hello: &fleetlog_protocol::Hello,
+        admission: credentials::Admission,
+        known: bool,
+        send: &mut quinn::SendStream,
+    ) -> Result<(), String> {
+        use credentials::Admission;
+        let issued = match admission {
+            Admission::Enroll => true,
+            Admission::Credential if !known => true,
+            Admission::Legacy if !known => false,
+            Admission::Credential | Admission::Legacy => return Ok(()),
+        };
+        let record = match self
+            .store
+            .record_enrollment(&hello.agent_id, &hello.host, issued, crate::now_ms())
+            .await
+        {
+            Ok(record) => record,
+            Err(err) => {
+                warn!(agent_id = %hello.agent_id, error = %err, "Recording an agent enrollment failed.");
+                return Ok(());
+            }
+        };
+        self.agents.note(&hello.agent_id, record.auth());
+        if admission == Admission::Enroll {
+            let credential = AgentCredential {
+                agent_id: hello.agent_id.clone(),
+                token: self.credential_key.issue(&hello.agent_id),
+            };
+            write_frame(send, &Frame::Credential(credential))
+                .await
+                .map_err(|e| e.to_string())?;
+            self.metrics.credentials_issued.inc();
+            info!(agent_id = %hello.agent_id, host = %hello.host, "Agent enrolled; issued its own credential.");
+        }
+        Ok(())
     }
 
     async fn run_agent(

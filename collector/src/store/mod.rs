@@ -58,6 +58,7 @@ pub mod channels;
 pub mod classes;
 mod cursor;
 pub mod dashboard;
+pub mod enrollments;
 pub mod events;
 mod expire;
 mod grouping;
@@ -178,6 +179,8 @@ pub enum StoreError {
     },
     #[error("ingest transaction took longer than {0:?} and was abandoned")]
     Timeout(Duration),
+    #[error("collector_secrets row `{0}` is not hex")]
+    BadSecret(String),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("conflict: {0}")]

@@ -1,16 +1,19 @@
 //! Agent half: how to read the collector's answers.
 //!
 //! Batch streams carry one answer each (`on_batch_answer`). The control stream carries, after
-//! `Welcome`, the collector's model push (`on_control_frame`); anything else there is logged
-//! and ignored, so that a newer collector never costs an older agent its batches.
+//! `Welcome`, the collector's model push and (v5) the agent's credential
+//! (`on_control_frame`); anything else there is logged and ignored, so that a newer collector
+//! never costs an older agent its batches.
 
-use crate::messages::{Frame, ModelPush, RejectReason};
+use crate::messages::{AgentCredential, Frame, ModelPush, RejectReason};
 
 /// What the agent does with a frame read from the control stream after `Welcome`.
 #[derive(Debug, PartialEq)]
 pub enum ControlAction {
     /// Decode, check and adopt this model; a bad one is logged and the old model kept.
     ApplyModel(ModelPush),
+    /// Keep this credential (protocol v5) and present it in place of the fleet token.
+    SaveCredential(AgentCredential),
     /// The collector is closing the connection for this reason.
     Closing(RejectReason, String),
     /// Not meant for the agent on this stream: log it and keep reading.
@@ -21,6 +24,7 @@ pub enum ControlAction {
 pub fn on_control_frame(frame: Frame) -> ControlAction {
     match frame {
         Frame::Model(push) => ControlAction::ApplyModel(push),
+        Frame::Credential(credential) => ControlAction::SaveCredential(credential),
         Frame::Reject(r) => ControlAction::Closing(r.reason, r.message),
         other => ControlAction::Ignore(super::collector::frame_name(&other)),
     }
@@ -104,6 +108,14 @@ mod tests {
         assert_eq!(
             on_control_frame(Frame::Model(push.clone())),
             ControlAction::ApplyModel(push)
+        );
+        let credential = AgentCredential {
+            agent_id: "agent-1".into(),
+            token: "fla_0123".into(),
+        };
+        assert_eq!(
+            on_control_frame(Frame::Credential(credential.clone())),
+            ControlAction::SaveCredential(credential)
         );
         assert_eq!(
             on_control_frame(Frame::Ack(Ack {

@@ -5,7 +5,7 @@
 //! agent is a protocol violation like any other unexpected control frame.
 
 use crate::messages::{Frame, Hello, Reject, RejectReason, Welcome};
-use crate::version::{PROTOCOL_VERSION, is_supported};
+use crate::version::{PROTOCOL_VERSION, V5, is_supported};
 
 /// Compares two byte strings in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -40,6 +40,13 @@ pub fn check_hello(hello: &Hello, expected_token: &str) -> Result<(), Reject> {
             message: "enrollment token not accepted".into(),
         });
     }
+    check_hello_fields(hello)
+}
+
+/// Checks what a `Hello` says besides its token: the version, then the names. A collector
+/// that authenticates agents its own way (per-agent credentials) calls this after its own
+/// token check.
+pub fn check_hello_fields(hello: &Hello) -> Result<(), Reject> {
     if !is_supported(hello.protocol_version) {
         return Err(Reject {
             reason: RejectReason::UnsupportedVersion,
@@ -58,6 +65,18 @@ pub fn check_hello(hello: &Hello, expected_token: &str) -> Result<(), Reject> {
         }
     }
     Ok(())
+}
+
+/// The reject a peer speaking `peer_version` understands: `Revoked` (v5) becomes
+/// `Unauthorized` with the same message for an older peer; every other reason is unchanged.
+pub fn reject_for_peer(reject: Reject, peer_version: u16) -> Reject {
+    match reject.reason {
+        RejectReason::Revoked if peer_version < V5 => Reject {
+            reason: RejectReason::Unauthorized,
+            message: reject.message,
+        },
+        _ => reject,
+    }
 }
 
 /// The `Welcome` for a `Hello` that passed `check_hello`.
@@ -138,6 +157,7 @@ pub fn frame_name(frame: &Frame) -> &'static str {
         Frame::Model(_) => "model",
         Frame::Status(_) => "status",
         Frame::StatusV3(_) => "status_v3",
+        Frame::Credential(_) => "credential",
     }
 }
 
@@ -203,6 +223,28 @@ mod tests {
             };
             assert_eq!(got, want, "len {len} version {version}");
         }
+    }
+
+    #[test]
+    fn revoked_is_said_as_unauthorized_below_v5() {
+        let revoked = || Reject {
+            reason: RejectReason::Revoked,
+            message: "stolen laptop".into(),
+        };
+        for (version, want) in [
+            (1, RejectReason::Unauthorized),
+            (4, RejectReason::Unauthorized),
+            (5, RejectReason::Revoked),
+        ] {
+            let got = reject_for_peer(revoked(), version);
+            assert_eq!(got.reason, want, "version {version}");
+            assert_eq!(got.message, "stolen laptop");
+        }
+        let other = Reject {
+            reason: RejectReason::TooLarge,
+            message: String::new(),
+        };
+        assert_eq!(reject_for_peer(other.clone(), 1), other);
     }
 
     #[test]
