@@ -22,6 +22,9 @@ struct Running {
     dir: tempfile::TempDir,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The credential each agent id was issued, presented from its next connection on (as
+    /// the real agent does).
+    credentials: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 async fn start() -> Running {
@@ -52,6 +55,7 @@ async fn start_with(setup: impl FnOnce(&std::path::Path, &mut toml::Table)) -> R
         dir,
         stop,
         task,
+        credentials: Default::default(),
     }
 }
 
@@ -82,15 +86,28 @@ impl Running {
     ) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
         let conn = self.connect().await;
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        send.write_all(
-            &codec::encode(&Frame::Hello(hello(agent_id, &self.token("agent-token")))).unwrap(),
-        )
-        .await
-        .unwrap();
+        let credential = self.credentials.lock().unwrap().get(agent_id).cloned();
+        let token = credential
+            .clone()
+            .unwrap_or_else(|| self.token("agent-token"));
+        send.write_all(&codec::encode(&Frame::Hello(hello(agent_id, &token))).unwrap())
+            .await
+            .unwrap();
         assert!(matches!(
             read_frame(&mut recv).await.unwrap(),
             Frame::Welcome(_)
         ));
+        if credential.is_none() {
+            // Enrolled with the fleet token: the credential follows the welcome.
+            let Frame::Credential(c) = read_frame(&mut recv).await.unwrap() else {
+                panic!("expected the agent's credential after its first welcome");
+            };
+            assert_eq!(c.agent_id, agent_id);
+            self.credentials
+                .lock()
+                .unwrap()
+                .insert(agent_id.to_owned(), c.token);
+        }
         (conn, send, recv)
     }
 
@@ -587,4 +604,225 @@ async fn v1_and_v4_agents_are_served_side_by_side() {
         println!("{host}: logged_ms {logged:?}, template_id {template:?}, service {service}");
     }
     c.stop().await;
+}
+
+/// A minimal HTTP/1.1 request with a JSON body; returns (status, body).
+async fn http_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Sends `hello` on a new connection and returns the collector's first answer.
+async fn answer_to(c: &Running, hello: Hello) -> Frame {
+    let conn = c.connect().await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&codec::encode(&Frame::Hello(hello)).unwrap())
+        .await
+        .unwrap();
+    read_frame(&mut recv).await.unwrap()
+}
+
+fn reject_of(frame: Frame) -> Reject {
+    match frame {
+        Frame::Reject(r) => r,
+        other => panic!("expected a reject, got {other:?}"),
+    }
+}
+
+/// Per-agent credentials (issue 16): the fleet token enrolls an agent and it is issued its
+/// own credential; once it has presented it, the fleet token no longer passes for it; a
+/// revocation through the API closes its live connection and refuses it with the reason
+/// (said as `Unauthorized` to a pre-v5 agent); reinstating it lets its credential in again.
+#[tokio::test]
+async fn agent_credentials_enroll_revoke_and_reinstate() {
+    let c = start().await;
+    let admin = c.token("admin-token");
+    let fleet = c.token("agent-token");
+    // First connection: fleet token, then the credential (read by the helper).
+    let (first, _ctl, _recv) = c.admitted_ctl("agent-c").await;
+    first.close(0u32.into(), b"done");
+    let credential = c.credentials.lock().unwrap()["agent-c"].clone();
+    assert!(credential.starts_with("fla_"), "{credential}");
+    // Second: the credential; nothing follows the welcome now.
+    let (live, _ctl, mut recv) = c.admitted_ctl("agent-c").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), read_frame(&mut recv))
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        send_raw(&live, &batch("agent-c", 1, 3)).await.unwrap(),
+        Frame::Ack(_)
+    ));
+    // The fleet token no longer passes for agent-c; its credential is worth nothing for
+    // another agent id.
+    let r = reject_of(answer_to(&c, hello("agent-c", &fleet)).await);
+    assert_eq!(r.reason, RejectReason::Unauthorized);
+    assert!(r.message.contains("must present it"), "{}", r.message);
+    let r = reject_of(answer_to(&c, hello("agent-d", &credential)).await);
+    assert_eq!(r.reason, RejectReason::Unauthorized);
+    println!("another agent's credential: {}", r.message);
+
+    // Revoke through the API: the live connection closes at once.
+    let t0 = std::time::Instant::now();
+    let (status, body) = http_call(
+        c.http,
+        "PUT",
+        "/api/v1/agents/agent-c/revocation",
+        &admin,
+        Some(r#"{"reason":"terminal reported stolen"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let closed = tokio::time::timeout(Duration::from_secs(5), live.closed())
+        .await
+        .expect("the revoked agent's connection closes");
+    println!(
+        "revoked connection closed after {:?}: {closed}",
+        t0.elapsed()
+    );
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(a) => {
+            assert_eq!(&a.reason[..], b"agent credential revoked");
+        }
+        other => panic!("expected an application close, got {other}"),
+    }
+    // Refused with the reason: `Revoked` to v5, `Unauthorized` to v4, fleet token too.
+    let r = reject_of(answer_to(&c, hello("agent-c", &credential)).await);
+    assert_eq!(r.reason, RejectReason::Revoked);
+    assert_eq!(
+        r.message,
+        "agent agent-c was revoked: terminal reported stolen"
+    );
+    let mut v4 = hello("agent-c", &credential);
+    v4.protocol_version = 4;
+    let r = reject_of(answer_to(&c, v4).await);
+    assert_eq!(r.reason, RejectReason::Unauthorized);
+    assert!(r.message.contains("terminal reported stolen"));
+    let r = reject_of(answer_to(&c, hello("agent-c", &fleet)).await);
+    assert_eq!(r.reason, RejectReason::Revoked);
+    // Listed with who revoked it and why; forgetting a revoked agent is refused.
+    let (status, body) = http_call(c.http, "GET", "/api/v1/agents/enrollments", &admin, None).await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let row = &list["enrollments"][0];
+    assert_eq!(row["agent_id"], "agent-c");
+    assert_eq!(row["credential_used"], true);
+    assert_eq!(row["revoked_reason"], "terminal reported stolen");
+    assert_eq!(row["revoked_by"], "bootstrap");
+    let (status, _) = http_call(
+        c.http,
+        "DELETE",
+        "/api/v1/agents/agent-c/enrollment",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = http_call(
+        c.http,
+        "PUT",
+        "/api/v1/agents/never-seen/revocation",
+        &admin,
+        Some(r#"{"reason":"x"}"#),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let metrics = reqwest_get(c.http, "/metrics", &admin).await;
+    for want in [
+        "fleetlog_collector_ingest_credentials_issued_total 1",
+        "fleetlog_collector_ingest_rejects_total{reason=\"revoked\"} 3",
+    ] {
+        assert!(metrics.contains(want), "{want} in\n{metrics}");
+    }
+
+    // Reinstated: the credential admits it again and its batches are stored.
+    let (status, body) = http_call(
+        c.http,
+        "DELETE",
+        "/api/v1/agents/agent-c/revocation",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (again, _ctl, _recv) = c.admitted_ctl("agent-c").await;
+    assert!(matches!(
+        send_raw(&again, &batch("agent-c", 2, 3)).await.unwrap(),
+        Frame::Ack(_)
+    ));
+    // Forgotten: the fleet token enrolls it again, with the same credential.
+    again.close(0u32.into(), b"done");
+    let (status, _) = http_call(
+        c.http,
+        "DELETE",
+        "/api/v1/agents/agent-c/enrollment",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    c.credentials.lock().unwrap().clear();
+    let (_conn, _ctl, _recv) = c.admitted_ctl("agent-c").await;
+    assert_eq!(c.credentials.lock().unwrap()["agent-c"], credential);
+    assert_eq!(c.lines_received().await, 6);
+    c.stop().await;
+}
+
+/// An agent older than protocol v5 cannot hold a credential: the fleet token admits it, and
+/// it is recorded, so that it can be revoked all the same. With `ingest.enrollment =
+/// "closed"` the fleet token admits nobody.
+#[tokio::test]
+async fn pre_v5_agents_can_be_revoked_and_enrollment_can_be_closed() {
+    let c = start().await;
+    let admin = c.token("admin-token");
+    let fleet = c.token("agent-token");
+    let mut v4 = hello("agent-old", &fleet);
+    v4.protocol_version = 4;
+    assert!(matches!(answer_to(&c, v4.clone()).await, Frame::Welcome(_)));
+    assert!(matches!(answer_to(&c, v4.clone()).await, Frame::Welcome(_)));
+    let (status, body) = http_call(
+        c.http,
+        "PUT",
+        "/api/v1/agents/agent-old/revocation",
+        &admin,
+        Some(r#"{"reason":"decommissioned"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let r = reject_of(answer_to(&c, v4).await);
+    assert_eq!(r.reason, RejectReason::Unauthorized);
+    assert_eq!(r.message, "agent agent-old was revoked: decommissioned");
+    c.stop().await;
+
+    let closed = start_with(|_, flags| set_key(flags, "ingest.enrollment", "closed".into())).await;
+    let r = reject_of(answer_to(&closed, hello("agent-new", &closed.token("agent-token"))).await);
+    assert_eq!(r.reason, RejectReason::Unauthorized);
+    assert!(r.message.contains("enrollment is closed"), "{}", r.message);
+    closed.stop().await;
 }

@@ -1005,6 +1005,136 @@ async fn hostile_text_is_stored() {
     .await;
 }
 
+fn audit(action: &'static str, target: &str) -> fleetlog_collector::store::audit::AuditEntry {
+    fleetlog_collector::store::audit::AuditEntry {
+        actor: "ops".into(),
+        actor_role: "admin".into(),
+        action,
+        target: target.into(),
+        before: None,
+        after: None,
+        client_addr: None,
+    }
+}
+
+/// Agent enrollments (per-agent credentials): `credential_used` only ever turns on, a
+/// revocation survives a later admission record, reinstating and forgetting follow their
+/// rules, and every replica reads one credential key.
+#[tokio::test]
+async fn agent_enrollments_and_the_credential_key() {
+    on_all_backends(|env: Env| async move {
+        let store = &env.store;
+        let key = store.shared_secret("agent-credentials", 1).await.unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(
+            store.shared_secret("agent-credentials", 2).await.unwrap(),
+            key
+        );
+        assert_ne!(store.shared_secret("other", 3).await.unwrap(), key);
+
+        let r = store
+            .record_enrollment("a1", "pos-1", false, 10)
+            .await
+            .unwrap();
+        assert!(!r.credential_used && r.revoked_ms.is_none());
+        let r = store
+            .record_enrollment("a1", "pos-1b", true, 20)
+            .await
+            .unwrap();
+        assert!(r.credential_used);
+        assert_eq!((r.host.as_str(), r.enrolled_ms), ("pos-1b", 10));
+        let r = store
+            .record_enrollment("a1", "pos-1b", false, 30)
+            .await
+            .unwrap();
+        assert!(r.credential_used, "credential_used never turns off");
+
+        let r = store
+            .revoke_agent("a1", "stolen", audit("agent.revoke", "agent:a1"), 40)
+            .await
+            .unwrap();
+        assert_eq!(r.revoked_ms, Some(40));
+        assert_eq!(r.revoked_by.as_deref(), Some("ops"));
+        assert_eq!(r.auth().revoked.as_deref(), Some("stolen"));
+        // A second revocation keeps the first; an admission record leaves it.
+        let r = store
+            .revoke_agent("a1", "other", audit("agent.revoke", "agent:a1"), 50)
+            .await
+            .unwrap();
+        assert_eq!(r.revoked_reason.as_deref(), Some("stolen"));
+        store
+            .record_enrollment("a1", "pos-1b", true, 60)
+            .await
+            .unwrap();
+        let r = store.agent_enrollment("a1").await.unwrap().unwrap();
+        assert_eq!(r.revoked_ms, Some(40));
+        assert!(matches!(
+            store
+                .forget_enrollment("a1", audit("agent.forget", "agent:a1"), 70)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let r = store
+            .reinstate_agent("a1", audit("agent.reinstate", "agent:a1"), 80)
+            .await
+            .unwrap();
+        assert_eq!((r.revoked_ms, r.revoked_reason), (None, None));
+        store
+            .forget_enrollment("a1", audit("agent.forget", "agent:a1"), 90)
+            .await
+            .unwrap();
+        assert_eq!(store.agent_enrollment("a1").await.unwrap(), None);
+
+        // An agent known only from its batches (connected before enrollments were
+        // recorded) can be revoked; one never seen cannot.
+        ingest(store, "pos-2", "a2", 1, 1, 100).await;
+        store.upsert_agent("a2", "pos-2", &[], 100).await.unwrap();
+        let r = store
+            .revoke_agent("a2", "retired", audit("agent.revoke", "agent:a2"), 110)
+            .await
+            .unwrap();
+        assert_eq!((r.host.as_str(), r.credential_used), ("pos-2", false));
+        for missing in [
+            store
+                .revoke_agent("nobody", "x", audit("agent.revoke", "agent:nobody"), 120)
+                .await,
+            store
+                .reinstate_agent("nobody", audit("agent.reinstate", "agent:nobody"), 120)
+                .await,
+        ] {
+            assert!(
+                matches!(missing, Err(StoreError::NotFound(_))),
+                "{missing:?}"
+            );
+        }
+        let all = store.agent_enrollments().await.unwrap();
+        assert_eq!(all.len(), 1);
+        // Every change was audited.
+        let filter = fleetlog_collector::store::audit::AuditFilter {
+            action: Some("agent.".into()),
+            ..Default::default()
+        };
+        let audited: Vec<String> = store
+            .audit_page(&filter, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(
+            audited,
+            [
+                "agent.revoke",
+                "agent.forget",
+                "agent.reinstate",
+                "agent.revoke"
+            ],
+            "newest first"
+        );
+    })
+    .await;
+}
+
 /// Both dialects' migrations must produce the same tables and columns.
 #[tokio::test]
 async fn migrations_have_identical_tables_and_columns() {
@@ -1022,7 +1152,7 @@ async fn migrations_have_identical_tables_and_columns() {
         // 0014_agent_enrollments.sql
         (
             "agent_enrollments",
-            "agent_id host issued enrolled_ms revoked_ms revoked_by revoked_reason",
+            "agent_id host credential_used enrolled_ms revoked_ms revoked_by revoked_reason",
         ),
         ("collector_secrets", "name secret_hex created_ms"),
         ("hosts", "host last_seen_ms lines_received"),

@@ -718,6 +718,27 @@ impl Collector {
         Ok(Some(value))
     }
 
+    /// `method path` with the admin token and an optional JSON body: (status, body text).
+    pub fn api_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, String)> {
+        let url = format!("{}{path}", self.base_url());
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().with_context(|| format!("{method} {url}"))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text()?))
+    }
+
     /// `GET {path}` with the admin token; `None` on 404.
     pub fn api_json(&self, path: &str) -> Result<Option<Value>> {
         self.get_json(path, &[])

@@ -196,6 +196,29 @@ fn replace_and_rekey_keep_the_buffer_and_positions() {
 }
 
 #[test]
+fn credential_is_durable_bound_to_the_agent_id_and_dropped_by_a_rekey() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.redb");
+    let id;
+    {
+        let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+        id = buf.agent_id();
+        assert_eq!(buf.credential().unwrap(), None);
+        // One issued to another id (the agent re-keyed since) is never presented.
+        buf.save_credential("someone-else", "fla_1").unwrap();
+        assert_eq!(buf.credential().unwrap(), None);
+        buf.save_credential(&id, "fla_2").unwrap();
+    }
+    let buf = Buffer::open(&path, 1 << 20, FullPolicy::Block).unwrap();
+    assert_eq!(buf.credential().unwrap().as_deref(), Some("fla_2"));
+    buf.clear_credential().unwrap();
+    assert_eq!(buf.credential().unwrap(), None);
+    buf.save_credential(&id, "fla_3").unwrap();
+    buf.rekey().unwrap();
+    assert_eq!(buf.credential().unwrap(), None, "a new id enrolls afresh");
+}
+
+#[test]
 fn saved_model_survives_reopen_and_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("buffer.redb");

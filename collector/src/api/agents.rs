@@ -24,9 +24,9 @@ pub struct EnrollmentDto {
     pub agent_id: String,
     /// Host name of its latest enrollment.
     pub host: String,
-    /// Whether it was issued a credential of its own (agents of protocol v5 and later);
-    /// the fleet token no longer admits it.
-    pub credential_issued: bool,
+    /// Whether it has presented a credential of its own (agents of protocol v5 and later
+    /// are issued one when they enroll); the fleet token then no longer admits it.
+    pub credential_used: bool,
     pub enrolled_ms: i64,
     /// Set while it is revoked.
     pub revoked_ms: Option<i64>,
@@ -39,7 +39,7 @@ impl From<EnrollmentRecord> for EnrollmentDto {
         EnrollmentDto {
             agent_id: r.agent_id,
             host: r.host,
-            credential_issued: r.issued,
+            credential_used: r.credential_used,
             enrolled_ms: r.enrolled_ms,
             revoked_ms: r.revoked_ms,
             revoked_by: r.revoked_by,

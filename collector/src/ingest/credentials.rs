@@ -5,7 +5,9 @@
 //! the agent id it was issued to. Any replica verifies it without a store query (the key is
 //! one row of `collector_secrets`, read at start), and issuing it twice (two replicas, a
 //! lost frame) yields the same credential. What the store does keep, one row per agent id
-//! in `agent_enrollments`, is whether a credential was issued and whether it is revoked;
+//! in `agent_enrollments`, is whether the agent has presented its credential
+//! (`credential_used`:
+//! from then on the fleet token no longer admits it) and whether it is revoked;
 //! every replica holds those rows in an [`AgentBook`], refreshed from the store every
 //! `ingest.credential_refresh_ms` and at once by the API on the replica that revokes.
 //!
@@ -15,8 +17,10 @@
 //! - the fleet token admits an agent id that holds no credential yet, while enrollment is
 //!   `open`: a v5 agent is then issued one (`Frame::Credential`), an older agent is admitted
 //!   on the fleet token (it cannot hold a credential) and recorded, so it can be revoked;
-//! - the fleet token never admits an agent id that was issued a credential, nor a revoked
-//!   one: whoever holds the fleet token cannot pass for an enrolled agent.
+//! - the fleet token never admits an agent id that has presented its credential, nor a
+//!   revoked one: whoever holds the fleet token cannot pass for an enrolled agent. (Until the
+//!   agent first presents it, the fleet token still admits it and the credential is sent
+//!   again: a credential lost on the way never locks an agent out.)
 //!
 //! Revoking takes effect on the connection too: each admitted connection watches the book
 //! and closes when its agent is revoked.
@@ -108,8 +112,8 @@ impl CredentialKey {
 /// What the store holds of one agent id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentAuth {
-    /// A credential was issued: the fleet token no longer admits this agent id.
-    pub issued: bool,
+    /// The agent presented its credential once: the fleet token no longer admits this id.
+    pub credential_used: bool,
     /// Set when an operator revoked the agent: the reason given.
     pub revoked: Option<String>,
 }
@@ -170,7 +174,10 @@ pub fn authenticate(
             revoked: Some(reason),
             ..
         }) => Err(revoked(agent_id, reason)),
-        Some(AgentAuth { issued: true, .. }) => Err(unauthorized(format!(
+        Some(AgentAuth {
+            credential_used: true,
+            ..
+        }) => Err(unauthorized(format!(
             "agent {agent_id} holds a credential of its own and must present it, not the fleet \
              token (an operator can let it enroll again: DELETE \
              /api/v1/agents/{agent_id}/enrollment)"
@@ -322,15 +329,15 @@ mod tests {
         let cred = key.issue("a");
         let other_cred = key.issue("b");
         let issued = AgentAuth {
-            issued: true,
+            credential_used: true,
             revoked: None,
         };
         let legacy = AgentAuth {
-            issued: false,
+            credential_used: false,
             revoked: None,
         };
         let gone = AgentAuth {
-            issued: true,
+            credential_used: true,
             revoked: Some("stolen".into()),
         };
         let ok = |a: Admission| Ok::<_, RejectReason>(a);
@@ -373,7 +380,7 @@ mod tests {
         let mut rx = book.subscribe();
         rx.borrow_and_update();
         let auth = AgentAuth {
-            issued: true,
+            credential_used: true,
             revoked: None,
         };
         book.note("a", auth.clone());
@@ -385,7 +392,7 @@ mod tests {
         book.replace(HashMap::from([(
             "a".to_owned(),
             AgentAuth {
-                issued: true,
+                credential_used: true,
                 revoked: Some("r".into()),
             },
         )]));

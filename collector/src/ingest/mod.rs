@@ -449,8 +449,8 @@ impl Ingest {
         write_frame(&mut send, &Frame::Welcome(welcome))
             .await
             .map_err(|e| e.to_string())?;
-        self.enroll(&hello, admission, known.is_some(), &mut send)
-            .await?;
+        self.enroll(&hello, admission, known.as_ref(), &mut send)
+            .await;
         if let Err(err) = self
             .store
             .upsert_agent(&hello.agent_id, &hello.host, &hello.labels, crate::now_ms())
@@ -468,47 +468,58 @@ impl Ingest {
         ))
     }
 
-    /// Records an admission the store does not know yet and, for `Admission::Enroll`, sends
-    /// the agent its credential, recorded first so that it can be revoked. A failed record
-    /// leaves the agent on the fleet token until it reconnects.
+    /// Records what the store does not know yet of an admission and, for
+    /// `Admission::Enroll`, sends the agent its credential. The enrollment is recorded first,
+    /// so that the agent can be revoked, but marked `credential_used` only when the agent presents the
+    /// credential: until then the fleet token still admits it, so a credential lost on the
+    /// way (a connection cut after `Welcome`) never locks an agent out. A failure is logged;
+    /// the agent is admitted all the same and enrolls again on its next connection.
     async fn enroll(
         &self,
         hello: &fleetlog_protocol::Hello,
         admission: credentials::Admission,
-        known: bool,
+        known: Option<&credentials::AgentAuth>,
         send: &mut quinn::SendStream,
-    ) -> Result<(), String> {
+    ) {
         use credentials::Admission;
-        let issued = match admission {
-            Admission::Enroll => true,
-            Admission::Credential if !known => true,
-            Admission::Legacy if !known => false,
-            Admission::Credential | Admission::Legacy => return Ok(()),
+        let record = match admission {
+            Admission::Credential => known.is_none_or(|k| !k.credential_used).then_some(true),
+            Admission::Enroll | Admission::Legacy => known.is_none().then_some(false),
         };
-        let record = match self
-            .store
-            .record_enrollment(&hello.agent_id, &hello.host, issued, crate::now_ms())
-            .await
-        {
-            Ok(record) => record,
-            Err(err) => {
-                warn!(agent_id = %hello.agent_id, error = %err, "Recording an agent enrollment failed.");
-                return Ok(());
-            }
-        };
-        self.agents.note(&hello.agent_id, record.auth());
-        if admission == Admission::Enroll {
-            let credential = AgentCredential {
-                agent_id: hello.agent_id.clone(),
-                token: self.credential_key.issue(&hello.agent_id),
-            };
-            write_frame(send, &Frame::Credential(credential))
+        if let Some(credential_used) = record {
+            match self
+                .store
+                .record_enrollment(
+                    &hello.agent_id,
+                    &hello.host,
+                    credential_used,
+                    crate::now_ms(),
+                )
                 .await
-                .map_err(|e| e.to_string())?;
-            self.metrics.credentials_issued.inc();
-            info!(agent_id = %hello.agent_id, host = %hello.host, "Agent enrolled; issued its own credential.");
+            {
+                Ok(record) => self.agents.note(&hello.agent_id, record.auth()),
+                Err(err) => {
+                    warn!(agent_id = %hello.agent_id, error = %err, "Recording an agent enrollment failed.");
+                    return;
+                }
+            }
         }
-        Ok(())
+        if admission != Admission::Enroll {
+            return;
+        }
+        let credential = AgentCredential {
+            agent_id: hello.agent_id.clone(),
+            token: self.credential_key.issue(&hello.agent_id),
+        };
+        match write_frame(send, &Frame::Credential(credential)).await {
+            Ok(()) => {
+                self.metrics.credentials_issued.inc();
+                info!(agent_id = %hello.agent_id, host = %hello.host, "Agent enrolled; issued its own credential.");
+            }
+            Err(err) => {
+                warn!(agent_id = %hello.agent_id, error = %err, "Sending an agent its credential failed; it enrolls again next time.");
+            }
+        }
     }
 
     async fn run_agent(

@@ -13,8 +13,8 @@ use crate::ingest::credentials::AgentAuth;
 pub struct EnrollmentRecord {
     pub agent_id: String,
     pub host: String,
-    /// A credential was issued to it.
-    pub issued: bool,
+    /// The agent has presented its own credential: the fleet token no longer admits it.
+    pub credential_used: bool,
     pub enrolled_ms: i64,
     pub revoked_ms: Option<i64>,
     pub revoked_by: Option<String>,
@@ -25,7 +25,7 @@ impl EnrollmentRecord {
     /// What admission needs to know of it.
     pub fn auth(&self) -> AgentAuth {
         AgentAuth {
-            issued: self.issued,
+            credential_used: self.credential_used,
             revoked: self
                 .revoked_ms
                 .map(|_| self.revoked_reason.clone().unwrap_or_default()),
@@ -35,20 +35,21 @@ impl EnrollmentRecord {
     fn summary(&self) -> serde_json::Value {
         serde_json::json!({
             "host": self.host,
-            "issued": self.issued,
+            "credential_used": self.credential_used,
             "revoked": self.revoked_ms.is_some(),
             "reason": self.revoked_reason,
         })
     }
 }
 
-const COLUMNS: &str = "agent_id, host, issued, enrolled_ms, revoked_ms, revoked_by, revoked_reason";
+const COLUMNS: &str =
+    "agent_id, host, credential_used, enrolled_ms, revoked_ms, revoked_by, revoked_reason";
 
 fn record_from(row: &AnyRow) -> Result<EnrollmentRecord, StoreError> {
     Ok(EnrollmentRecord {
         agent_id: row.try_get(0)?,
         host: row.try_get(1)?,
-        issued: row.try_get::<i64, _>(2)? != 0,
+        credential_used: row.try_get::<i64, _>(2)? != 0,
         enrolled_ms: row.try_get(3)?,
         revoked_ms: row.try_get(4)?,
         revoked_by: row.try_get(5)?,
@@ -101,25 +102,26 @@ impl Store {
         row.as_ref().map(record_from).transpose()
     }
 
-    /// Records that `agent_id` was admitted on the fleet token (`issued`: and given a
-    /// credential). `issued` never goes back to false, and a revocation is left as it is.
+    /// Records that `agent_id` was admitted (`credential_used`: with its own credential).
+    /// `credential_used` never goes back to false, and a revocation is left as it is.
     pub async fn record_enrollment(
         &self,
         agent_id: &str,
         host: &str,
-        issued: bool,
+        credential_used: bool,
         now_ms: i64,
     ) -> Result<EnrollmentRecord, StoreError> {
         let row = sqlx::query(&format!(
-            "INSERT INTO agent_enrollments (agent_id, host, issued, enrolled_ms) \
+            "INSERT INTO agent_enrollments (agent_id, host, credential_used, enrolled_ms) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (agent_id) DO UPDATE SET host = excluded.host, \
-             issued = CASE WHEN excluded.issued = 1 THEN 1 ELSE agent_enrollments.issued END \
+             credential_used = CASE WHEN excluded.credential_used = 1 THEN 1 \
+             ELSE agent_enrollments.credential_used END \
              RETURNING {COLUMNS}"
         ))
         .bind(clean(agent_id).as_ref())
         .bind(clean(host).as_ref())
-        .bind(i64::from(issued))
+        .bind(i64::from(credential_used))
         .bind(now_ms)
         .fetch_one(&self.pool)
         .await?;
@@ -159,7 +161,7 @@ impl Store {
                     .await?;
             let host = host.ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
             sqlx::query(
-                "INSERT INTO agent_enrollments (agent_id, host, issued, enrolled_ms) \
+                "INSERT INTO agent_enrollments (agent_id, host, credential_used, enrolled_ms) \
                  VALUES ($1, $2, 0, $3)",
             )
             .bind(agent_id)
