@@ -321,6 +321,16 @@ mod tests {
         assert_eq!(format!("{key:?}"), "CredentialKey(<redacted>)");
     }
 
+    /// (name, token, protocol version, book entry, enrollment, expected).
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        u16,
+        Option<&'a AgentAuth>,
+        Enrollment,
+        Result<Admission, RejectReason>,
+    );
+
     #[test]
     fn admission_table() {
         use Admission::*;
@@ -343,7 +353,7 @@ mod tests {
         let ok = |a: Admission| Ok::<_, RejectReason>(a);
         let no = Err::<Admission, _>;
         #[rustfmt::skip]
-        let cases: Vec<(&str, &str, u16, Option<&AgentAuth>, Enrollment, Result<Admission, RejectReason>)> = vec![
+        let cases: Vec<Case> = vec![
             // The agent's own credential.
             ("own credential", &cred, 5, Some(&issued), Open, ok(Credential)),
             ("own credential, book not caught up", &cred, 5, None, Open, ok(Credential)),
