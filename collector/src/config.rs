@@ -1304,6 +1304,16 @@ mod tests {
             let err = load(None, |_| None, t).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+        let mut t = toml::Table::new();
+        set_key(&mut t, "ingest.enrollment", "closed".into());
+        assert_eq!(
+            load(None, |_| None, t).unwrap().ingest.enrollment,
+            crate::ingest::credentials::Enrollment::Closed
+        );
+        let mut t = toml::Table::new();
+        set_key(&mut t, "ingest.enrollment", "sometimes".into());
+        let err = load(None, |_| None, t).unwrap_err().to_string();
+        assert!(err.contains("ingest.enrollment") && err.contains("sometimes"), "{err}");
         let env = |k: &str| (k == "FLEETLOG_INGEST_MAX_CONNECTIONS").then(|| "7".to_owned());
         assert_eq!(
             load(None, env, toml::Table::new())

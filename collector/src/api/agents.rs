@@ -59,7 +59,12 @@ pub struct EnrollmentList {
 #[serde(deny_unknown_fields)]
 pub struct Revoke {
     /// 1-500 printable characters.
-    #[schema(min_length = 1, max_length = 500, example = "terminal reported stolen")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "terminal reported stolen"
+    )]
     pub reason: String,
 }
 
