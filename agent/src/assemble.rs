@@ -101,11 +101,47 @@ fn non_empty(namespace: &str, pod: &str, container: &str) -> Option<KubernetesRe
     })
 }
 
-/// What the agent tells the collector about a source: its pod, and the container as service.
-pub fn source_meta(path: &str) -> SourceMeta {
+/// The services `[[sources]]` tables name, by glob; the first glob matching a path wins.
+#[derive(Debug, Clone, Default)]
+pub struct Services(Vec<(glob::Pattern, String)>);
+
+impl Services {
+    /// Compiles (glob, service) pairs (validated by the config already).
+    pub fn new(pairs: &[(String, String)]) -> Result<Services, glob::PatternError> {
+        pairs
+            .iter()
+            .map(|(g, service)| Ok((glob::Pattern::new(g)?, service.clone())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Services)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The service configured for `path`, if a glob matches it (`*` does not cross `/`).
+    pub fn of(&self, path: &str) -> Option<&str> {
+        const MATCH: glob::MatchOptions = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        self.0
+            .iter()
+            .find(|(p, _)| p.matches_with(path, MATCH))
+            .map(|(_, service)| service.as_str())
+    }
+}
+
+/// What the agent tells the collector about a source: its pod, and its service (the one its
+/// `[[sources]]` table names, else the container's name).
+pub fn source_meta(path: &str, services: &Services) -> SourceMeta {
     let kubernetes = kubernetes_ref(path);
     SourceMeta {
-        service: kubernetes.as_ref().map(|k| k.container.clone()),
+        service: services
+            .of(path)
+            .map(str::to_owned)
+            .or_else(|| kubernetes.as_ref().map(|k| k.container.clone())),
         kubernetes,
     }
 }
@@ -508,9 +544,33 @@ mod tests {
         ] {
             assert_eq!(kubernetes_ref(path), want, "{path}");
         }
-        let meta = source_meta("/var/log/pods/shop_pos-7_u/pos/0.log");
+        let none = Services::default();
+        let meta = source_meta("/var/log/pods/shop_pos-7_u/pos/0.log", &none);
         assert_eq!(meta.service.as_deref(), Some("pos"));
-        assert_eq!(source_meta("/var/log/app.log"), SourceMeta::default());
+        assert_eq!(
+            source_meta("/var/log/app.log", &none),
+            SourceMeta::default()
+        );
+        // A configured service wins over the container's name; the first glob matching wins.
+        let services = Services::new(&[
+            ("/var/log/pos/*.log".into(), "register".into()),
+            ("/var/log/**/*.log".into(), "everything".into()),
+            (
+                "/var/log/pods/shop_*/pos/*.log".into(),
+                "pos-terminal".into(),
+            ),
+        ])
+        .unwrap();
+        let got = |p: &str| source_meta(p, &services).service;
+        assert_eq!(got("/var/log/pos/app.log").as_deref(), Some("register"));
+        assert_eq!(
+            got("/var/log/pos/old/app.log").as_deref(),
+            Some("everything")
+        );
+        assert_eq!(got("/srv/app.log"), None);
+        let pod = source_meta("/var/log/pods/shop_pos-7_u/pos/0.log", &services);
+        assert_eq!(pod.service.as_deref(), Some("everything"));
+        assert!(pod.kubernetes.is_some());
     }
 
     #[test]

@@ -94,9 +94,21 @@ struct RawConfig {
     #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
+    sources: Vec<RawSource>,
+    #[serde(default)]
     buffer: RawBuffer,
     #[serde(default)]
     batch: RawBatch,
+}
+
+/// One `[[sources]]` table: globs with settings of their own.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(default)]
+    paths: Vec<String>,
+    service: Option<String>,
+    start_at_end: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -126,9 +138,14 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     pub host_name: String,
     pub labels: Vec<(String, String)>,
+    /// Every glob to read: the top-level `paths` and each `[[sources]]` table's.
     pub paths: Vec<String>,
     pub exclude: Vec<String>,
     pub start_at_end: bool,
+    /// Globs whose files start at their end (`[[sources]]` with `start_at_end = true`).
+    pub start_at_end_globs: Vec<String>,
+    /// (glob, service) of `[[sources]]` naming their service; the first match wins.
+    pub services: Vec<(String, String)>,
     pub max_line_bytes: usize,
     /// How read lines become entries (keys `multiline`, `max_event_bytes`).
     pub assemble: crate::assemble::AssembleConfig,
@@ -245,6 +262,78 @@ pub fn load(
     AgentConfig::try_from(raw)
 }
 
+/// Longest `[[sources]]` service name, in characters.
+const MAX_SERVICE_CHARS: usize = 128;
+
+/// The top-level `paths` and the `[[sources]]` tables, merged and checked.
+struct Sources {
+    paths: Vec<String>,
+    start_at_end_globs: Vec<String>,
+    services: Vec<(String, String)>,
+}
+
+impl Sources {
+    fn from_raw(
+        top: &[String],
+        top_at_end: bool,
+        tables: &[RawSource],
+    ) -> Result<Sources, ConfigError> {
+        let mut out = Sources {
+            paths: Vec::new(),
+            start_at_end_globs: Vec::new(),
+            services: Vec::new(),
+        };
+        let check = |key: &str, g: &String| {
+            glob::Pattern::new(g)
+                .map(|_| ())
+                .map_err(|e| ConfigError::invalid(key, format!("bad glob `{g}`: {e}")))
+        };
+        for g in top {
+            check("paths", g)?;
+            out.paths.push(g.clone());
+            if top_at_end && !tables.is_empty() {
+                out.start_at_end_globs.push(g.clone());
+            }
+        }
+        for (i, table) in tables.iter().enumerate() {
+            let key = format!("sources[{i}]");
+            if table.paths.is_empty() {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.paths"),
+                    "at least one glob is required",
+                ));
+            }
+            if let Some(service) = &table.service
+                && (service.trim().is_empty()
+                    || service.chars().count() > MAX_SERVICE_CHARS
+                    || service.chars().any(char::is_control))
+            {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.service"),
+                    format!("must be 1-{MAX_SERVICE_CHARS} printable characters"),
+                ));
+            }
+            for g in &table.paths {
+                check(&format!("{key}.paths"), g)?;
+                out.paths.push(g.clone());
+                if table.start_at_end.unwrap_or(top_at_end) {
+                    out.start_at_end_globs.push(g.clone());
+                }
+                if let Some(service) = &table.service {
+                    out.services.push((g.clone(), service.trim().to_owned()));
+                }
+            }
+        }
+        if out.paths.is_empty() {
+            return Err(ConfigError::invalid(
+                "paths",
+                "at least one glob is required (in `paths` or a `[[sources]]` table)",
+            ));
+        }
+        Ok(out)
+    }
+}
+
 fn nonzero(key: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
     match v.unwrap_or(default) {
         0 => Err(ConfigError::invalid(key, "must be greater than 0")),
@@ -281,17 +370,10 @@ impl TryFrom<RawConfig> for AgentConfig {
         let ca = raw.ca.ok_or_else(|| {
             ConfigError::invalid("ca", "required (PEM file of the collector's CA)")
         })?;
-        if raw.paths.is_empty() {
-            return Err(ConfigError::invalid(
-                "paths",
-                "at least one glob is required",
-            ));
-        }
-        for (key, globs) in [("paths", &raw.paths), ("exclude", &raw.exclude)] {
-            for g in globs {
-                glob::Pattern::new(g)
-                    .map_err(|e| ConfigError::invalid(key, format!("bad glob `{g}`: {e}")))?;
-            }
+        let sources = Sources::from_raw(&raw.paths, raw.start_at_end, &raw.sources)?;
+        for g in &raw.exclude {
+            glob::Pattern::new(g)
+                .map_err(|e| ConfigError::invalid("exclude", format!("bad glob `{g}`: {e}")))?;
         }
         let host_name = match raw.host_name {
             Some(h) if h.trim().is_empty() => {
@@ -347,9 +429,11 @@ impl TryFrom<RawConfig> for AgentConfig {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             host_name,
             labels: raw.labels.into_iter().collect(),
-            paths: raw.paths,
+            paths: sources.paths,
             exclude: raw.exclude,
-            start_at_end: raw.start_at_end,
+            start_at_end: raw.start_at_end && raw.sources.is_empty(),
+            start_at_end_globs: sources.start_at_end_globs,
+            services: sources.services,
             max_line_bytes: nonzero("max_line_bytes", raw.max_line_bytes, DEFAULT_MAX_LINE_BYTES)?
                 as usize,
             assemble: crate::assemble::AssembleConfig {
@@ -418,6 +502,70 @@ paths = ["/var/log/*.log"]"#,
         assert_eq!(cfg.buffer_max_bytes, DEFAULT_BUFFER_MAX_BYTES);
         assert_eq!(cfg.when_full, FullPolicy::Block);
         assert_eq!(cfg.server_name, "127.0.0.1");
+    }
+
+    fn with_sources(extra: &str) -> Result<AgentConfig, ConfigError> {
+        let text =
+            format!("collector = \"127.0.0.1:4433\"\ntoken_file = \"t\"\nca = \"ca.pem\"\n{extra}");
+        load(None, |_| None, toml::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn sources_tables_add_globs_with_their_own_service_and_start() {
+        let cfg = with_sources(
+            r#"paths = ["/var/log/app/*.log"]
+start_at_end = true
+[[sources]]
+paths = ["/var/log/pos/*.log", "/var/log/pos/**/*.log"]
+service = " register "
+start_at_end = false
+[[sources]]
+paths = ["/var/log/kiosk/*.log"]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.paths,
+            [
+                "/var/log/app/*.log",
+                "/var/log/pos/*.log",
+                "/var/log/pos/**/*.log",
+                "/var/log/kiosk/*.log"
+            ]
+        );
+        // The top-level flag applies to the top-level paths and is the tables' default.
+        assert!(!cfg.start_at_end);
+        assert_eq!(
+            cfg.start_at_end_globs,
+            ["/var/log/app/*.log", "/var/log/kiosk/*.log"]
+        );
+        assert_eq!(
+            cfg.services,
+            [
+                ("/var/log/pos/*.log".to_owned(), "register".to_owned()),
+                ("/var/log/pos/**/*.log".to_owned(), "register".to_owned())
+            ]
+        );
+        // Only tables: fine. Without them the top-level flag is kept as it was.
+        let only = with_sources("[[sources]]\npaths = [\"/a/*.log\"]").unwrap();
+        assert_eq!(only.paths, ["/a/*.log"]);
+        let plain = with_sources("paths = [\"/a/*.log\"]\nstart_at_end = true").unwrap();
+        assert!(plain.start_at_end && plain.start_at_end_globs.is_empty());
+        for (extra, key) in [
+            ("", "paths"),
+            ("[[sources]]\nservice = \"x\"", "sources[0].paths"),
+            (
+                "[[sources]]\npaths = [\"/a/*.log\"]\nservice = \" \"",
+                "sources[0].service",
+            ),
+            (
+                "paths = [\"/a/*.log\"]\n[[sources]]\npaths = [\"/b/*.log\"]\n[[sources]]\npaths = [\"[\"]",
+                "sources[1].paths",
+            ),
+            ("[[sources]]\npaths = [\"/a\"]\nlevel = 1", "level"),
+        ] {
+            let err = with_sources(extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra:?}: {err}");
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         exclude: config.exclude.clone(),
         max_line_bytes: config.max_line_bytes,
         start_at_end: config.start_at_end,
+        start_at_end_globs: config.start_at_end_globs.clone(),
     };
     let tailer = tail::Tailer::new(tail_config.clone(), saved)?;
     let watcher = tail::Watcher::new(&tail_config)?;
@@ -148,6 +149,8 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         batch_max_bytes: config.batch_max_bytes,
         batch_max_wait: config.batch_max_wait,
         assemble: config.assemble,
+        services: assemble::Services::new(&config.services)
+            .context("compiling [[sources]] globs")?,
     };
     let result = reader.run(shutdown).await;
     let _ = shipper.await;

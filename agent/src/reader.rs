@@ -78,6 +78,8 @@ pub(crate) struct Reader {
     pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
     pub assemble: crate::assemble::AssembleConfig,
+    /// Services named by `[[sources]]`, sent with each batch's sources.
+    pub services: crate::assemble::Services,
 }
 
 fn key_bytes(key: &FileKey) -> Vec<u8> {
@@ -233,10 +235,12 @@ impl Reader {
         let mut payloads = Vec::new();
         let sources: Vec<String> = pending.sources.iter().map(|s| s.to_string()).collect();
         let model_version = self.classifier.model_version();
-        let source_meta: Vec<_> = if sources.iter().any(|s| crate::assemble::is_cri_path(s)) {
+        let source_meta: Vec<_> = if !self.services.is_empty()
+            || sources.iter().any(|s| crate::assemble::is_cri_path(s))
+        {
             sources
                 .iter()
-                .map(|s| crate::assemble::source_meta(s))
+                .map(|s| crate::assemble::source_meta(s, &self.services))
                 .collect()
         } else {
             Vec::new()

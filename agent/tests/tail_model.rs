@@ -140,7 +140,7 @@ impl Harness {
             include: vec![format!("{}/{glob}", dir.path().display())],
             exclude: vec![],
             max_line_bytes: MAX_LINE,
-            start_at_end: false,
+            ..TailConfig::default()
         };
         let mut h = Harness {
             writers: Vec::new(),

@@ -1313,7 +1313,10 @@ mod tests {
         let mut t = toml::Table::new();
         set_key(&mut t, "ingest.enrollment", "sometimes".into());
         let err = load(None, |_| None, t).unwrap_err().to_string();
-        assert!(err.contains("ingest.enrollment") && err.contains("sometimes"), "{err}");
+        assert!(
+            err.contains("ingest.enrollment") && err.contains("sometimes"),
+            "{err}"
+        );
         let env = |k: &str| (k == "FLEETLOG_INGEST_MAX_CONNECTIONS").then(|| "7".to_owned());
         assert_eq!(
             load(None, env, toml::Table::new())

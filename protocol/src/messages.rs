@@ -140,8 +140,9 @@ impl BatchPayload {
 /// v4: what the agent knows about one source besides its path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceMeta {
-    /// The service the source belongs to, from the agent's config (`sources[].service`) or
-    /// the container name; `None` leaves the collector to derive it from the path.
+    /// The service the source belongs to, from the agent's config (a `[[sources]]` table's
+    /// `service`) or the container name; `None` leaves the collector to derive it from the
+    /// path.
     pub service: Option<String>,
     /// Kubernetes coordinates when the source is a container log.
     pub kubernetes: Option<KubernetesRef>,

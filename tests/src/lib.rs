@@ -909,6 +909,8 @@ pub struct AgentOpts {
     pub host_name: String,
     /// `--data-dir`; `None` means `<temp dir>/agent-<host name>`.
     pub data_dir: Option<PathBuf>,
+    /// `--config`: a TOML file for what flags cannot say (`[[sources]]` tables).
+    pub config: Option<PathBuf>,
 }
 
 impl AgentOpts {
@@ -921,6 +923,7 @@ impl AgentOpts {
             paths: paths.to_vec(),
             host_name: host_name.to_owned(),
             data_dir: None,
+            config: None,
         }
     }
 }
@@ -957,6 +960,10 @@ impl Agent {
         for p in &opts.paths {
             args.push("--path".into());
             args.push(p.into());
+        }
+        if let Some(config) = &opts.config {
+            args.push("--config".into());
+            args.push(config.into());
         }
         args.extend([
             "--data-dir".into(),

@@ -249,3 +249,88 @@ fn traces_are_one_entry_and_pods_are_known() -> Result<()> {
     env.finish();
     Ok(())
 }
+
+/// `[[sources]]` tables (issue 17 item 3): one source starts at the end of what its files
+/// already hold, the other reads its backlog; a source's configured service names its
+/// events. Nothing written after the start is lost.
+#[test]
+fn sources_have_their_own_start_and_service() -> Result<()> {
+    let mut env = TestEnv::new("agent-sources-tables")?;
+    let collector = Collector::start(&env, &env.subdir("collector")?)?;
+    let pos = env.subdir("pos")?;
+    let kiosk = env.subdir("kiosk")?;
+    // Backlogs: the register's is read, the kiosk's is skipped (start_at_end).
+    let backlog = 200;
+    for i in 0..backlog {
+        append(
+            &pos.join("register.log"),
+            &format!("2026-11-29T10:00:00Z INFO register backlog {i}\n"),
+        )?;
+        append(
+            &kiosk.join("kiosk.log"),
+            &format!(
+                "2026-11-29T10:00:00Z INFO kiosk backlog {i} {}\n",
+                "k".repeat(300)
+            ),
+        )?;
+    }
+    let config = env.path().join("agent.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[sources]]\npaths = [\"{}/*.log\"]\nservice = \"cash-register\"\n\n\
+             [[sources]]\npaths = [\"{}/*.log\"]\nstart_at_end = true\n",
+            pos.display(),
+            kiosk.display()
+        ),
+    )?;
+    let mut opts = AgentOpts::new(&collector, "store-9", &[]);
+    opts.config = Some(config);
+    let agent = Agent::start(&env, opts)?;
+    collector.wait_for_lines("store-9", backlog, Duration::from_secs(90))?;
+    // After the start both sources are read.
+    let fresh = 50;
+    for i in 0..fresh {
+        append(
+            &pos.join("register.log"),
+            &format!("2026-11-29T10:01:00Z ERROR register payment terminal TIMEOUT {i}\n"),
+        )?;
+        append(
+            &kiosk.join("kiosk.log"),
+            &format!("2026-11-29T10:01:00Z INFO kiosk fresh {i}\n"),
+        )?;
+    }
+    let want = backlog + 2 * fresh;
+    let got = collector.wait_for_lines("store-9", want, Duration::from_secs(90))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = collector.fetch_all_lines("store-9")?;
+    let kiosk_backlog = lines
+        .iter()
+        .filter(|l| l.line.contains("kiosk backlog"))
+        .count();
+    ensure!(
+        got == want && lines.len() as u64 == want && kiosk_backlog == 0,
+        "{got} counted, {} stored, {want} expected, {kiosk_backlog} kiosk backlog lines read",
+        lines.len()
+    );
+    let events = collector
+        .api_json("/api/v1/events?host=store-9&limit=500")?
+        .context("events")?;
+    let services: HashSet<String> = events["events"]
+        .as_array()
+        .context("events array")?
+        .iter()
+        .filter_map(|e| e["service"].as_str().map(str::to_owned))
+        .collect();
+    ensure!(
+        services == HashSet::from(["cash-register".to_owned()]),
+        "event services: {services:?}"
+    );
+    println!(
+        "sources: register backlog {backlog} read, kiosk backlog {backlog} skipped \
+         (start_at_end), {fresh}+{fresh} fresh lines stored; event services {services:?}"
+    );
+    agent.ensure_no_panic()?;
+    env.finish();
+    Ok(())
+}

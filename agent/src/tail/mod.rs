@@ -138,6 +138,9 @@ pub struct TailConfig {
     pub max_line_bytes: usize,
     /// For files first seen at startup with no checkpoint: start at their end.
     pub start_at_end: bool,
+    /// The same for the files these globs match only (sources with their own
+    /// `start_at_end`); a file any of them matches starts at its end.
+    pub start_at_end_globs: Vec<String>,
 }
 
 impl Default for TailConfig {
@@ -147,6 +150,7 @@ impl Default for TailConfig {
             exclude: Vec::new(),
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             start_at_end: false,
+            start_at_end_globs: Vec::new(),
         }
     }
 }

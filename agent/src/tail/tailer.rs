@@ -162,6 +162,8 @@ enum Checked {
 pub struct Tailer {
     config: TailConfig,
     exclude: Vec<glob::Pattern>,
+    /// `TailConfig::start_at_end_globs`, compiled.
+    at_end: Vec<glob::Pattern>,
     cap: usize,
     tracked: Vec<Tracked>,
     unclaimed: BTreeMap<FileKey, Unclaimed>,
@@ -208,6 +210,11 @@ impl Tailer {
             .iter()
             .map(compile)
             .collect::<Result<Vec<_>, _>>()?;
+        let at_end = config
+            .start_at_end_globs
+            .iter()
+            .map(compile)
+            .collect::<Result<Vec<_>, _>>()?;
         let unclaimed = saved
             .into_iter()
             .map(|(key, checkpoint)| {
@@ -224,6 +231,7 @@ impl Tailer {
             cap: fingerprint_cap(config.max_line_bytes),
             config,
             exclude,
+            at_end,
             tracked: Vec::new(),
             unclaimed,
             candidates: HashMap::new(),
@@ -697,7 +705,13 @@ impl Tailer {
                 (offset, Some(key), fingerprint)
             }
             NewDecision::New(fingerprint) => {
-                let at_end = startup && self.config.start_at_end && !has_checkpoint;
+                let at_end = startup
+                    && !has_checkpoint
+                    && (self.config.start_at_end
+                        || self
+                            .at_end
+                            .iter()
+                            .any(|p| p.matches_path_with(&l.path, MATCH)));
                 let offset = match (at_end, cand.codec) {
                     (false, _) => 0,
                     (true, Codec::Plain) => end_of_last_line(&l.path, l.id, l.sig.size),
@@ -1399,6 +1413,24 @@ mod tests {
             .map(|(t, c)| ((*t).to_owned(), *c))
             .collect();
         assert_eq!(second, want);
+    }
+
+    #[test]
+    fn start_at_end_per_glob_skips_only_that_sources_backlog() {
+        let (dir, mut config) = setup("*.log");
+        config.start_at_end_globs = vec![format!("{}/kiosk*.log", dir.path().display())];
+        append(&dir.path().join("pos.log"), "pos old\n");
+        append(&dir.path().join("kiosk.log"), "kiosk old\n");
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(texts(&mut tailer), ["pos old"]);
+        append(&dir.path().join("kiosk.log"), "kiosk new\n");
+        append(&dir.path().join("pos.log"), "pos new\n");
+        let mut got = texts(&mut tailer);
+        got.sort();
+        assert_eq!(got, ["kiosk new", "pos new"]);
+        // A file created while running is read from its start, whatever its source says.
+        append(&dir.path().join("kiosk2.log"), "kiosk2 first\n");
+        assert_eq!(texts(&mut tailer), ["kiosk2 first"]);
     }
 
     #[test]
