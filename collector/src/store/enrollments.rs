@@ -57,6 +57,22 @@ fn record_from(row: &AnyRow) -> Result<EnrollmentRecord, StoreError> {
     })
 }
 
+/// The enrollment of `agent_id` as `conn` (a transaction) sees it.
+async fn enrollment_in(
+    conn: &mut sqlx::AnyConnection,
+    agent_id: &str,
+) -> Result<Option<EnrollmentRecord>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM agent_enrollments WHERE agent_id = $1"
+    ))
+    .bind(agent_id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(record_from)
+    .transpose()
+}
+
 impl Store {
     /// The secret named `name`, created (32 random bytes) by the first replica that asks;
     /// every replica gets the same one.
@@ -139,15 +155,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<EnrollmentRecord, StoreError> {
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
-        let before = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM agent_enrollments WHERE agent_id = $1"
-        ))
-        .bind(agent_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(record_from)
-        .transpose()?;
+        let before = enrollment_in(&mut tx, agent_id).await?;
         if let Some(before) = &before
             && before.revoked_ms.is_some()
         {
@@ -199,16 +207,9 @@ impl Store {
         now_ms: i64,
     ) -> Result<EnrollmentRecord, StoreError> {
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
-        let before = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM agent_enrollments WHERE agent_id = $1"
-        ))
-        .bind(agent_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(record_from)
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound(format!("enrollment of agent {agent_id}")))?;
+        let before = enrollment_in(&mut tx, agent_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("enrollment of agent {agent_id}")))?;
         if before.revoked_ms.is_none() {
             return Ok(before);
         }
@@ -240,16 +241,9 @@ impl Store {
         now_ms: i64,
     ) -> Result<EnrollmentRecord, StoreError> {
         let mut tx = self.pool.begin_with(self.dialect.begin_write()).await?;
-        let before = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM agent_enrollments WHERE agent_id = $1"
-        ))
-        .bind(agent_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(record_from)
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound(format!("enrollment of agent {agent_id}")))?;
+        let before = enrollment_in(&mut tx, agent_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("enrollment of agent {agent_id}")))?;
         if before.revoked_ms.is_some() {
             return Err(StoreError::Conflict(format!(
                 "agent {agent_id} is revoked; reinstate it before forgetting its enrollment"
