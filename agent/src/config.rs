@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_IN_FLIGHT_PRIORITY: u64 = 4;
 /// `buffer.max_bytes`.
 pub const DEFAULT_PRIORITY_RESERVE_DIVISOR: u64 = 16;
 
+/// With several collectors, seconds away from home before going back (0: never).
+pub const DEFAULT_REBALANCE_AFTER_SECS: u64 = 600;
+
 /// Every leaf key, for environment overrides: `buffer.max_bytes` ← `FLEETLOG_BUFFER_MAX_BYTES`.
 pub const KEYS: &[&str] = &[
     "collector",
@@ -40,6 +43,7 @@ pub const KEYS: &[&str] = &[
     "max_event_bytes",
     "metrics_listen",
     "heartbeat_secs",
+    "rebalance_after_secs",
     "buffer.max_bytes",
     "buffer.when_full",
     "buffer.priority_reserve_bytes",
@@ -91,6 +95,7 @@ struct RawConfig {
     max_event_bytes: Option<u64>,
     metrics_listen: Option<String>,
     heartbeat_secs: Option<u64>,
+    rebalance_after_secs: Option<u64>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -151,6 +156,9 @@ pub struct AgentConfig {
     pub assemble: crate::assemble::AssembleConfig,
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub heartbeat: Duration,
+    /// With several collectors: how long a connection away from the agent's home collector
+    /// lasts before the agent goes back home (`None`: it stays until the connection fails).
+    pub rebalance_after: Option<Duration>,
     pub buffer_max_bytes: u64,
     pub when_full: FullPolicy,
     pub batch_max_bytes: usize,
@@ -354,15 +362,23 @@ impl TryFrom<RawConfig> for AgentConfig {
         let collector = raw.collector.ok_or_else(|| {
             ConfigError::invalid("collector", "required (HOST:PORT of the collector)")
         })?;
-        let (host, port) = collector
-            .rsplit_once(':')
-            .ok_or_else(|| ConfigError::invalid("collector", "expected HOST:PORT"))?;
-        port.parse::<u16>()
-            .map_err(|_| ConfigError::invalid("collector", format!("bad port `{port}`")))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        // One or more collectors (replicas), comma-separated; the TLS name defaults to the
+        // first one's host.
+        let mut first_host = None;
+        for addr in crate::ship::targets::split_addrs(&collector) {
+            let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
+                ConfigError::invalid("collector", format!("expected HOST:PORT, got `{addr}`"))
+            })?;
+            port.parse::<u16>()
+                .map_err(|_| ConfigError::invalid("collector", format!("bad port `{port}`")))?;
+            first_host.get_or_insert_with(|| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            });
+        }
+        let host =
+            first_host.ok_or_else(|| ConfigError::invalid("collector", "expected HOST:PORT"))?;
         let server_name = raw.server_name.unwrap_or(host);
         let token_file = raw.token_file.ok_or_else(|| {
             ConfigError::invalid("token_file", "required (file holding the enrollment token)")
@@ -451,6 +467,13 @@ impl TryFrom<RawConfig> for AgentConfig {
                 raw.heartbeat_secs,
                 DEFAULT_HEARTBEAT_SECS,
             )?),
+            rebalance_after: match raw
+                .rebalance_after_secs
+                .unwrap_or(DEFAULT_REBALANCE_AFTER_SECS)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             buffer_max_bytes,
             when_full,
             batch_max_bytes: batch_max_bytes as usize,
@@ -566,6 +589,27 @@ paths = ["/var/log/kiosk/*.log"]"#,
             let err = with_sources(extra).unwrap_err().to_string();
             assert!(err.contains(key), "{extra:?}: {err}");
         }
+    }
+
+    #[test]
+    fn several_collectors_are_checked_each_and_rebalance_has_a_default() {
+        let mut t = minimal();
+        set_key(&mut t, "collector", "pos-hub-a:4433, [::1]:4433".into());
+        let cfg = load(None, |_| None, t).unwrap();
+        assert_eq!(cfg.server_name, "pos-hub-a");
+        assert_eq!(
+            cfg.rebalance_after,
+            Some(Duration::from_secs(DEFAULT_REBALANCE_AFTER_SECS))
+        );
+        for bad in ["a:1,b", "a:1,b:x", ","] {
+            let mut t = minimal();
+            set_key(&mut t, "collector", bad.into());
+            let err = load(None, |_| None, t).unwrap_err().to_string();
+            assert!(err.contains("collector"), "{bad}: {err}");
+        }
+        let mut t = minimal();
+        set_key(&mut t, "rebalance_after_secs", toml::Value::Integer(0));
+        assert_eq!(load(None, |_| None, t).unwrap().rebalance_after, None);
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     let shipper = tokio::spawn(ship::driver::run(
         ShipConfig {
             collector: config.collector.clone(),
+            rebalance_after: config.rebalance_after,
             server_name: config.server_name.clone(),
             client,
             token,

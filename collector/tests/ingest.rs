@@ -449,6 +449,7 @@ async fn agent_shipper_adopts_and_saves_the_pushed_model() {
     let shipper = tokio::spawn(driver::run(
         ShipConfig {
             collector: c.quic.to_string(),
+            rebalance_after: None,
             server_name: "localhost".into(),
             client: client_config(&c.dir.path().join("ca.pem")).unwrap(),
             token: c.token("agent-token"),

@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
 use super::session::{Admit, AgentSession, Decision, Lane, SessionLimits};
+use super::targets::{Targets, split_addrs};
 use super::{ShipError, read_frame};
 use crate::buffer::{Buffer, BufferError};
 use crate::classify::{Model, ModelError, ModelSender};
@@ -26,7 +27,11 @@ use crate::status::{HostProbe, StatusSource, heartbeat_frame};
 /// Everything the shipper needs. Its `Debug` leaves the token out.
 #[derive(Clone)]
 pub struct ShipConfig {
+    /// One or more collectors, `HOST:PORT`, comma-separated (replicas on one database).
     pub collector: String,
+    /// Away from its home collector, a connection ends after this long so the agent goes
+    /// back home (`rebalance_after_secs`; `None`: never).
+    pub rebalance_after: Option<Duration>,
     pub server_name: String,
     pub client: quinn::ClientConfig,
     pub token: String,
@@ -82,6 +87,7 @@ pub async fn run(
 ) {
     let mut backoff = Backoff::default();
     let mut retry = Backoff::default();
+    let mut targets = Targets::new(split_addrs(&cfg.collector), &buffer.agent_id());
     let mut source = StatusSource {
         probe: HostProbe::new(&cfg.data_dir, cfg.log_dirs.clone()),
         config_hash: cfg.config_hash,
@@ -97,31 +103,46 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
+        let target = targets.current().to_owned();
+        let rebalance = targets
+            .rebalances(cfg.rebalance_after)
+            .then_some(cfg.rebalance_after)
+            .flatten();
         let result = tokio::select! {
-            r = session(&endpoint, &cfg, &buffer, &signals, &metrics, (&mut backoff, &mut retry), &mut source) => r,
+            r = session(&endpoint, &cfg, &target, rebalance, &buffer, &signals, &metrics, (&mut backoff, &mut retry), &mut source) => r,
             _ = shutdown.changed() => break,
         };
         metrics.connected.set(0);
-        match result {
-            Ok(()) => {}
-            Err(ShipError::Rejected {
+        let err = match result {
+            Ok(()) => {
+                // A rebalancing session ended on purpose: straight back home.
+                targets.go_home();
+                info!(from = %target, to = %targets.current(), "Going back to this agent's home collector.");
+                continue;
+            }
+            Err(err) => err,
+        };
+        // Any failure moves on to the next collector (with one, the same one again).
+        targets.failed();
+        match err {
+            ShipError::Rejected {
                 reason: RejectReason::Revoked,
                 message,
-            }) => {
+            } => {
                 // Operator action needed: lines stay buffered until the agent is reinstated.
-                error!(%message, collector = %cfg.collector, "This agent was revoked; it keeps buffering and retries until an operator reinstates it.");
+                error!(%message, collector = %target, "This agent was revoked; it keeps buffering and retries until an operator reinstates it.");
             }
-            Err(ShipError::Rejected { reason, message }) => {
+            ShipError::Rejected { reason, message } => {
                 // Operator action needed: the token or version is wrong.
-                error!(%reason, %message, collector = %cfg.collector, "Collector rejected this agent.");
+                error!(%reason, %message, collector = %target, "Collector rejected this agent.");
             }
-            Err(err) if is_tls_failure(&err) => {
+            err if is_tls_failure(&err) => {
                 // Operator action needed: wrong CA file or server name; retrying won't fix it.
-                error!(error = %err, collector = %cfg.collector, server_name = %cfg.server_name, "TLS handshake with collector failed; check the CA file and server name.");
+                error!(error = %err, collector = %target, server_name = %cfg.server_name, "TLS handshake with collector failed; check the CA file and server name.");
             }
-            Err(ShipError::Rekeyed) => {}
-            Err(err) => {
-                warn!(error = %err, collector = %cfg.collector, "Connection to collector failed.");
+            ShipError::Rekeyed => {}
+            err => {
+                warn!(error = %err, collector = %target, next = %targets.current(), "Connection to collector failed.");
             }
         }
         metrics.reconnects.inc();
@@ -153,12 +174,38 @@ fn is_tls_failure(err: &ShipError) -> bool {
     (0x100..0x200).contains(&u64::from(transport.code))
 }
 
-async fn resolve(addr: &str) -> Result<SocketAddr, ShipError> {
-    tokio::net::lookup_host(addr)
+/// How long a connection attempt to one address may take (a replica that is down answers
+/// nothing; without this the attempt would wait out the idle timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to `target`, trying each address its name resolves to in turn.
+async fn connect(
+    endpoint: &quinn::Endpoint,
+    cfg: &ShipConfig,
+    target: &str,
+) -> Result<quinn::Connection, ShipError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target)
         .await
-        .map_err(|_| ShipError::Resolve(addr.to_owned()))?
-        .next()
-        .ok_or_else(|| ShipError::Resolve(addr.to_owned()))
+        .map_err(|_| ShipError::Resolve(target.to_owned()))?
+        .collect();
+    let mut last = ShipError::Resolve(target.to_owned());
+    for addr in addrs {
+        let connecting = endpoint.connect_with(cfg.client.clone(), addr, &cfg.server_name)?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(err)) => {
+                debug!(%addr, error = %err, "Connecting failed; trying the next address.");
+                last = err.into();
+            }
+            Err(_) => {
+                debug!(%addr, "Connecting timed out; trying the next address.");
+                last = ShipError::Protocol(format!(
+                    "no answer from {addr} within {CONNECT_TIMEOUT:?}"
+                ));
+            }
+        }
+    }
+    Err(last)
 }
 
 async fn write_frame(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), ShipError> {
@@ -168,19 +215,19 @@ async fn write_frame(send: &mut quinn::SendStream, frame: &Frame) -> Result<(), 
 
 /// One connection's lifetime. Returns `Err` when it ends for any reason but shutdown.
 /// `retry` is the `Unavailable` backoff, carried from one connection to the next.
+#[allow(clippy::too_many_arguments)]
 async fn session(
     endpoint: &quinn::Endpoint,
     cfg: &ShipConfig,
+    target: &str,
+    rebalance: Option<Duration>,
     buffer: &Arc<Buffer>,
     signals: &Arc<Signals>,
     metrics: &Arc<Metrics>,
     (backoff, retry): (&mut Backoff, &mut Backoff),
     source: &mut StatusSource,
 ) -> Result<(), ShipError> {
-    let addr = resolve(&cfg.collector).await?;
-    let conn = endpoint
-        .connect_with(cfg.client.clone(), addr, &cfg.server_name)?
-        .await?;
+    let conn = connect(endpoint, cfg, target).await?;
     let (mut ctl_send, mut ctl_recv) = conn.open_bi().await?;
     let agent_id = buffer.agent_id();
     // The agent's own credential once the collector issued one (protocol v5), else the
@@ -225,7 +272,7 @@ async fn session(
         }
     };
     info!(
-        collector = %cfg.collector,
+        collector = %target,
         collector_version = %welcome.collector_version,
         last_stored_seq = ?welcome.last_stored_seq,
         max_batch_bytes = welcome.max_batch_bytes,
@@ -253,7 +300,9 @@ async fn session(
         agent_id,
         restamp_below: buffer.rekeyed_below()?,
     };
-    let result = link.drive(&mut sess, cfg, &mut ctl_send, source).await;
+    let result = link
+        .drive(&mut sess, cfg, &mut ctl_send, source, rebalance)
+        .await;
     *retry = sess.take_backoff();
     result
 }
@@ -280,8 +329,13 @@ impl Link<'_> {
         cfg: &ShipConfig,
         ctl_send: &mut quinn::SendStream,
         source: &mut StatusSource,
+        rebalance: Option<Duration>,
     ) -> Result<(), ShipError> {
         let mut tasks: JoinSet<SendResult> = JoinSet::new();
+        // Away from home: end the session after `rebalance` (un-acked batches stay buffered
+        // and go to the home collector, which stores each once).
+        let go_home = tokio::time::sleep(rebalance.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(go_home);
         let mut heartbeat = tokio::time::interval(cfg.heartbeat);
         // A newly applied model is reported at once, not at the next tick.
         let mut model_changed = self.signals.model.subscribe();
@@ -312,6 +366,10 @@ impl Link<'_> {
                     write_frame(ctl_send, &frame).await?;
                 }
                 reason = self.conn.closed() => return Err(ShipError::Connection(reason)),
+                _ = &mut go_home, if rebalance.is_some() => {
+                    self.conn.close(0u32.into(), b"agent rebalancing");
+                    return Ok(());
+                }
                 _ = tokio::time::sleep(wake) => {}
             }
         }

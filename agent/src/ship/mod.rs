@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod driver;
 pub mod session;
 mod split;
+pub mod targets;
 
 use std::io::BufReader;
 use std::path::Path;
