@@ -14,6 +14,7 @@ pub mod config;
 pub mod metrics;
 pub mod probe;
 mod reader;
+pub mod reload;
 pub mod ship;
 pub mod status;
 pub mod tail;
@@ -98,6 +99,7 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
         "Agent starting."
     );
 
+    let mut metrics_server = None;
     if let Some(addr) = config.metrics_listen {
         let m = metrics.clone();
         let app = axum::Router::new()
@@ -107,13 +109,13 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
             .await
             .with_context(|| format!("binding metrics_listen {addr}"))?;
         let mut sd = shutdown.clone();
-        tokio::spawn(async move {
+        metrics_server = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = sd.changed().await;
                 })
                 .await;
-        });
+        }));
     }
 
     let shipper = tokio::spawn(ship::driver::run(
@@ -155,5 +157,10 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     };
     let result = reader.run(shutdown).await;
     let _ = shipper.await;
+    // Its port is free again when `run` returns (a reload binds it anew).
+    if let Some(server) = metrics_server {
+        server.abort();
+        let _ = server.await;
+    }
     result
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use fleetlog_agent::config::{self, set_key};
+use fleetlog_agent::reload;
 
 #[derive(Parser)]
 #[command(name = "fleetlog-agent", version, about = "fleetlog edge agent")]
@@ -125,33 +126,53 @@ fn main() -> anyhow::Result<()> {
         }
     };
     init_tracing(args.log_json);
-    let config = config::load(
-        args.config.as_deref(),
-        |k| std::env::var(k).ok(),
-        args.flags(),
-    )?;
+    let load = move || {
+        config::load(
+            args.config.as_deref(),
+            |k| std::env::var(k).ok(),
+            args.flags(),
+        )
+    };
+    let config = load()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = tx.send(true);
-        });
-        fleetlog_agent::run(config, rx).await
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        // Registered before the agent starts, so an early SIGHUP reloads instead of killing.
+        let signals = Signals::new()?;
+        tokio::spawn(signals.forward(tx));
+        reload::run_reloading(config, load, rx).await
     })
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGTERM, Ctrl-C and SIGHUP, as requests to the agent.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn forward(mut self, tx: tokio::sync::mpsc::Sender<reload::Request>) {
+        loop {
+            let request = tokio::select! {
+                _ = tokio::signal::ctrl_c() => reload::Request::Stop,
+                _ = self.term.recv() => reload::Request::Stop,
+                _ = self.hup.recv() => reload::Request::Reload,
+            };
+            if tx.send(request).await.is_err() || request == reload::Request::Stop {
+                return;
+            }
+        }
     }
 }
 

@@ -987,6 +987,11 @@ impl Agent {
         })
     }
 
+    /// The agent's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.pid()
+    }
+
     /// SIGKILL the agent.
     pub fn kill9(&mut self) -> Result<()> {
         self.proc.kill9()
