@@ -258,6 +258,20 @@ const admin = await session("admin");
   check(revoked === 401, `admin tokens: the revoked token is refused (${revoked})`);
   check(await page.locator("td", { hasText: "token.revoke" }).count() + await page.locator("td", { hasText: "token" }).count() > 0, "admin audit: token changes listed");
 
+  // Agents: revoke one with a reason, then reinstate it (it reconnects with its credential).
+  const agentRow = page.locator("#agents tbody tr").first();
+  check(await page.locator("#agents tbody tr").count() >= 1, "admin agents: enrolled agents listed");
+  await agentRow.locator("input[name=reason]").fill("walk: revoked and reinstated");
+  await agentRow.locator('button:text-is("Revoke")').click();
+  await page.waitForSelector('#flash:text("Agent revoked.")');
+  const revokedRow = page.locator("#agents tbody tr").first();
+  check(await revokedRow.locator("td", { hasText: "walk: revoked and reinstated" }).count() === 1, "admin agents: the reason is shown");
+  await visit(admin, "admin-agent-revoked", null, { response: null });
+  await revokedRow.locator('button:text-is("Reinstate")').click();
+  await page.waitForSelector('#flash:text("Agent reinstated.")');
+  check(await page.locator("#agents tbody tr").first().locator("form.revoke-form").count() === 1, "admin agents: reinstated, revocable again");
+  check(await page.locator("td", { hasText: "agent.revoke" }).count() >= 1, "admin audit: the revocation is listed");
+
   // Page 7: training. Drop a healthy log on the upload area, upload it, watch the job
   // end (the list refreshes itself while it runs) and its model appear; activate it.
   await visit(admin, "training", "/training");

@@ -74,7 +74,7 @@ pub struct Revoke {
     responses((status = 200, description = "Every enrollment, by agent id", body = EnrollmentList)),
     security(("bearer" = []), ("session" = []))
 )]
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Admin>,
 ) -> Result<axum::Json<EnrollmentList>, ApiError> {

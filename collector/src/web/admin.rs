@@ -1,5 +1,6 @@
 //! `/admin` (admins only) — users and roles, API tokens (create: the secret is shown
-//! once, by `app.js`, from the API's response; revoke), and the audit log with paging.
+//! once, by `app.js`, from the API's response; revoke), agents (revoke with a reason,
+//! reinstate), and the audit log with paging.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -26,12 +27,22 @@ pub struct TokenRow {
     pub cells: Vec<String>,
 }
 
+/// An enrolled agent's row with its revoke form or reinstate button.
+#[derive(Debug)]
+pub struct AgentRow {
+    /// The agent id, percent-encoded for the action's URL.
+    pub id_url: String,
+    pub revoked: bool,
+    pub cells: Vec<String>,
+}
+
 #[derive(askama::Template)]
 #[template(path = "admin.html")]
 struct AdminPage {
     nav: Nav,
     users: Vec<Row>,
     tokens: Vec<TokenRow>,
+    agents: Vec<AgentRow>,
     audit: Vec<Row>,
     next: String,
 }
@@ -46,6 +57,7 @@ pub async fn page(
     let st = || State(state.clone());
     let axum::Json(users) = crate::api::users::list(st(), page.as_role::<Admin>()?).await?;
     let axum::Json(tokens) = crate::api::tokens::list(st(), page.as_role::<Admin>()?).await?;
+    let axum::Json(agents) = crate::api::agents::list(st(), page.as_role::<Admin>()?).await?;
     let axum::Json(audit) = crate::api::audit::list(
         st(),
         page.as_role::<Admin>()?,
@@ -89,6 +101,22 @@ pub async fn page(
                     fmt_ms(t.created_ms),
                     fmt_opt(t.last_used_ms),
                     fmt_opt(t.revoked_ms),
+                ],
+            })
+            .collect(),
+        agents: agents
+            .enrollments
+            .into_iter()
+            .map(|a| AgentRow {
+                id_url: encode_component(&a.agent_id),
+                revoked: a.revoked_ms.is_some(),
+                cells: vec![
+                    a.agent_id,
+                    a.host,
+                    if a.credential_used { "yes" } else { "not yet" }.to_owned(),
+                    fmt_ms(a.enrolled_ms),
+                    fmt_opt(a.revoked_ms),
+                    a.revoked_reason.unwrap_or_default(),
                 ],
             })
             .collect(),

@@ -82,6 +82,17 @@
 
   document.addEventListener("submit", async (ev) => {
     const form = ev.target;
+    if (form.classList.contains("revoke-form")) {
+      ev.preventDefault();
+      try {
+        await api("PUT", form.dataset.url, { reason: form.reason.value });
+        await refresh("main");
+        flash("Agent revoked.");
+      } catch (e) {
+        flash(e.message, true);
+      }
+      return;
+    }
     if (form.id !== "token-form") return;
     ev.preventDefault();
     try {
