@@ -98,8 +98,28 @@ pub fn report(config: &AgentConfig) -> String {
         config.paths.len(),
         config.exclude.len()
     );
+    let services = crate::assemble::Services::new(&config.services).unwrap_or_default();
+    let at_end: Vec<glob::Pattern> = config
+        .start_at_end_globs
+        .iter()
+        .filter_map(|g| glob::Pattern::new(g).ok())
+        .collect();
     for (path, verdict) in &plan {
-        out.push_str(&format!("{verdict}\t{}\n", path.display()));
+        out.push_str(&format!("{verdict}\t{}", path.display()));
+        if *verdict == Verdict::Tail {
+            // What `[[sources]]` tables say of the file, when they say anything.
+            let mut notes = Vec::new();
+            if let Some(service) = services.of(&path.to_string_lossy()) {
+                notes.push(format!("service {service}"));
+            }
+            if config.start_at_end || at_end.iter().any(|p| p.matches_path_with(path, MATCH)) {
+                notes.push("from its end at the first start".to_owned());
+            }
+            if !notes.is_empty() {
+                out.push_str(&format!("\t({})", notes.join(", ")));
+            }
+        }
+        out.push('\n');
     }
     out.push_str(&format!(
         "{tailed} file(s) would be tailed, {} skipped\n",
@@ -157,6 +177,21 @@ paths = ["/nonexistent/*.log"]"#,
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect();
         assert_eq!(got, want);
-        assert!(report(&config).contains("1 file(s) would be tailed, 3 skipped"));
+        let text = report(&config);
+        assert!(
+            text.contains("1 file(s) would be tailed, 3 skipped"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("service"),
+            "no [[sources]], no notes: {text}"
+        );
+        config.services = vec![(format!("{}/app*", d.display()), "till".into())];
+        config.start_at_end_globs = vec![format!("{}/*.log", d.display())];
+        let text = report(&config);
+        assert!(
+            text.contains("app.log\t(service till, from its end at the first start)"),
+            "{text}"
+        );
     }
 }

@@ -41,6 +41,16 @@ pub fn now_ms() -> i64 {
 
 /// Runs the agent until `shutdown` turns true.
 pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    run_with_metrics(config, shutdown, Arc::new(Metrics::default())).await
+}
+
+/// [`run`] with the agent's metrics given, so that they outlive a configuration reload
+/// (counters keep counting across `reload::run_reloading`'s restarts).
+pub async fn run_with_metrics(
+    config: AgentConfig,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let token = std::fs::read_to_string(&config.token_file)
@@ -69,7 +79,6 @@ pub async fn run(config: AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow
     };
     let tailer = tail::Tailer::new(tail_config.clone(), saved)?;
     let watcher = tail::Watcher::new(&tail_config)?;
-    let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
     // The last model the collector pushed classifies from the first line on.
     match buffer.load_model() {

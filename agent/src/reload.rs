@@ -26,9 +26,15 @@ pub async fn run_reloading(
     load: impl Fn() -> Result<AgentConfig, ConfigError>,
     mut requests: mpsc::Receiver<Request>,
 ) -> anyhow::Result<()> {
+    // One set of metrics for every run: a reload does not reset the counters.
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     loop {
         let (stop, stopped) = watch::channel(false);
-        let mut agent = tokio::spawn(crate::run(config.clone(), stopped));
+        let mut agent = tokio::spawn(crate::run_with_metrics(
+            config.clone(),
+            stopped,
+            metrics.clone(),
+        ));
         let next = loop {
             tokio::select! {
                 // The agent ended by itself: an error (a clean run only ends when stopped).

@@ -407,6 +407,7 @@ fn sighup_reloads_paths_and_labels_without_losing_position() -> Result<()> {
     pos_log.write_lines(1_000)?;
     kiosk_log.write_lines(500)?;
     let config = env.path().join("agent.toml");
+    let metrics_port = fleetlog_tests::free_tcp_port()?;
     let write_config = |globs: &[&std::path::Path], store: &str| -> Result<()> {
         let paths: Vec<String> = globs
             .iter()
@@ -415,7 +416,8 @@ fn sighup_reloads_paths_and_labels_without_losing_position() -> Result<()> {
         std::fs::write(
             &config,
             format!(
-                "paths = [{}]\n[labels]\nstore = \"{store}\"\n",
+                "paths = [{}]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+                 [labels]\nstore = \"{store}\"\n",
                 paths.join(", ")
             ),
         )?;
@@ -444,6 +446,18 @@ fn sighup_reloads_paths_and_labels_without_losing_position() -> Result<()> {
         .context("host till-3")?;
     let labels = host.to_string();
     ensure!(labels.contains("\"043\""), "labels after reload: {labels}");
+    // The metrics port is bound again, and the counters kept counting across the reload.
+    let text =
+        reqwest::blocking::get(format!("http://127.0.0.1:{metrics_port}/metrics"))?.text()?;
+    let read: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("fleetlog_agent_lines_read_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("fleetlog_agent_lines_read_total")?;
+    ensure!(
+        read >= 1_800,
+        "lines_read_total {read} after the reload (1800 read in all)"
+    );
 
     // A broken file: logged, and the running configuration keeps shipping.
     std::fs::write(&config, "paths = [unterminated\n")?;
@@ -457,8 +471,8 @@ fn sighup_reloads_paths_and_labels_without_losing_position() -> Result<()> {
     ensure!(agent.pid() == Some(pid), "the agent process was replaced");
     eprintln!(
         "sighup-reload: path added and label changed in process {pid}; {got} lines stored \
-         once {took:?} after the SIGHUP; a broken config was refused and 100 more lines \
-         still arrived (1900 stored once)"
+         once {took:?} after the SIGHUP; lines_read_total {read} across the reload; a broken \
+         config was refused and 100 more lines still arrived (1900 stored once)"
     );
     agent.ensure_no_panic()?;
     env.finish();
