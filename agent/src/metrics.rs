@@ -21,6 +21,8 @@ pub struct Metrics {
     pub pending_batches: Gauge,
     pub connected: Gauge,
     pub watched_files: Gauge,
+    /// Full rescans of the globs (timed, or asked for by file-system events).
+    pub rescans: Counter,
     /// Batches replaced by smaller ones (over the collector's `max_batch_bytes`).
     pub batches_split: Counter,
     /// `Unavailable` answers, each followed by a backoff pause.
@@ -57,42 +59,42 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut r = Registry::with_prefix("fleetlog_agent");
         r.register(
-            "lines_read",
+            "tail_read_lines",
             "Lines read from files",
             self.lines_read.clone(),
         );
         r.register(
-            "read_bytes",
+            "tail_read_bytes",
             "Bytes of log lines read",
             self.bytes_read.clone(),
         );
         r.register(
-            "buffer_lines",
+            "buffer_committed_lines",
             "Entries committed to the durable buffer (a joined stack trace is one)",
             self.lines_buffered.clone(),
         );
         r.register(
-            "continued_entries",
+            "assemble_continued_entries",
             "Entries continuing the one before (a line over max_line_bytes cut, or an event over max_event_bytes)",
             self.continued_entries.clone(),
         );
         r.register(
-            "joined_entries",
+            "assemble_joined_entries",
             "Entries that join several physical lines (stack traces, merged CRI partials)",
             self.joined_entries.clone(),
         );
         r.register(
-            "buffer_batches",
+            "buffer_committed_batches",
             "Batches committed to the durable buffer",
             self.batches_buffered.clone(),
         );
         r.register(
-            "acked_batches",
+            "ship_acked_batches",
             "Batches acknowledged by the collector",
             self.batches_acked.clone(),
         );
         r.register(
-            "duplicate_acked_batches",
+            "ship_duplicate_acked_batches",
             "Acks for batches the collector already had (re-sends)",
             self.duplicate_acks.clone(),
         );
@@ -102,7 +104,7 @@ impl Metrics {
             self.dropped_lines.clone(),
         );
         r.register(
-            "reconnects",
+            "ship_reconnects",
             "Connection attempts after a failure",
             self.reconnects.clone(),
         );
@@ -117,14 +119,19 @@ impl Metrics {
             self.pending_batches.clone(),
         );
         r.register(
-            "connected",
+            "ship_connected",
             "1 when connected to the collector",
             self.connected.clone(),
         );
         r.register(
-            "watched_files",
+            "tail_watched_files",
             "Files currently tailed",
             self.watched_files.clone(),
+        );
+        r.register(
+            "tail_rescans",
+            "Full rescans of the globs (every poll_interval_ms, or when files come and go)",
+            self.rescans.clone(),
         );
         r.register(
             "ship_split_batches",
@@ -142,7 +149,7 @@ impl Metrics {
             self.rekeys.clone(),
         );
         r.register(
-            "dropped_lines",
+            "pipeline_dropped_lines",
             "Lines dropped, by reason",
             self.dropped.clone(),
         );
@@ -150,5 +157,53 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &r);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Areas a metric name starts with, after `fleetlog_agent_`.
+    const AREAS: [&str; 5] = ["tail", "assemble", "buffer", "ship", "pipeline"];
+
+    #[test]
+    fn names_follow_fleetlog_agent_area_name_unit() {
+        let m = Metrics::default();
+        m.drop_lines("policy", 1);
+        let text = m.render();
+        let mut seen = 0;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let (name, kind) = rest.split_once(' ').expect("TYPE line has a kind");
+            seen += 1;
+            let tail = name
+                .strip_prefix("fleetlog_agent_")
+                .unwrap_or_else(|| panic!("{name}: not fleetlog_agent_"));
+            let area = tail.split('_').next().unwrap_or_default();
+            assert!(
+                AREAS.contains(&area),
+                "{name}: area {area} not in {AREAS:?}"
+            );
+            assert!(
+                tail.split('_').count() >= 2,
+                "{name}: needs <area>_<name>[_<unit>]"
+            );
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}: lower snake case"
+            );
+            if kind == "counter" {
+                // The text format appends `_total` to the sample, never to the family.
+                assert!(!name.ends_with("_total"), "{name}: _total doubled");
+                assert!(
+                    text.contains(&format!("\n{name}_total")),
+                    "{name}: counter sample lacks _total"
+                );
+            }
+        }
+        assert!(seen >= 18, "only {seen} metrics rendered");
     }
 }

@@ -3,10 +3,12 @@
 //! `messages` holds the serde types that cross the wire, `codec` turns them into
 //! length-prefixed frames (and is the only module that knows bincode and zstd),
 //! `version` says which protocol versions this build speaks, and `session` holds the
-//! pure decisions of both ends of a connection.
+//! pure decisions of both ends of a connection. `exposition` is the other thing both
+//! binaries serve alike: `/metrics` in the format the scraper asks for.
 //! Nothing here opens a socket, touches a file or reads the clock.
 
 pub mod codec;
+pub mod exposition;
 pub mod messages;
 pub mod session;
 pub mod version;

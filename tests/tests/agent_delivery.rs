@@ -451,9 +451,9 @@ fn sighup_reloads_paths_and_labels_without_losing_position() -> Result<()> {
         reqwest::blocking::get(format!("http://127.0.0.1:{metrics_port}/metrics"))?.text()?;
     let read: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("fleetlog_agent_lines_read_total "))
+        .find_map(|l| l.strip_prefix("fleetlog_agent_tail_read_lines_total "))
         .and_then(|v| v.trim().parse().ok())
-        .context("fleetlog_agent_lines_read_total")?;
+        .context("fleetlog_agent_tail_read_lines_total")?;
     ensure!(
         read >= 1_800,
         "lines_read_total {read} after the reload (1800 read in all)"
@@ -473,6 +473,123 @@ fn sighup_reloads_paths_and_labels_without_losing_position() -> Result<()> {
         "sighup-reload: path added and label changed in process {pid}; {got} lines stored \
          once {took:?} after the SIGHUP; lines_read_total {read} across the reload; a broken \
          config was refused and 100 more lines still arrived (1900 stored once)"
+    );
+    agent.ensure_no_panic()?;
+    env.finish();
+    Ok(())
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package) on what `/metrics` serves, or
+/// why it cannot run. Its lint problems are returned, one per line.
+fn promtool_problems(text: &str) -> Result<std::result::Result<String, String>> {
+    use std::io::Write;
+    let mut child = match std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) => return Ok(Err(format!("promtool is not runnable ({err})"))),
+    };
+    child
+        .stdin
+        .take()
+        .context("promtool stdin")?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(Ok(if out.status.success() {
+        String::new()
+    } else {
+        said
+    }))
+}
+
+/// Issue 10 item 6: the agent's `/metrics` (and the collector's) pass `promtool check
+/// metrics` after real traffic, and every agent name is `fleetlog_agent_<area>_<name>`.
+/// Without promtool the test says SKIP, unless `FLEETLOG_REQUIRE_PROMTOOL=1`.
+#[test]
+fn metrics_pass_promtool_check() -> Result<()> {
+    if let Err(why) = promtool_problems("")? {
+        ensure!(
+            std::env::var("FLEETLOG_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
+            "promtool is required (FLEETLOG_REQUIRE_PROMTOOL=1) but {why}"
+        );
+        eprintln!("SKIP metrics_pass_promtool_check: {why}");
+        return Ok(());
+    }
+    let mut env = TestEnv::new("promtool")?;
+    let collector = Collector::start(&env, &env.subdir("collector")?)?;
+    let logs = env.subdir("logs")?;
+    let mut writer = LineWriter::new(&logs.join("app.log"))?;
+    writer.write_lines(2_000)?;
+    writer.write_text("2026-11-29T10:00:00Z ERROR payment declined by acquirer\n")?;
+    let metrics_port = fleetlog_tests::free_tcp_port()?;
+    let config = env.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "paths = [\"{}/*.log\"]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n",
+            logs.display()
+        ),
+    )?;
+    let mut opts = AgentOpts::new(&collector, "promtool-host", &[]);
+    opts.config = Some(config);
+    let agent = Agent::start(&env, opts)?;
+    collector.wait_for_lines("promtool-host", 2_001, DRAIN)?;
+
+    let agent_text =
+        reqwest::blocking::get(format!("http://127.0.0.1:{metrics_port}/metrics"))?.text()?;
+    let collector_text =
+        reqwest::blocking::get(format!("{}/metrics", collector.base_url()))?.text()?;
+    let mut families = 0;
+    for line in agent_text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE fleetlog_agent_") {
+            families += 1;
+            let area = rest.split('_').next().unwrap_or_default();
+            ensure!(
+                ["tail", "assemble", "buffer", "ship", "pipeline"].contains(&area),
+                "agent metric outside the areas: {line}"
+            );
+        } else if line.starts_with("# TYPE ") {
+            anyhow::bail!("agent metric without the fleetlog_agent_ prefix: {line}");
+        }
+    }
+    let read = agent_text
+        .lines()
+        .find_map(|l| l.strip_prefix("fleetlog_agent_tail_read_lines_total "))
+        .context("fleetlog_agent_tail_read_lines_total")?;
+    for (who, text) in [("agent", &agent_text), ("collector", &collector_text)] {
+        let problems = promtool_problems(text)?.map_err(anyhow::Error::msg)?;
+        ensure!(
+            problems.is_empty(),
+            "promtool check metrics on the {who}'s /metrics:\n{problems}"
+        );
+    }
+    // A scraper asking for OpenMetrics (as Prometheus does) gets it.
+    let openmetrics = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .header("Accept", "application/openmetrics-text;version=1.0.0")
+        .send()?
+        .text()?;
+    ensure!(
+        openmetrics.trim_end().ends_with("# EOF")
+            && openmetrics.contains("# TYPE fleetlog_agent_tail_read_lines counter"),
+        "OpenMetrics asked for, got:\n{openmetrics}"
+    );
+    let collector_families = collector_text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE "))
+        .count();
+    eprintln!(
+        "promtool: agent /metrics ({families} families, tail_read_lines_total {read}) and \
+         collector /metrics ({collector_families} families) pass `promtool check metrics`"
     );
     agent.ensure_no_panic()?;
     env.finish();

@@ -3,7 +3,7 @@
 //! The batch's lines are cut in halves until every piece's frame fits, each piece taking a
 //! new seq from the buffer; the pieces replace the batch in one durable transaction. A
 //! single line that is over the limit even alone cannot be delivered: it is dropped and
-//! counted (`fleetlog_agent_dropped_lines_total{reason="too_large"}`), never retried
+//! counted (`fleetlog_agent_pipeline_dropped_lines_total{reason="too_large"}`), never retried
 //! forever.
 
 use fleetlog_protocol::codec::{self, PayloadEncoder};

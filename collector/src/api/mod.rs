@@ -206,14 +206,15 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("route".to_owned())
 }
 
+/// `/metrics`: OpenMetrics for a scraper that asks for it, else Prometheus text 0.0.4.
 async fn metrics_text(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (content_type, body) =
+        fleetlog_protocol::exposition::negotiate(accept, state.metrics.render());
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body)
 }

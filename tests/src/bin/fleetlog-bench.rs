@@ -408,7 +408,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             let port = agent.metrics_port;
             wait_for(Duration::from_secs(600), || {
-                metric(port, "fleetlog_agent_buffer_lines_total") == Some(lines as f64)
+                metric(port, "fleetlog_agent_buffer_committed_lines_total") == Some(lines as f64)
             })?;
             let secs = t.elapsed().as_secs_f64();
             let cpu = cpu_seconds(agent.child.id())?;
@@ -507,12 +507,12 @@ fn main() -> anyhow::Result<()> {
         )?;
         let port = agent.metrics_port;
         wait_for(Duration::from_secs(60), || {
-            metric(port, "fleetlog_agent_acked_batches_total").unwrap_or(0.0) >= 1.0
+            metric(port, "fleetlog_agent_ship_acked_batches_total").unwrap_or(0.0) >= 1.0
         })?;
         // Long enough for the tailer to close the descriptors of idle, fully read files.
         std::thread::sleep(Duration::from_secs(15));
         let idle_rss = status_kib(agent.child.id(), "VmRSS")? as f64 / 1024.0;
-        let watched = metric(port, "fleetlog_agent_watched_files").unwrap_or(0.0);
+        let watched = metric(port, "fleetlog_agent_tail_watched_files").unwrap_or(0.0);
         let fds = std::fs::read_dir(format!("/proc/{}/fd", agent.child.id()))?.count();
         kill(&mut agent.child);
         kill(&mut c.child);
