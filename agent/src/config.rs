@@ -27,6 +27,13 @@ pub const DEFAULT_PRIORITY_RESERVE_DIVISOR: u64 = 16;
 /// With several collectors, seconds away from home before going back (0: never).
 pub const DEFAULT_REBALANCE_AFTER_SECS: u64 = 600;
 
+/// Default for `poll_interval_ms`: the longest time between two full rescans of the globs.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1000;
+
+/// Bounds of `poll_interval_ms`: below a tick a rescan would add nothing; above a minute a
+/// file system without notifications would be read too late.
+pub const POLL_INTERVAL_MS_RANGE: std::ops::RangeInclusive<u64> = 250..=60_000;
+
 /// Every leaf key, for environment overrides: `buffer.max_bytes` ← `FLEETLOG_BUFFER_MAX_BYTES`.
 pub const KEYS: &[&str] = &[
     "collector",
@@ -41,6 +48,7 @@ pub const KEYS: &[&str] = &[
     "max_line_bytes",
     "multiline",
     "max_event_bytes",
+    "poll_interval_ms",
     "metrics_listen",
     "heartbeat_secs",
     "rebalance_after_secs",
@@ -93,6 +101,7 @@ struct RawConfig {
     max_line_bytes: Option<u64>,
     multiline: Option<bool>,
     max_event_bytes: Option<u64>,
+    poll_interval_ms: Option<u64>,
     metrics_listen: Option<String>,
     heartbeat_secs: Option<u64>,
     rebalance_after_secs: Option<u64>,
@@ -154,6 +163,9 @@ pub struct AgentConfig {
     pub max_line_bytes: usize,
     /// How read lines become entries (keys `multiline`, `max_event_bytes`).
     pub assemble: crate::assemble::AssembleConfig,
+    /// Longest time between two full rescans of the globs; file-system events read a
+    /// written file at once and ask for a rescan when files come and go.
+    pub poll_interval: Duration,
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub heartbeat: Duration,
     /// With several collectors: how long a connection away from the agent's home collector
@@ -460,6 +472,20 @@ impl TryFrom<RawConfig> for AgentConfig {
                     crate::assemble::DEFAULT_MAX_EVENT_BYTES as u64,
                 )?)
                 .unwrap_or(usize::MAX),
+            },
+            poll_interval: {
+                let ms = raw.poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS);
+                if !POLL_INTERVAL_MS_RANGE.contains(&ms) {
+                    return Err(ConfigError::invalid(
+                        "poll_interval_ms",
+                        format!(
+                            "{ms} is outside {}..={}",
+                            POLL_INTERVAL_MS_RANGE.start(),
+                            POLL_INTERVAL_MS_RANGE.end()
+                        ),
+                    ));
+                }
+                Duration::from_millis(ms)
             },
             metrics_listen,
             heartbeat: Duration::from_secs(nonzero(

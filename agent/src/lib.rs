@@ -112,7 +112,17 @@ pub async fn run_with_metrics(
     if let Some(addr) = config.metrics_listen {
         let m = metrics.clone();
         let app = axum::Router::new()
-            .route("/metrics", get(move || async move { m.render() }))
+            .route(
+                "/metrics",
+                get(move |headers: axum::http::HeaderMap| async move {
+                    let accept = headers
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok());
+                    let (content_type, body) =
+                        fleetlog_protocol::exposition::negotiate(accept, m.render());
+                    ([(axum::http::header::CONTENT_TYPE, content_type)], body)
+                }),
+            )
             .route("/healthz", get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -160,6 +170,7 @@ pub async fn run_with_metrics(
         metrics,
         batch_max_bytes: config.batch_max_bytes,
         batch_max_wait: config.batch_max_wait,
+        poll_interval: config.poll_interval,
         assemble: config.assemble,
         services: assemble::Services::new(&config.services)
             .context("compiling [[sources]] globs")?,

@@ -18,8 +18,9 @@ use crate::metrics::Metrics;
 use crate::ship::driver::Signals;
 use crate::tail::{FileKey, Tailer, Watcher};
 
-/// How often the globs are re-expanded even without a file-system event.
-const RESCAN_EVERY: Duration = Duration::from_millis(250);
+/// Least time between two rescans file-system events ask for: a directory where files
+/// come and go all the time is walked at most this often.
+const EVENT_RESCAN_SPACING: Duration = Duration::from_millis(100);
 
 /// Lines read but not yet committed, with the positions they reach.
 #[derive(Default)]
@@ -61,6 +62,59 @@ impl Pending {
     }
 }
 
+/// When the globs are re-expanded: every `poll_interval` (a timed rescan, which advances
+/// the tailer's clock by the ticks elapsed), and between those when file-system events
+/// ask for it, at most every [`EVENT_RESCAN_SPACING`] (such a rescan adds no tick).
+#[derive(Debug)]
+struct ScanClock {
+    last_timed: Instant,
+    last_any: Instant,
+    /// Time since `last_timed` not yet counted in ticks.
+    carry: Duration,
+    /// An event asked for a rescan that the spacing held back.
+    wanted: bool,
+}
+
+impl ScanClock {
+    fn new(now: Instant) -> ScanClock {
+        ScanClock {
+            last_timed: now,
+            last_any: now,
+            carry: Duration::ZERO,
+            wanted: false,
+        }
+    }
+
+    /// Whether to rescan now, and with how many ticks.
+    fn due(&mut self, now: Instant, asked: bool, poll_interval: Duration) -> Option<u32> {
+        self.wanted |= asked;
+        if now.saturating_duration_since(self.last_timed) >= poll_interval {
+            let elapsed = now.saturating_duration_since(self.last_timed) + self.carry;
+            let ticks = (elapsed.as_millis() / crate::tail::TICK.as_millis()) as u32;
+            self.carry = elapsed.saturating_sub(crate::tail::TICK * ticks);
+            (self.last_timed, self.last_any, self.wanted) = (now, now, false);
+            return Some(ticks);
+        }
+        if self.wanted && now.saturating_duration_since(self.last_any) >= EVENT_RESCAN_SPACING {
+            (self.last_any, self.wanted) = (now, false);
+            return Some(0);
+        }
+        None
+    }
+
+    /// How long until a rescan is due without a new event.
+    fn until_due(&self, now: Instant, poll_interval: Duration) -> Duration {
+        let timed = poll_interval.saturating_sub(now.saturating_duration_since(self.last_timed));
+        if self.wanted {
+            timed.min(
+                EVENT_RESCAN_SPACING.saturating_sub(now.saturating_duration_since(self.last_any)),
+            )
+        } else {
+            timed
+        }
+    }
+}
+
 pub(crate) struct Reader {
     pub tailer: Tailer,
     pub watcher: Watcher,
@@ -77,6 +131,8 @@ pub(crate) struct Reader {
     pub metrics: Arc<Metrics>,
     pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
+    /// Longest time between two full rescans (`poll_interval_ms`).
+    pub poll_interval: Duration,
     pub assemble: crate::assemble::AssembleConfig,
     /// Services named by `[[sources]]`, sent with each batch's sources.
     pub services: crate::assemble::Services,
@@ -104,22 +160,26 @@ impl Reader {
         let quarter = usize::try_from(self.buffer.stats().capacity_bytes / 4).unwrap_or(usize::MAX);
         let commit_max_bytes = self.batch_max_bytes.max(COMMIT_GROUP_BYTES.min(quarter));
         let mut pending = Pending::default();
-        let mut last_rescan = Instant::now();
+        let mut scans = ScanClock::new(Instant::now());
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if last_rescan.elapsed() >= RESCAN_EVERY {
-                tokio::task::block_in_place(|| self.tailer.rescan())?;
+            // Written files are read at once; files coming and going, or the poll
+            // interval passing, re-expand the globs.
+            let changes = self.watcher.take();
+            tokio::task::block_in_place(|| self.tailer.touch(&changes.written));
+            if let Some(ticks) = scans.due(Instant::now(), changes.rescan, self.poll_interval) {
+                tokio::task::block_in_place(|| self.tailer.rescan_after(ticks))?;
                 self.metrics
                     .watched_files
                     .set(self.tailer.watched_files() as i64);
+                self.metrics.rescans.inc();
                 *self
                     .signals
                     .file_lag
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) = self.tailer.lags();
-                last_rescan = Instant::now();
             }
             let group_left = commit_max_bytes.saturating_sub(pending.bytes).max(1);
             let budget = group_left.min(READ_SLICE_BYTES);
@@ -195,8 +255,8 @@ impl Reader {
                 let wait = pending
                     .since
                     .map(|t| self.batch_max_wait.saturating_sub(t.elapsed()))
-                    .unwrap_or(RESCAN_EVERY)
-                    .min(RESCAN_EVERY);
+                    .unwrap_or(self.poll_interval)
+                    .min(scans.until_due(Instant::now(), self.poll_interval));
                 tokio::select! {
                     _ = self.watcher.changed(wait) => {}
                     _ = shutdown.changed() => {}
@@ -506,7 +566,7 @@ fn merge_positions(
 
 #[cfg(test)]
 mod tests {
-    use super::merge_positions;
+    use super::*;
 
     #[test]
     fn a_joined_group_moves_positions_forward_and_forgets_win_in_order() {
@@ -522,5 +582,31 @@ mod tests {
         cps.sort();
         assert_eq!(cps, vec![(k("a"), k("2")), (k("c"), k("5"))]);
         assert_eq!(forget, vec![k("b")]);
+    }
+
+    #[test]
+    fn scan_clock_times_rescans_and_spaces_event_ones() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let poll = ms(1000);
+        let mut c = ScanClock::new(t0);
+        // (at ms, an event asks, expected)
+        let rows: [(u64, bool, Option<u32>); 9] = [
+            (10, false, None),
+            (50, true, None),      // asked, but 100 ms since the last rescan not yet
+            (120, false, Some(0)), // the held-back request, without a tick
+            (150, true, None),
+            (300, false, Some(0)),
+            (1000, false, Some(4)), // timed: four ticks of 250 ms
+            (2100, false, Some(4)), // 1100 ms: four ticks, 100 ms carried
+            (3000, false, None),
+            (3200, false, Some(4)), // 1100 + 100 carried: four ticks, 200 carried
+        ];
+        for (at, asked, want) in rows {
+            assert_eq!(c.due(t0 + ms(at), asked, poll), want, "at {at} ms");
+        }
+        assert_eq!(c.until_due(t0 + ms(3300), poll), ms(900));
+        assert_eq!(c.due(t0 + ms(3250), true, poll), None);
+        assert_eq!(c.until_due(t0 + ms(3260), poll), ms(40));
     }
 }

@@ -881,6 +881,37 @@ impl Collector {
         }
         bail!("/api/v1/lines: more than 100000 pages")
     }
+
+    /// Every stored line of `host` containing `text` (`/api/v1/lines?q=`, newest first),
+    /// following `next_cursor` through pages that scanned without a match.
+    pub fn search_lines(&self, host: &str, text: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _page in 0..10_000 {
+            let mut query = vec![
+                ("host", host.to_owned()),
+                ("q", text.to_owned()),
+                ("limit", FETCH_PAGE_LIMIT.to_string()),
+            ];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let Some(body) = self.get_json("/api/v1/lines", &query)? else {
+                return Ok(out);
+            };
+            if let Some(lines) = body.get("lines").and_then(Value::as_array) {
+                out.extend(lines.iter().cloned());
+            }
+            match body.get("next_cursor").and_then(Value::as_str) {
+                None => return Ok(out),
+                Some(n) if Some(n) == cursor.as_deref() => {
+                    bail!("/api/v1/lines?q= returned the same cursor {n:?} twice")
+                }
+                Some(n) => cursor = Some(n.to_owned()),
+            }
+        }
+        bail!("/api/v1/lines?q=: more than 10000 pages")
+    }
 }
 
 fn read_token(path: &Path) -> Result<String> {

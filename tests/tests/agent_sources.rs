@@ -334,3 +334,106 @@ fn sources_have_their_own_start_and_service() -> Result<()> {
     env.finish();
     Ok(())
 }
+
+/// Issue 17 item 3, fairness: one file written at full speed does not delay lines from
+/// 1,000 quiet files. Each quiet line carries the time it was written; the agent stamps
+/// each entry with the time it read it (`ts_ms`), so the difference is the agent's delay,
+/// printed as the worst and the median over 60 lines written while the busy file grows.
+/// The bound checked is starvation (10 s), not speed; the figure is the measurement.
+#[test]
+fn a_busy_file_does_not_starve_a_thousand_quiet_ones() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    const QUIET: usize = 1_000;
+    const QUIET_LINES: usize = 60;
+    const BUSY_MAX_BYTES: u64 = 256 << 20;
+    let now_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    let mut env = TestEnv::new("fairness")?;
+    let collector = Collector::start(&env, &env.subdir("collector")?)?;
+    let logs = env.subdir("logs")?;
+    for i in 0..QUIET {
+        fs::write(
+            logs.join(format!("quiet-{i:04}.log")),
+            format!("quiet file {i} opened\n"),
+        )?;
+    }
+    let glob = format!("{}/*.log", logs.display());
+    let agent = Agent::start(&env, AgentOpts::new(&collector, "fair-host", &[glob]))?;
+    collector.wait_for_lines("fair-host", QUIET as u64, Duration::from_secs(120))?;
+
+    // The busy file: written as fast as this thread can, for the whole quiet phase.
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let (stop, path) = (stop.clone(), logs.join("busy.log"));
+        std::thread::spawn(move || -> Result<(u64, u64)> {
+            let mut f = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
+            let pad = "x".repeat(160);
+            let (mut lines, mut bytes) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) && bytes < BUSY_MAX_BYTES {
+                let line = format!("busy line {lines} {pad}\n");
+                f.write_all(line.as_bytes())?;
+                bytes += line.len() as u64;
+                lines += 1;
+            }
+            f.flush()?;
+            Ok((lines, bytes))
+        })
+    };
+    let started = Instant::now();
+    for k in 0..QUIET_LINES {
+        std::thread::sleep(Duration::from_millis(100));
+        // Spread over the files (617 is prime to 1000: 60 distinct files).
+        let i = (k * 617) % QUIET;
+        append(
+            &logs.join(format!("quiet-{i:04}.log")),
+            &format!("fairness-quiet {k} written_ms={}\n", now_ms()),
+        )?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (busy_lines, busy_bytes) = busy.join().map_err(|_| anyhow::anyhow!("busy writer"))??;
+    let writing = started.elapsed();
+    let total = (QUIET + QUIET_LINES) as u64 + busy_lines;
+    collector.wait_for_lines("fair-host", total, Duration::from_secs(600))?;
+
+    let found = collector.search_lines("fair-host", "fairness-quiet")?;
+    let mut lags: Vec<i64> = found
+        .iter()
+        .map(|l| -> Result<i64> {
+            let text = l["line"].as_str().context("line")?;
+            let written: i64 = text
+                .rsplit("written_ms=")
+                .next()
+                .and_then(|v| v.trim().parse().ok())
+                .with_context(|| format!("no written_ms in {text}"))?;
+            Ok(l["ts_ms"].as_i64().context("ts_ms")? - written)
+        })
+        .collect::<Result<_>>()?;
+    ensure!(
+        lags.len() == QUIET_LINES,
+        "{} of {QUIET_LINES} quiet lines found",
+        lags.len()
+    );
+    lags.sort_unstable();
+    let (median, worst) = (lags[lags.len() / 2], lags[lags.len() - 1]);
+    println!(
+        "fairness: {QUIET} quiet files + busy.log written at full speed ({} MiB, {busy_lines} \
+         lines in {writing:.1?}, {:.0} MiB/s); {QUIET_LINES} quiet lines, read by the agent \
+         {median} ms (median) and {worst} ms (worst) after they were written; {total} lines \
+         stored",
+        busy_bytes >> 20,
+        busy_bytes as f64 / (1 << 20) as f64 / writing.as_secs_f64()
+    );
+    ensure!(
+        worst < 10_000,
+        "a quiet line waited {worst} ms behind the busy file (lags {lags:?})"
+    );
+    agent.ensure_no_panic()?;
+    env.finish();
+    Ok(())
+}

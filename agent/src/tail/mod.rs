@@ -110,21 +110,27 @@ pub use checkpoint::{
 };
 pub use fingerprint::{FINGERPRINT_MAX_BYTES, Fingerprint};
 pub use tailer::Tailer;
-pub use watcher::Watcher;
+pub use watcher::{Changes, Watcher};
 
 use fingerprint::{DevIno, fingerprint_len};
 
 /// Default for [`TailConfig::max_line_bytes`].
 pub const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
 
-/// Rescans (about 250 ms each) a fully read file stays open before its descriptor closes.
+/// The tailer's clock: ages below count ticks of this length. A timed rescan adds the
+/// ticks elapsed since the previous one ([`Tailer::rescan_after`]); a rescan asked for by
+/// a file-system event adds none; [`Tailer::rescan`] adds one.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Ticks (10 s) a fully read file stays open before its descriptor closes.
 pub const IDLE_CLOSE_RESCANS: u32 = 40;
 
-/// Rescans an open file that left the globs (rotated away or deleted) is kept for the
-/// writer to finish with it, after its last new byte.
+/// Ticks (60 s) an open file that left the globs (rotated away or deleted) is kept for
+/// the writer to finish with it, after its last new byte.
 pub const ORPHAN_RELEASE_RESCANS: u32 = 240;
 
-/// Rescans a released key or an unmatched saved checkpoint waits before it is forgotten.
+/// Ticks (60 s) a released key or an unmatched saved checkpoint waits before it is
+/// forgotten.
 pub const UNCLAIMED_TTL_RESCANS: u32 = 240;
 
 /// What to tail.
@@ -428,10 +434,13 @@ pub(crate) fn next_state(o: &Observed) -> FileState {
     }
 }
 
-/// Whether an unclaimed key `age` rescans old is looked for outside the globs (rule 6)
-/// in this rescan: a drained file never is; the others at once, then every 8th rescan.
-pub(crate) fn search_due(reason: Released, age: u32) -> bool {
-    !matches!(reason, Released::Drained) && (age <= 2 || age.is_multiple_of(8))
+/// Whether an unclaimed key now `age` ticks old (`before` at the previous rescan) is
+/// looked for outside the globs (rule 6) in this rescan: a drained file never is; the
+/// others at once and in the next two ticks, then whenever the age crosses a multiple of
+/// 8 ticks (every 8th rescan at one tick per rescan; a rescan that adds no tick, one
+/// asked for by a file-system event, repeats no search after the first ticks).
+pub(crate) fn search_due(reason: Released, before: u32, age: u32) -> bool {
+    !matches!(reason, Released::Drained) && (age <= 2 || before / 8 != age / 8)
 }
 
 /// Whether file name `name` may be a rotation of `original` (both without directory):
@@ -986,11 +995,17 @@ mod tests {
 
     #[test]
     fn search_schedule_and_related_names() {
-        assert!(search_due(Released::Startup, 0));
-        assert!(search_due(Released::Gone, 2));
-        assert!(!search_due(Released::Gone, 3));
-        assert!(search_due(Released::Gone, 16));
-        assert!(!search_due(Released::Drained, 0));
+        assert!(search_due(Released::Startup, 0, 0));
+        assert!(search_due(Released::Gone, 1, 2));
+        assert!(!search_due(Released::Gone, 2, 3));
+        assert!(search_due(Released::Gone, 15, 16));
+        assert!(!search_due(Released::Gone, 16, 17));
+        // Four ticks per rescan (a 1 s poll interval): every other rescan.
+        assert!(!search_due(Released::Gone, 8, 12));
+        assert!(search_due(Released::Gone, 12, 16));
+        // A rescan without a tick repeats no search.
+        assert!(!search_due(Released::Gone, 16, 16));
+        assert!(!search_due(Released::Drained, 0, 0));
         let rows = [
             ("app.log", "app.log.1", true),
             ("app.log", "app.log-20261128", true),

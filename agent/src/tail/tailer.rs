@@ -129,7 +129,16 @@ struct Unclaimed {
     checkpoint: Checkpoint,
     reason: Released,
     head: Option<Vec<u8>>,
+    /// Ticks since released.
     age: u32,
+    /// `age` at the previous rescan.
+    before: u32,
+}
+
+impl Unclaimed {
+    fn search_due(&self) -> bool {
+        search_due(self.reason, self.before, self.age)
+    }
 }
 
 /// A file not being read (new, too short, a shadow, or found outside the globs).
@@ -223,6 +232,7 @@ impl Tailer {
                     reason: Released::Startup,
                     head: None,
                     age: 0,
+                    before: 0,
                 };
                 (key, u)
             })
@@ -286,12 +296,27 @@ impl Tailer {
         };
         let mut budget = max_bytes.max(1);
         let n = self.tracked.len();
+        // Every file gets a turn of at most one quantum, then the files that used theirs
+        // whole share what is left, turn by turn: a file written at full speed cannot
+        // keep a quiet one waiting for more than one poll.
+        let mut busy = Vec::new();
         for k in 0..n {
             if budget == 0 {
                 break;
             }
             let i = (self.next + k) % n;
-            self.read_one(i, &mut budget, &mut chunk.lines);
+            if self.read_turn(i, &mut budget, &mut chunk.lines) {
+                busy.push(i);
+            }
+        }
+        while budget > 0 && !busy.is_empty() {
+            let mut still = Vec::with_capacity(busy.len());
+            for i in busy {
+                if budget > 0 && self.read_turn(i, &mut budget, &mut chunk.lines) {
+                    still.push(i);
+                }
+            }
+            busy = still;
         }
         self.next = self.next.wrapping_add(1);
         chunk.budget_spent = budget == 0;
@@ -326,8 +351,30 @@ impl Tailer {
         });
     }
 
-    /// Re-expands the globs: new files, renames, rotations, truncations, deletions.
+    /// Re-expands the globs (new files, renames, rotations, truncations, deletions) as one
+    /// tick of the tailer's clock.
     pub fn rescan(&mut self) -> Result<(), TailError> {
+        self.rescan_after(1)
+    }
+
+    /// Reads next the tracked files at these paths (data was written to them), without a
+    /// rescan: a write costs a lookup, not a tree walk. Paths of no tracked file are
+    /// ignored; the next rescan finds what they are.
+    pub fn touch(&mut self, written: &HashSet<PathBuf>) {
+        if written.is_empty() {
+            return;
+        }
+        for t in self.tracked.iter_mut() {
+            if !t.readable && (written.contains(&t.path) || written.contains(Path::new(&*t.source)))
+            {
+                t.readable = true;
+            }
+        }
+    }
+
+    /// [`Tailer::rescan`] after `ticks` ticks of [`super::TICK`]: ages (idle files,
+    /// released keys) advance by `ticks`; 0 for a rescan a file-system event asked for.
+    pub fn rescan_after(&mut self, ticks: u32) -> Result<(), TailError> {
         let startup = self.scans == 0;
         self.scans += 1;
         let listing = self.list();
@@ -338,7 +385,7 @@ impl Tailer {
         let mut i = 0;
         while i < self.tracked.len() {
             let t = &mut self.tracked[i];
-            t.idle = t.idle.saturating_add(1);
+            t.idle = t.idle.saturating_add(ticks);
             let listed = by_id.get(&t.id).map(|&li| &listing[li]);
             let mut restarted = false;
             let mut reachable = true;
@@ -457,7 +504,8 @@ impl Tailer {
             .unclaimed
             .iter_mut()
             .filter_map(|(k, u)| {
-                u.age += 1;
+                u.before = u.age;
+                u.age = u.age.saturating_add(ticks);
                 (u.age > UNCLAIMED_TTL_RESCANS).then(|| k.clone())
             })
             .collect();
@@ -483,7 +531,7 @@ impl Tailer {
         let wanted: Vec<(&FileKey, &Unclaimed)> = self
             .unclaimed
             .iter()
-            .filter(|(_, u)| search_due(u.reason, u.age))
+            .filter(|(_, u)| u.search_due())
             .collect();
         if wanted.is_empty() {
             self.outside.clear();
@@ -605,7 +653,7 @@ impl Tailer {
             .filter(|(k, u)| {
                 let same_inode = k.dev == l.id.dev && k.ino == l.id.ino;
                 !outside
-                    || (search_due(u.reason, u.age)
+                    || (u.search_due()
                         && (same_inode
                             || file_name(Path::new(&u.checkpoint.path))
                                 .is_some_and(|n| related_name(&n, &name))))
@@ -818,8 +866,19 @@ impl Tailer {
                 reason,
                 head,
                 age: 0,
+                before: 0,
             },
         );
+    }
+
+    /// One turn of file `i`: at most [`READ_CHUNK`] of the budget. True when it used the
+    /// whole turn (it may have more).
+    fn read_turn(&mut self, i: usize, budget: &mut usize, out: &mut Vec<TailLine>) -> bool {
+        let mut turn = (*budget).min(READ_CHUNK);
+        let given = turn;
+        self.read_one(i, &mut turn, out);
+        *budget -= given - turn;
+        turn == 0
     }
 
     /// Reads tracked file `i` while it has new bytes and the budget lasts.
@@ -1413,6 +1472,40 @@ mod tests {
             .map(|(t, c)| ((*t).to_owned(), *c))
             .collect();
         assert_eq!(second, want);
+    }
+
+    #[test]
+    fn a_busy_file_leaves_every_quiet_file_a_turn_in_each_poll() {
+        let (dir, config) = setup("*.log");
+        let busy = dir.path().join("busy.log");
+        append(&busy, &format!("{}\n", "b".repeat(99)).repeat(40_000)); // 4 MB
+        for i in 0..200 {
+            append(
+                &dir.path().join(format!("q{i:03}.log")),
+                &format!("opened {i}\n"),
+            );
+        }
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        // Whatever file the round starts at, one 1 MiB poll reads every quiet file.
+        for round in 0..3 {
+            for i in (round..200).step_by(7) {
+                append(&dir.path().join(format!("q{i:03}.log")), "quiet\n");
+            }
+            let chunk = tailer.poll(1 << 20).unwrap();
+            let quiet = chunk
+                .lines
+                .iter()
+                .filter(|l| !l.text.starts_with('b'))
+                .count();
+            let busy = chunk.lines.len() - quiet;
+            let opened = if round == 0 { 200 } else { 0 };
+            let written = (round..200).step_by(7).count();
+            assert_eq!(quiet, opened + written, "round {round}");
+            assert!(
+                busy > 5_000,
+                "round {round}: the busy file shares the rest ({busy})"
+            );
+        }
     }
 
     #[test]
