@@ -128,6 +128,7 @@ pub const KEYS: &[&str] = &[
     "ingest.max_decompressed_bytes_per_connection",
     "ingest.max_concurrent_stores",
     "ingest.max_concurrent_priority_stores",
+    "ingest.order_wait_ms",
     "ingest.enrollment",
     "ingest.credential_refresh_ms",
 ];
@@ -609,6 +610,9 @@ pub const DEFAULT_INGEST_MAX_CONCURRENT_STORES: u64 = 8;
 pub const DEFAULT_INGEST_CREDENTIAL_REFRESH_MS: u64 = 5_000;
 /// Store slots for priority-lane batches, besides `ingest.max_concurrent_stores`.
 pub const DEFAULT_INGEST_MAX_CONCURRENT_PRIORITY_STORES: u64 = 2;
+/// Longest a bulk batch waits for its predecessor to arrive, so a host's lines are stored
+/// in the order they were written (0: store in arrival order).
+pub const DEFAULT_INGEST_ORDER_WAIT_MS: u64 = 500;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -622,6 +626,7 @@ struct RawIngest {
     max_decompressed_bytes_per_connection: Option<u64>,
     max_concurrent_stores: Option<u64>,
     max_concurrent_priority_stores: Option<u64>,
+    order_wait_ms: Option<u64>,
     enrollment: Option<String>,
     credential_refresh_ms: Option<u64>,
 }
@@ -640,6 +645,8 @@ pub struct IngestConfig {
     /// Store slots only priority-lane batches (critical lines) use, so a queue of bulk
     /// batches never holds one back.
     pub max_concurrent_priority_stores: usize,
+    /// Longest a bulk batch waits for its predecessor (`ingest.order_wait_ms`).
+    pub order_wait: Duration,
     /// Whether the fleet token admits (and issues a credential to) an agent without one.
     pub enrollment: crate::ingest::credentials::Enrollment,
     /// How often each replica re-reads agent enrollments and revocations from the store
@@ -725,6 +732,13 @@ impl TryFrom<RawIngest> for IngestConfig {
                 1,
                 1024,
             )? as usize,
+            order_wait: Duration::from_millis(bounded(
+                "ingest.order_wait_ms",
+                raw.order_wait_ms,
+                DEFAULT_INGEST_ORDER_WAIT_MS,
+                0,
+                60_000,
+            )?),
             enrollment: match raw.enrollment.as_deref() {
                 None => crate::ingest::credentials::Enrollment::default(),
                 Some(text) => text.parse().map_err(|message| ConfigError::Invalid {

@@ -437,3 +437,83 @@ fn a_busy_file_does_not_starve_a_thousand_quiet_ones() -> Result<()> {
     env.finish();
     Ok(())
 }
+
+/// Issue 17 item 6: a host's lines are served by `/api/v1/lines` in the order the source
+/// wrote them, although the agent keeps 8 batches in flight and the collector stores them
+/// concurrently. A backlog in many small batches; every served line's sequence number
+/// must be above the one before it. Prints how many batches came back out of order.
+#[test]
+fn lines_are_served_in_the_order_they_were_written() -> Result<()> {
+    use fleetlog_tests::LineWriter;
+
+    const LINES: u64 = 200_000;
+    let mut env = TestEnv::new("write-order")?;
+    let collector = Collector::start(&env, &env.subdir("collector")?)?;
+    let logs = env.subdir("logs")?;
+    let mut writer = LineWriter::new(&logs.join("app.log"))?.padded(120);
+    writer.write_lines(LINES)?;
+    let config = env.path().join("agent.toml");
+    fs::write(
+        &config,
+        format!(
+            "paths = [\"{}/*.log\"]\n[batch]\nmax_bytes = 262144\nmax_in_flight = 8\n",
+            logs.display()
+        ),
+    )?;
+    let mut opts = AgentOpts::new(&collector, "order-host", &[]);
+    opts.config = Some(config);
+    let agent = Agent::start(&env, opts)?;
+    collector.wait_for_lines("order-host", LINES, Duration::from_secs(600))?;
+
+    let lines = collector.fetch_all_lines("order-host")?;
+    ensure!(
+        lines.len() as u64 == LINES,
+        "{} lines served, {LINES} written",
+        lines.len()
+    );
+    let (mut inversions, mut batches, mut late_batches) = (0u64, HashSet::new(), HashSet::new());
+    let mut served: Vec<u64> = Vec::new();
+    let mut last_line = None;
+    let mut high_batch = None;
+    for l in &lines {
+        let n = fleetlog_tests::parse_seq(&l.line)
+            .with_context(|| format!("not a written line: {}", l.line))?;
+        if last_line.is_some_and(|p| n < p) {
+            inversions += 1;
+        }
+        last_line = Some(n);
+        let batch = l.raw["seq"].as_u64().context("seq")?;
+        if served.last() != Some(&batch) {
+            served.push(batch);
+        }
+        if batches.insert(batch) && high_batch.is_some_and(|h| batch < h) {
+            late_batches.insert(batch);
+        }
+        high_batch = high_batch.max(Some(batch));
+    }
+    let metrics = reqwest::blocking::get(format!("{}/metrics", collector.base_url()))?.text()?;
+    let expired = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fleetlog_collector_ingest_limited_total{limit=\"order_wait_ms\"} ")
+        })
+        .unwrap_or("0")
+        .trim()
+        .to_owned();
+    println!(
+        "write order: {LINES} lines in {} batches served; {} batches after a later one, \
+         {inversions} lines below the line before them; {expired} waits for a predecessor \
+         expired",
+        batches.len(),
+        late_batches.len()
+    );
+    ensure!(
+        inversions == 0 && late_batches.is_empty(),
+        "{} of {} batches served out of order ({inversions} line inversions); served: {served:?}",
+        late_batches.len(),
+        batches.len()
+    );
+    agent.ensure_no_panic()?;
+    env.finish();
+    Ok(())
+}

@@ -15,6 +15,7 @@ pub mod connections;
 pub mod credentials;
 pub mod limits;
 pub mod model;
+mod order;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -83,6 +84,8 @@ struct Peer<'a> {
     host: &'a str,
     /// `Hello::protocol_version`.
     version: u16,
+    /// The connection's bulk batches, stored in sequence order.
+    order: &'a order::Sequencer,
 }
 
 /// What `Ingest::serve` shares between connections besides `Ingest`.
@@ -575,6 +578,7 @@ impl Ingest {
         // Batch streams open now; with the control stream they count against
         // `ingest.max_streams_per_connection`, which QUIC flow control enforces.
         let open_streams = Arc::new(AtomicU32::new(0));
+        let order = Arc::new(order::Sequencer::default());
         loop {
             let (send, recv) = match conn.accept_bi().await {
                 Ok(s) => s,
@@ -594,12 +598,14 @@ impl Ingest {
             let budget = budget.clone();
             let stores = shared.clone();
             let open_streams = open_streams.clone();
+            let order = order.clone();
             tokio::spawn(
                 async move {
                     let peer = Peer {
                         agent_id: &agent_id,
                         host: &host,
                         version,
+                        order: &order,
                     };
                     this.batch_stream(conn, send, recv, peer, &budget, &stores)
                         .await;
@@ -664,6 +670,7 @@ impl Ingest {
             agent_id,
             host,
             version,
+            order,
         } = peer;
         let batch = match on_batch_frame(frame, agent_id, self.max_batch_bytes, version) {
             BatchStreamAction::Answer(reject) => {
@@ -714,6 +721,28 @@ impl Ingest {
                 };
                 refuse(&conn, &mut send, reject, CLOSE_MALFORMED).await;
                 return;
+            }
+        }
+        // Bulk batches take their turn in sequence order before a store slot (module
+        // `order`); critical lines do not wait.
+        let ticket = order.enter(batch.seq);
+        if !batch.priority && !self.limits.order_wait.is_zero() {
+            let (store, seq) = (&self.store, batch.seq);
+            let stored_before = async move {
+                match seq.checked_sub(1) {
+                    Some(p) => store.batch_stored(agent_id, p).await.unwrap_or(false),
+                    None => true,
+                }
+            };
+            if !order
+                .wait_turn(seq, self.limits.order_wait, stored_before)
+                .await
+            {
+                self.metrics.limited("order_wait_ms");
+                debug!(
+                    seq,
+                    "Predecessor batch did not arrive in time; storing out of order."
+                );
             }
         }
         // The store slot also bounds decoded payloads in memory across connections.
@@ -816,6 +845,7 @@ impl Ingest {
             },
         };
         drop(permit);
+        drop(ticket);
         if write_frame(&mut send, &answer).await.is_ok() {
             let _ = send.finish();
         }

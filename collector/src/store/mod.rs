@@ -422,6 +422,17 @@ impl Store {
     /// Stores a batch exactly once. `payload` must be the decoded `batch.payload`
     /// (see `codec::decode_payload`); `batch.payload` is archived byte for byte.
     /// Returns only once the outcome is durable, so the caller may then ack.
+    /// Whether batch `seq` of `agent_id` is stored (whatever its content).
+    pub async fn batch_stored(&self, agent_id: &str, seq: u64) -> Result<bool, StoreError> {
+        let seq = to_i64("seq", seq)?;
+        let seen: Option<(i64, Option<i64>)> = sqlx::query_as(sql::BATCH_EXISTS)
+            .bind(clean(agent_id).as_ref())
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(seen.is_some())
+    }
+
     pub async fn ingest(
         &self,
         host: &str,
