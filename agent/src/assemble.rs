@@ -14,7 +14,10 @@
 //!   first fragment's timestamp, flagged [`ENTRY_PARTIAL_MERGED`]. A merged line is capped at
 //!   [`AssembleConfig::max_event_bytes`]: at the cap the fragments gathered so far go out as
 //!   they were written (still `P` records, nothing dropped) and merging starts again. Fragments
-//!   still open at the end of a chunk also go out as they were written.
+//!   still open at the end of a chunk also go out as they were written. Then, with
+//!   [`AssembleConfig::multiline`], a trace the runtime wrote one record per line is joined
+//!   like a plain file's (below) into one `F` entry: the first record's header, then the
+//!   records' contents joined with `'\n'`.
 //! - **Other sources**, with [`AssembleConfig::multiline`]: continuation lines (indented lines,
 //!   `at …`, `Caused by:`, Python tracebacks, Go `goroutine N [`; see
 //!   `fleetlog_lines::multiline`) join the line before them into one entry flagged
@@ -166,7 +169,13 @@ pub fn assemble(lines: Vec<TailLine>, config: AssembleConfig) -> Vec<Assembled> 
         let Some(first) = run.first() else { continue };
         let source = first.source.clone();
         if is_cri_path(&source) {
-            merge_cri(&source, run, config.max_event_bytes, &mut out);
+            if config.multiline {
+                let mut records = Vec::with_capacity(run.len());
+                merge_cri(&source, run, config.max_event_bytes, &mut records);
+                join_cri_records(records, config.max_event_bytes, &mut out);
+            } else {
+                merge_cri(&source, run, config.max_event_bytes, &mut out);
+            }
         } else if config.multiline {
             join_multiline(&source, run, config.max_event_bytes, &mut out);
         } else {
@@ -318,6 +327,71 @@ fn merge_cri(source: &Arc<str>, run: Vec<TailLine>, cap: usize, out: &mut Vec<As
     for slot in &mut open {
         spill(out, slot);
     }
+}
+
+/// Stack traces inside container logs: consecutive whole (`F`) records of one stream whose
+/// contents continue the record before them, by the same rules as plain files
+/// (`fleetlog_lines::multiline`), become one `F` entry: the first record's header, then the
+/// contents joined with `'\n'`, flagged [`ENTRY_MULTILINE`] (with the records' own flags).
+/// A record of the other stream, a `P` fragment left open, a non-CRI line or the
+/// `max_event_bytes` cap ends the event; nothing is dropped.
+fn join_cri_records(records: Vec<Assembled>, cap: usize, out: &mut Vec<Assembled>) {
+    let mut joiner = Multiline::new(MultilineConfig {
+        max_bytes: usize::MAX,
+        max_lines: usize::MAX,
+        strip_cr: false,
+    });
+    // The records of the event the joiner holds.
+    let mut held: Vec<Assembled> = Vec::new();
+    let mut stream = None;
+    for record in records {
+        let whole = (record.flags & ENTRY_CONTINUATION == 0)
+            .then(|| parse_cri(&record.text))
+            .flatten()
+            .filter(|cri| !cri.partial)
+            .map(|cri| (cri.stream, cri.content.to_string()));
+        let Some((this_stream, content)) = whole else {
+            if let Some(done) = joiner.flush() {
+                emit_cri_event(out, &mut held, done);
+            }
+            out.push(record);
+            continue;
+        };
+        let over_cap = joiner.has_pending() && joiner.pending_bytes() + 1 + content.len() > cap;
+        if (stream != Some(this_stream) || over_cap)
+            && let Some(done) = joiner.flush()
+        {
+            emit_cri_event(out, &mut held, done);
+        }
+        stream = Some(this_stream);
+        if let Some(done) = joiner.push_owned(content) {
+            emit_cri_event(out, &mut held, done);
+        }
+        held.push(record);
+    }
+    if let Some(done) = joiner.flush() {
+        emit_cri_event(out, &mut held, done);
+    }
+}
+
+/// Ships the records `held` (exactly those of `joined`) as one entry.
+fn emit_cri_event(
+    out: &mut Vec<Assembled>,
+    held: &mut Vec<Assembled>,
+    joined: fleetlog_lines::multiline::Joined,
+) {
+    let mut records = std::mem::take(held);
+    if records.len() <= 1 {
+        out.append(&mut records);
+        return;
+    }
+    let first = &records[0];
+    out.push(Assembled {
+        source: first.source.clone(),
+        text: format!("{}F {}", header_of(&first.text), joined.text),
+        flags: records.iter().fold(ENTRY_MULTILINE, |f, r| f | r.flags),
+        lines: records.iter().map(|r| r.lines).sum(),
+    });
 }
 
 /// `<time> <stream> ` of a CRI record: everything before its `P`/`F` tag.
@@ -504,12 +578,55 @@ mod tests {
                 .contains(&"2026-11-28T10:00:00.000000003Z stdout F \"msg\":\"pool exhausted\"}"),
             "{shipped:#?}"
         );
-        // CRI records are never joined as stack traces, and a non-CRI line passes through.
+        // Lines that are not CRI records pass through, never joined.
         let out = assemble(
             lines(path, &["not a cri line", "\tindented"]),
             AssembleConfig::default(),
         );
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn traces_inside_container_logs_are_one_entry() {
+        let path = "/var/log/pods/shop_pos-7_0c1d/pos/0.log";
+        let input = [
+            "2026-11-28T10:00:00.1Z stdout F request served",
+            "2026-11-28T10:00:00.2Z stderr F java.lang.IllegalStateException: pool exhausted",
+            "2026-11-28T10:00:00.2Z stderr P \tat com.store.Db.get(Db.java:",
+            "2026-11-28T10:00:00.2Z stderr F 42)",
+            "2026-11-28T10:00:00.2Z stderr F \tat com.store.Api.handle(Api.java:7)",
+            "2026-11-28T10:00:00.3Z stdout F \tindented, but on the other stream",
+            "2026-11-28T10:00:00.4Z stderr F Traceback (most recent call last):",
+            "2026-11-28T10:00:00.4Z stderr F   File \"app.py\", line 3, in <module>",
+            "2026-11-28T10:00:00.4Z stderr F ValueError: bad price",
+            "2026-11-28T10:00:00.5Z stdout F next request",
+        ];
+        let out = assemble(lines(path, &input), AssembleConfig::default());
+        assert_eq!(
+            texts(&out),
+            [
+                (input[0], 0),
+                (
+                    "2026-11-28T10:00:00.2Z stderr F java.lang.IllegalStateException: pool exhausted\n\
+                     \tat com.store.Db.get(Db.java:42)\n\tat com.store.Api.handle(Api.java:7)",
+                    ENTRY_MULTILINE | ENTRY_PARTIAL_MERGED
+                ),
+                (input[5], 0),
+                (
+                    "2026-11-28T10:00:00.4Z stderr F Traceback (most recent call last):\n  \
+                     File \"app.py\", line 3, in <module>\nValueError: bad price",
+                    ENTRY_MULTILINE
+                ),
+                (input[9], 0),
+            ]
+        );
+        assert_eq!(out.iter().map(|a| a.lines).sum::<usize>(), input.len());
+        // multiline off: partials are merged, traces are not joined.
+        let off = AssembleConfig {
+            multiline: false,
+            ..AssembleConfig::default()
+        };
+        assert_eq!(assemble(lines(path, &input), off).len(), 9);
     }
 
     #[test]

@@ -129,6 +129,18 @@ fn traces_are_one_entry_and_pods_are_known() -> Result<()> {
     }
     let (cri_physical, cri_messages) = cri_records(&pod_dir.join("0.log"))?;
     physical += cri_physical;
+    // A Java container: the runtime writes each line of a trace as its own stderr record.
+    let pay_dir = root.join("var/log/pods/shop_pay-5c4b_9a8b7c6d/pay");
+    fs::create_dir_all(&pay_dir)?;
+    for i in 0..TRACES_PER_LANGUAGE {
+        let ts = format!("2026-11-28T13:01:{:02}.{:09}Z", i % 60, i);
+        let records: String = java_trace(i)
+            .lines()
+            .map(|l| format!("{ts} stderr F {l}\n"))
+            .collect();
+        physical += records.lines().count();
+        append(&pay_dir.join("0.log"), &records)?;
+    }
 
     let globs = vec![
         format!("{}/*.log", app.display()),
@@ -168,6 +180,24 @@ fn traces_are_one_entry_and_pods_are_known() -> Result<()> {
             traces.first()
         );
     }
+
+    // A trace inside a container log: one entry each, as in a plain file.
+    let pay: Vec<&str> = stored
+        .iter()
+        .filter(|l| l.source.ends_with("pay/0.log") && l.line.contains("Cannot get a connection"))
+        .map(|l| l.line.as_str())
+        .collect();
+    let pay_whole = pay.iter().filter(|t| t.lines().count() == 6).count();
+    println!(
+        "cri java: {} trace entries, {pay_whole} of {TRACES_PER_LANGUAGE} with all 6 lines",
+        pay.len()
+    );
+    ensure!(
+        pay.len() == TRACES_PER_LANGUAGE && pay_whole == TRACES_PER_LANGUAGE,
+        "cri java: {} entries, {pay_whole} whole; first: {:?}",
+        pay.len(),
+        pay.first()
+    );
 
     // CRI: partials merged, every message whole exactly once, nothing of a fragment left over.
     let cri: Vec<&str> = stored

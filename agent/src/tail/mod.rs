@@ -33,7 +33,11 @@
 //!    candidate's last (at most 256) bytes against the live file at the same offsets, so
 //!    two live files with identical first 256 bytes (CSV headers, banners) are two
 //!    streams. A new inode at the path a live file was first seen under (the new
-//!    `pos.log` after a rename rotation) is never a shadow.
+//!    `pos.log` after a rename rotation) is never a shadow. A candidate whose head matches
+//!    a live file's but whose end does not is looked at once more, in the next rescan,
+//!    before it is called new: a copy caught while being written looks so for a moment
+//!    (rescans follow file-system events, so they often land right after a `cp` starts),
+//!    and read from 0 it would ship the copied lines twice.
 //! 5. **Released keys** (truncated, vanished or drained files, and saved checkpoints not
 //!    yet found after a restart) wait, unclaimed, for [`UNCLAIMED_TTL_RESCANS`] rescans
 //!    before they are returned in `forget`. A new inode claims one and continues at its

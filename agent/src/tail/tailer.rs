@@ -152,6 +152,9 @@ struct CandidateFile {
     /// [`Sample`]s against unclaimed keys, for this `sig`.
     samples: HashMap<FileKey, Sample>,
     warned: bool,
+    /// Its head matched a live file's but its end did not, once: it may be a copy caught
+    /// while being written. It is decided at the next rescan that still sees it so.
+    doubted: bool,
 }
 
 struct Listed {
@@ -680,13 +683,32 @@ impl Tailer {
         if !outside && !exact_only {
             for t in &self.tracked {
                 let maybe_copy = t.head.starts_with(&cand.head);
-                let agrees = maybe_copy && {
+                let agrees = !maybe_copy || {
                     let end = cand
                         .end
                         .get_or_insert_with(|| content_end(&l.path, l.id, cand.codec));
-                    ends_agree(t, end.as_ref())
+                    match ends_agree(t, end.as_ref()) {
+                        Some(agrees) => agrees,
+                        // The live file shrank since this rescan looked at it: truncated
+                        // right after being copied (copytruncate). The next rescan releases
+                        // its key, which this copy then claims; deciding now would read
+                        // the copy as a new file, from 0.
+                        None => return false,
+                    }
                 };
-                same_end.push(agrees);
+                same_end.push(maybe_copy && agrees);
+            }
+            // A head like a live file's with another end: a copy still being written
+            // (`cp`, copytruncate) looks so for a moment. Look once more before calling it
+            // new: a new file read from 0 by mistake would ship the copy's lines twice.
+            let copy_like = self
+                .tracked
+                .iter()
+                .zip(&same_end)
+                .any(|(t, &agrees)| !agrees && t.head.starts_with(&cand.head));
+            if copy_like && !cand.doubted {
+                cand.doubted = true;
+                return false;
             }
         }
         let c = Candidate {
@@ -1040,6 +1062,7 @@ fn refresh_candidate(cache: &mut HashMap<DevIno, CandidateFile>, l: &Listed) -> 
     match read_head(&file, l.sig.size) {
         Ok((codec, head)) => {
             let warned = cache.get(&l.id).is_some_and(|c| c.warned);
+            let doubted = cache.get(&l.id).is_some_and(|c| c.doubted);
             cache.insert(
                 l.id,
                 CandidateFile {
@@ -1049,6 +1072,7 @@ fn refresh_candidate(cache: &mut HashMap<DevIno, CandidateFile>, l: &Listed) -> 
                     end: None,
                     samples: HashMap::new(),
                     warned,
+                    doubted,
                 },
             );
             true
@@ -1209,12 +1233,14 @@ fn read_compressed(
 
 /// Whether a candidate with content `end` (length, last bytes) agrees with tracked file
 /// `t` at the same offsets: the candidate may be a copy of it.
-fn ends_agree(t: &Tracked, end: Option<&(u64, Vec<u8>)>) -> bool {
+/// `None` when live file `t` is now shorter than when the rescan checked it (truncated
+/// meanwhile): no answer until the next rescan has seen the truncation.
+fn ends_agree(t: &Tracked, end: Option<&(u64, Vec<u8>)>) -> Option<bool> {
     let Some((len, tail)) = end else {
-        return true; // Unknown: keep the head rule.
+        return Some(true); // Unknown: keep the head rule.
     };
     if t.codec != Codec::Plain {
-        return true;
+        return Some(true);
     }
     let from = len - tail.len() as u64;
     let file = match t.file.as_ref() {
@@ -1222,13 +1248,17 @@ fn ends_agree(t: &Tracked, end: Option<&(u64, Vec<u8>)>) -> bool {
         None => open_verified(&t.path, t.id),
     };
     let Some(file) = file else {
-        return true;
+        return Some(true);
     };
+    let now = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if t.sig.is_some_and(|seen| now < seen.size) {
+        return None;
+    }
     let mut buf = vec![0; tail.len()];
-    match read_exact_at(&file, &mut buf, from) {
+    Some(match read_exact_at(&file, &mut buf, from) {
         Ok(true) => buf == *tail,
         _ => false,
-    }
+    })
 }
 
 /// Content length and last (at most 256) content bytes of a file (decompressed).
@@ -1575,6 +1605,38 @@ mod tests {
         let mut got = texts(&mut tailer);
         got.sort();
         assert_eq!(got, ["3", "4", "after"]);
+        assert!(texts(&mut tailer).is_empty());
+    }
+
+    #[test]
+    fn a_copy_caught_while_being_written_is_not_read_as_new() {
+        let (dir, config) = setup("pos.log*");
+        let log = dir.path().join("pos.log");
+        let line = |i: usize| format!("line {i} {}\n", "x".repeat(40));
+        let first: String = (0..10).map(line).collect(); // 480 bytes: a 256-byte head
+        append(&log, &first);
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(texts(&mut tailer).len(), 10);
+        append(&log, &line(10)); // never read from pos.log
+        // The copy as a rescan may see it mid-write: the head, then bytes not there yet.
+        let copy = dir.path().join("pos.log.1");
+        append(&copy, &format!("{}{}", &first[..300], "\0".repeat(180)));
+        assert_eq!(texts(&mut tailer), [line(10).trim_end()]);
+        // The copy completes, the original is truncated and written on.
+        std::fs::copy(&log, &copy).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&log, "after\n");
+        let got = texts(&mut tailer);
+        assert_eq!(
+            got,
+            ["after"],
+            "the copy is the released file, not a new one"
+        );
         assert!(texts(&mut tailer).is_empty());
     }
 
