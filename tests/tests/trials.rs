@@ -94,7 +94,8 @@ fn trial(seed: u64) -> Result<String> {
             }
             4 | 5 => {
                 // A file lives a while before logrotate moves it (hourly at the most): long
-                // enough for the agent, which rescans every 250 ms, to have found it. Seed 12
+                // enough for the agent to have found it (it rescans within 100 ms of a file
+                // being created, and every `poll_interval_ms`, 1 s, regardless). Seed 12
                 // of the first run rotated a file 0.2 s after creating it, twice, under a
                 // load average of 8: the agent never saw it, as no tailer could.
                 let age = last_rotation.elapsed();

@@ -1455,6 +1455,15 @@ mod tests {
             .unwrap();
     }
 
+    fn truncate(path: &Path) {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+
     fn texts(tailer: &mut Tailer) -> Vec<String> {
         tailer.rescan().unwrap();
         tailer
@@ -1595,12 +1604,7 @@ mod tests {
         assert_eq!(texts(&mut tailer), ["1", "2"]);
         append(&log, "3\n4\n"); // never read from pos.log
         std::fs::copy(&log, dir.path().join("pos.log.1")).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&log);
         append(&log, "after\n");
         let mut got = texts(&mut tailer);
         got.sort();
@@ -1624,12 +1628,7 @@ mod tests {
         assert_eq!(texts(&mut tailer), [line(10).trim_end()]);
         // The copy completes, the original is truncated and written on.
         std::fs::copy(&log, &copy).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&log);
         append(&log, "after\n");
         let got = texts(&mut tailer);
         assert_eq!(
@@ -1843,12 +1842,7 @@ mod tests {
         assert_eq!(drain(&mut tailer, &mut saved), ["1", "2"]);
         append(&log, "3\n4\n"); // never read from app.log
         std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&log);
         append(&log, "after\n");
         let mut got = drain(&mut tailer, &mut saved);
         got.sort();
@@ -1875,12 +1869,7 @@ mod tests {
         got.sort();
         assert_eq!(got, ["a2", "b2"]);
         // Truncate a and write it anew with the same header: read from 0, b untouched.
-        OpenOptions::new()
-            .write(true)
-            .open(&a)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&a);
         append(&a, &format!("{header}a3\n"));
         append(&b, "b3\n");
         let mut got = drain(&mut tailer, &mut saved);

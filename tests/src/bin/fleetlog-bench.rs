@@ -17,7 +17,11 @@
 //! - `priority`: agent → collector on the same backlog; 200 critical lines written to
 //!   another file meanwhile, their write-to-store latency p50/p99/max;
 //! - `idle`: agent RSS and open descriptors with 100 small watched files, 15 s after it
-//!   has shipped them.
+//!   has shipped them;
+//! - `rsyslog`: Debian's `rsyslogd` on the same input, side by side with `append`:
+//!   `imfile` tails the file and `omfile` writes each line to a file (no classification,
+//!   no fsync per batch: less work than the agent does), until every line is written.
+//!   Skipped with a notice when `rsyslogd` is not installed.
 //!
 //! CPU seconds come from /proc/PID/stat, peak RSS from VmHWM, idle RSS from VmRSS.
 
@@ -51,7 +55,7 @@ OPTIONS:
     --mib N         input size in MiB (default 512)
     --runs N        runs per scenario; medians are reported (default 3)
     --mix store     a store's level mix: 15 % WARN, 5 % ERROR (default: mostly INFO)
-    --only LIST     comma-separated scenarios among read,append,e2e,priority,idle
+    --only LIST     comma-separated scenarios among read,append,e2e,priority,idle,rsyslog
                     (default: all)
     --bin-dir DIR   where fleetlog-agent, fleetlog-collector and fleetlog-sample are
                     (default: next to this binary)
@@ -225,19 +229,18 @@ fn start_collector(bin: &Path, dir: &Path) -> anyhow::Result<Collector> {
     })
 }
 
-fn lines_received(c: &Collector, token: &str) -> u64 {
+/// Lines the collector has stored in all, or `None` when `/api/v1/hosts` did not answer.
+fn lines_received(c: &Collector, token: &str) -> Option<u64> {
     let r = reqwest::blocking::Client::new()
         .get(format!("http://127.0.0.1:{}/api/v1/hosts", c.http))
         .bearer_auth(token)
         .send()
         .and_then(|r| r.json::<serde_json::Value>());
-    r.ok()
-        .and_then(|v| {
-            v["hosts"]
-                .as_array()
-                .map(|h| h.iter().filter_map(|x| x["lines_received"].as_u64()).sum())
-        })
-        .unwrap_or(0)
+    r.ok().and_then(|v| {
+        v["hosts"]
+            .as_array()
+            .map(|h| h.iter().filter_map(|x| x["lines_received"].as_u64()).sum())
+    })
 }
 
 fn now_ms() -> u64 {
@@ -273,7 +276,7 @@ fn priority_latency(
         &[],
     )?;
     wait_for(Duration::from_secs(300), || {
-        lines_received(&c, &admin) >= lines / 20
+        lines_received(&c, &admin).unwrap_or(0) >= lines / 20
     })?;
     let mut payment = std::fs::OpenOptions::new()
         .create(true)
@@ -299,7 +302,14 @@ fn priority_latency(
             written.push(now_ms());
             next += Duration::from_millis(50);
             if written.len() == N {
-                left = lines.saturating_sub(lines_received(&c, &admin));
+                // A busy collector may not answer at once; ask again rather than count 0.
+                let stored = (0..20).find_map(|_| {
+                    lines_received(&c, &admin).or_else(|| {
+                        std::thread::sleep(Duration::from_millis(50));
+                        None
+                    })
+                });
+                left = stored.map_or(u64::MAX, |s| lines.saturating_sub(s));
             }
         }
         let body: serde_json::Value = client
@@ -309,15 +319,26 @@ fn priority_latency(
             .and_then(|r| r.json())
             .unwrap_or_default();
         let now = now_ms();
+        // Identical critical lines are grouped into one event that shows one of them: a
+        // line is stored when its marker is shown, or when the group counts as many
+        // occurrences as lines up to it (the lines are written, and stored, in order).
+        let mut stored = 0usize;
         for e in body["events"].as_array().into_iter().flatten() {
-            let i = e["line"]
-                .as_str()
-                .and_then(|l| l.split("marker=crit").nth(1))
+            let Some(line) = e["line"].as_str().filter(|l| l.contains("marker=crit")) else {
+                continue;
+            };
+            stored += e["occurrences"].as_u64().unwrap_or(1) as usize;
+            let i = line
+                .split("marker=crit")
+                .nth(1)
                 .and_then(|s| s.get(..4))
                 .and_then(|s| s.parse::<usize>().ok());
             if let Some(i) = i.filter(|&i| i < written.len()) {
                 seen[i].get_or_insert(now);
             }
+        }
+        for s in seen.iter_mut().take(stored.min(written.len())) {
+            s.get_or_insert(now);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -332,6 +353,72 @@ fn priority_latency(
     lat.sort_unstable();
     let pick = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
     Ok((pick(0.5), pick(0.99), pick(1.0), left))
+}
+
+/// The `rsyslog` scenario: `rsyslogd -n` with only `imfile` (the input, from its start) and
+/// `omfile`; timed until the output holds every input line. Returns (seconds, CPU seconds,
+/// peak RSS MiB), or `None` when `rsyslogd` is missing.
+fn rsyslog_run(dir: &Path, input: &Path, lines: u64) -> anyhow::Result<Option<(f64, f64, f64)>> {
+    let bin = Path::new("/usr/sbin/rsyslogd");
+    if !bin.exists() {
+        return Ok(None);
+    }
+    let out = dir.join("out.log");
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{work}\")\n\
+             module(load=\"imfile\" mode=\"inotify\")\n\
+             input(type=\"imfile\" file=\"{input}\" tag=\"bench\" freshStartTail=\"off\")\n\
+             action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_FileFormat\")\n",
+            work = dir.display(),
+            input = input.display(),
+            out = out.display()
+        ),
+    )?;
+    let t = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting rsyslogd")?;
+    // Done when the output stops growing and holds every line (counted once it stopped).
+    let (mut last_size, mut last_growth, mut secs) = (0u64, Instant::now(), None);
+    while t.elapsed() < Duration::from_secs(900) {
+        std::thread::sleep(Duration::from_millis(100));
+        let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        if size != last_size {
+            (last_size, last_growth) = (size, Instant::now());
+            continue;
+        }
+        if size > 0 && last_growth.elapsed() > Duration::from_secs(2) {
+            let mut n = 0u64;
+            let mut f = std::fs::File::open(&out)?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let k = f.read(&mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            if n >= lines {
+                secs = Some((last_growth - t).as_secs_f64());
+                break;
+            }
+            last_growth = Instant::now();
+        }
+    }
+    let cpu = cpu_seconds(child.id())?;
+    let rss = status_kib(child.id(), "VmHWM")? as f64 / 1024.0;
+    kill(&mut child);
+    let secs = secs.context("rsyslogd did not write every line within 900 s")?;
+    Ok(Some((secs, cpu, rss)))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -451,7 +538,7 @@ fn main() -> anyhow::Result<()> {
                 &[],
             )?;
             wait_for(Duration::from_secs(900), || {
-                lines_received(&c, &admin) >= lines
+                lines_received(&c, &admin).unwrap_or(0) >= lines
             })?;
             let secs = t.elapsed().as_secs_f64();
             agent_cpu.push(cpu_seconds(agent.child.id())? / (size as f64 / (1024.0 * MIB)));
@@ -479,10 +566,46 @@ fn main() -> anyhow::Result<()> {
         let dir = work.path().join("priority");
         std::fs::create_dir_all(&dir)?;
         let (p50, p99, max, left) = priority_latency(&a, &dir, &glob, &input_dir, lines)?;
+        let left = match left {
+            u64::MAX => "unknown".to_owned(),
+            n => n.to_string(),
+        };
         writeln!(
             out,
             "priority  200 critical lines during the backlog: write-to-store p50 {p50} ms, p99 {p99} ms, max {max} ms ({left} backlog lines unsent at the last one)"
         )?;
+    }
+    if want("rsyslog") {
+        let (mut rates, mut cpu_per_gib, mut rss, mut missing) = (vec![], vec![], vec![], false);
+        for run in 0..a.runs {
+            let dir = work.path().join(format!("rsyslog-{run}"));
+            std::fs::create_dir_all(&dir)?;
+            match rsyslog_run(&dir, &input, lines)? {
+                Some((secs, cpu, peak)) => {
+                    rates.push(size as f64 / MIB / secs);
+                    cpu_per_gib.push(cpu / (size as f64 / (1024.0 * MIB)));
+                    rss.push(peak);
+                }
+                None => missing = true,
+            }
+            std::fs::remove_dir_all(&dir)?;
+        }
+        if missing {
+            writeln!(
+                out,
+                "rsyslog   SKIP: /usr/sbin/rsyslogd not installed (Debian package rsyslog)"
+            )?;
+        } else {
+            let rate = median(rates);
+            writeln!(
+                out,
+                "rsyslog   imfile→omfile {rate:>4.0} MiB/s  {:.2} CPU-s/GiB  ({:.0} MiB per CPU-s)  peak RSS {:.0} MiB  [{:.3}x read]",
+                median(cpu_per_gib.clone()),
+                1024.0 / median(cpu_per_gib),
+                median(rss),
+                rate / read
+            )?;
+        }
     }
     if want("idle") {
         // Idle: 100 watched files.
