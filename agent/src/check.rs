@@ -69,7 +69,7 @@ pub fn plan(config: &AgentConfig) -> Vec<(PathBuf, Verdict)> {
 fn verdict(path: &Path, excludes: &[(String, glob::Pattern)]) -> Verdict {
     if let Some((glob, _)) = excludes
         .iter()
-        .find(|(_, p)| p.matches_path_with(path, MATCH))
+        .find(|(_, p)| crate::tail::excluded_by(p, path))
     {
         return Verdict::Excluded(glob.clone());
     }

@@ -137,6 +137,23 @@ pub const ORPHAN_RELEASE_RESCANS: u32 = 240;
 /// forgotten.
 pub const UNCLAIMED_TTL_RESCANS: u32 = 240;
 
+/// Whether exclude glob `pattern` skips `path`: a pattern with a `/` is matched against
+/// the whole path, one without (`*.gz`) against the file name, at any depth. `*` never
+/// crosses a `/`.
+pub fn excluded_by(pattern: &glob::Pattern, path: &std::path::Path) -> bool {
+    const MATCH: glob::MatchOptions = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    if pattern.as_str().contains('/') {
+        pattern.matches_path_with(path, MATCH)
+    } else {
+        path.file_name()
+            .is_some_and(|name| pattern.matches_path_with(std::path::Path::new(name), MATCH))
+    }
+}
+
 /// What to tail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TailConfig {

@@ -628,9 +628,7 @@ impl Tailer {
     }
 
     fn excluded(&self, path: &Path) -> bool {
-        self.exclude
-            .iter()
-            .any(|p| p.matches_path_with(path, MATCH))
+        self.exclude.iter().any(|p| super::excluded_by(p, path))
     }
 
     /// Decides about one candidate; returns whether it is now being read. A file found
@@ -1610,6 +1608,24 @@ mod tests {
         got.sort();
         assert_eq!(got, ["3", "4", "after"]);
         assert!(texts(&mut tailer).is_empty());
+    }
+
+    #[test]
+    fn an_exclude_without_a_slash_matches_file_names_at_any_depth() {
+        let (dir, mut config) = setup("**/*");
+        config.exclude = vec!["*.gz".into(), format!("{}/skip/*", dir.path().display())];
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(dir.path().join("skip")).unwrap();
+        append(&deep.join("app.log"), "kept\n");
+        append(
+            &deep.join("app.log.1.gz"),
+            "not gzip, but excluded by name\n",
+        );
+        append(&dir.path().join("top.gz"), "excluded too\n");
+        append(&dir.path().join("skip/x.log"), "excluded by path\n");
+        let mut tailer = Tailer::new(config, Vec::new()).unwrap();
+        assert_eq!(texts(&mut tailer), ["kept"]);
     }
 
     #[test]
